@@ -1,0 +1,89 @@
+"""Reading the analysis inputs and writing its outputs reproducibly.
+
+Part of the analysis stage (after evaluation). Inputs are the composition table and one score
+table per model; every problem with them is reported as one ValueError that names the file and
+what is wrong (e.g. the missing column). Outputs are written atomically (temporary file in the
+same folder, then rename) so an interrupted run never leaves a half-written table that a
+workflow engine would take as done, and floats are formatted with a fixed precision so that the
+same inputs give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cptmix.analyze.stats import check_composition, check_scores
+
+FLOAT_DECIMALS = 6
+FLOAT_FORMAT = f"%.{FLOAT_DECIMALS}f"
+NA_REP = "NaN"
+
+
+def _read_tsv(path: str | os.PathLike) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: file not found")
+    try:
+        # Text columns stay text: keep_default_na=False stops a task or mixture called "NA"
+        # from becoming NaN; numeric columns are converted (and checked) by the callers.
+        return pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable tab-separated table ({exc})") from None
+
+
+def read_scores(path: str | os.PathLike) -> pd.DataFrame:
+    """One model's scores: task, category, language, score (metric and n are passed through)."""
+    df = _read_tsv(path)
+    if "score" in df.columns:
+        # Empty or NA cells mean "not scored"; they become NaN, anything else must parse.
+        df["score"] = df["score"].replace({"": np.nan, "NA": np.nan, "NaN": np.nan,
+                                           "nan": np.nan})
+    return check_scores(df, str(path))
+
+
+def read_composition(path: str | os.PathLike) -> pd.DataFrame:
+    """The composition table, indexed by mixture, ratios as fractions."""
+    return check_composition(_read_tsv(path), str(path))
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` via a temporary file in the same folder and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def format_tsv(df: pd.DataFrame) -> str:
+    """The table as TSV text with every float at FLOAT_DECIMALS decimals and NaN as "NaN"."""
+    out = df.copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            # Round first and add 0.0 so that tiny negatives print as 0.000000, not -0.000000.
+            out[col] = out[col].round(FLOAT_DECIMALS) + 0.0
+    buf = io.StringIO()
+    out.to_csv(buf, sep="\t", index=False, float_format=FLOAT_FORMAT, na_rep=NA_REP,
+               lineterminator="\n")
+    return buf.getvalue()
+
+
+def write_tsv(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    atomic_write_text(path, format_tsv(df))

@@ -1,0 +1,193 @@
+"""The `hf` training backend: HF `transformers` Llama models trained by a plain torch loop
+(readable on one screen, deterministic on CPU), checkpoints as safetensors directories.
+
+All three steps share `_train`: AdamW with the paper's betas/epsilon/weight decay, linear
+warm-up and cosine decay to a minimum LR (`schedule.lr_at`), gradient clipping, a progress
+bar, a per-step log (`train_log.tsv`) and resumable checkpoints: every `checkpoint_every`
+steps the model and optimizer state go to `<out_dir>.partial/`; a rerun after a crash or a
+pre-emption continues from there (batch order is a pure function of seed and epoch, so the
+resumed run sees exactly the batches the uninterrupted one would have).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from cptmix.corpus.tokenizer import load_tokenizer
+from cptmix.io import atomic_path
+from cptmix.train.data import collate_sft, pack_documents, sft_examples
+from cptmix.train.schedule import lr_at, warmup_steps
+
+log = logging.getLogger(__name__)
+
+
+def _seed_everything(seed: int, threads: int) -> None:
+    torch.manual_seed(seed)
+    torch.set_num_threads(max(1, int(threads)))
+    torch.use_deterministic_algorithms(True)
+
+
+def load_model(model_dir: str | Path):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(
+        str(model_dir), use_safetensors=True, local_files_only=True, dtype=torch.float32)
+
+
+def init_model(arch: dict, tokenizer, seed: int):
+    """A randomly initialised Llama-architecture model sized by `arch` (hidden_size,
+    num_hidden_layers, num_attention_heads, intermediate_size, max_position_embeddings)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=arch["hidden_size"],
+        intermediate_size=arch["intermediate_size"],
+        num_hidden_layers=arch["num_hidden_layers"],
+        num_attention_heads=arch["num_attention_heads"],
+        num_key_value_heads=arch.get("num_key_value_heads", arch["num_attention_heads"]),
+        max_position_embeddings=arch["max_position_embeddings"],
+        tie_word_embeddings=arch.get("tie_word_embeddings", True),
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id)
+    return LlamaForCausalLM(cfg)
+
+
+def _train(model, tokenizer, out_dir: Path, n_batches_per_epoch: int,
+           get_batch: Callable[[int, int], dict], hp: dict, seed: int, desc: str) -> None:
+    """Run the loop and save `out_dir` atomically. `get_batch(epoch, i)` returns batch i of
+    an epoch; the number of optimizer steps is epochs × batches (capped by `max_steps`)."""
+    epochs = int(hp.get("epochs", 1))
+    total = epochs * n_batches_per_epoch
+    if hp.get("max_steps"):
+        total = min(total, int(hp["max_steps"]))
+    warm = warmup_steps(hp, total)
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or "norm" in name else decay).append(p)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": float(hp.get("weight_decay", 0.1))},
+         {"params": no_decay, "weight_decay": 0.0}],
+        lr=float(hp["lr"]), betas=(float(hp.get("beta1", 0.9)), float(hp.get("beta2", 0.95))),
+        eps=float(hp.get("eps", 1e-8)))
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    start, rows = _resume(partial, model, opt)
+    every = int(hp.get("checkpoint_every", 0))
+    model.train()
+    bar = tqdm(total=total, initial=start, desc=desc, mininterval=5, dynamic_ncols=True)
+    for step in range(start, total):
+        lr = lr_at(step, total, float(hp["lr"]), float(hp["min_lr"]), warm)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        batch = get_batch(step // n_batches_per_epoch, step % n_batches_per_epoch)
+        loss = model(**batch).loss
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}")
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), float(hp.get("grad_clip", 1.0)))
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        rows.append(f"{step}\t{step // n_batches_per_epoch}\t{lr:.8g}\t{loss.item():.6f}")
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        if every and (step + 1) % every == 0 and step + 1 < total:
+            _checkpoint(partial, model, opt, step + 1, rows)
+    bar.close()
+    model.eval()
+    with atomic_path(out_dir) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "train_log.tsv").write_text("step\tepoch\tlr\tloss\n" + "\n".join(rows) + "\n")
+        (tmp / "training.json").write_text(json.dumps(
+            {"steps": total, "warmup_steps": warm, "batches_per_epoch": n_batches_per_epoch,
+             "seed": seed, "hyperparameters": hp}, indent=2, sort_keys=True) + "\n")
+    shutil.rmtree(partial, ignore_errors=True)
+    log.info("%s: %d steps, final loss %s -> %s", desc, total,
+             rows[-1].split("\t")[-1] if rows else "n/a", out_dir)
+
+
+def _checkpoint(partial: Path, model, opt, step: int, rows: list[str]) -> None:
+    from safetensors.torch import save_model
+
+    with atomic_path(partial) as tmp:
+        tmp.mkdir()
+        save_model(model, str(tmp / "model.safetensors"))  # handles the tied embeddings
+        torch.save(opt.state_dict(), tmp / "optimizer.pt")
+        (tmp / "state.json").write_text(json.dumps({"step": step, "log": rows}))
+
+
+def _resume(partial: Path, model, opt) -> tuple[int, list[str]]:
+    if not (partial / "state.json").exists():
+        return 0, []
+    from safetensors.torch import load_model as load_weights
+
+    state = json.loads((partial / "state.json").read_text())
+    load_weights(model, str(partial / "model.safetensors"))
+    # weights_only=True: the optimizer state is tensors and plain containers, no pickled code.
+    opt.load_state_dict(torch.load(partial / "optimizer.pt", weights_only=True))
+    log.info("resuming from %s at step %d", partial, state["step"])
+    return int(state["step"]), list(state["log"])
+
+
+def _lm_batches(blocks: torch.Tensor, batch_size: int, seed: int):
+    n = max(1, blocks.shape[0] // batch_size)
+
+    def get_batch(epoch: int, i: int) -> dict:
+        order = torch.randperm(blocks.shape[0], generator=torch.Generator().manual_seed(
+            seed * 1000 + epoch))
+        x = blocks[order[i * batch_size:(i + 1) * batch_size]]
+        return {"input_ids": x, "labels": x}
+
+    return n, get_batch
+
+
+def pretrain_base(arch: dict, tokenizer_dir, corpus_paths: list, out_dir, hp: dict,
+                  seed: int = 0, threads: int = 1) -> None:
+    """Pre-train the demo's base model from scratch (the stand-in for llm-jp-3-13b)."""
+    _seed_everything(seed, threads)
+    tok = load_tokenizer(tokenizer_dir)
+    model = init_model(arch, tok, seed)
+    blocks = pack_documents(tok, corpus_paths, int(hp["block_size"]))
+    n, get_batch = _lm_batches(blocks, int(hp["batch_size"]), seed)
+    log.info("pre-training: %d blocks x %d tokens", blocks.shape[0], blocks.shape[1])
+    _train(model, tok, Path(out_dir), n, get_batch, hp, seed, "pretrain base")
+
+
+def continual_pretrain(model_dir, corpus_paths: list, out_dir, hp: dict, seed: int = 0,
+                       threads: int = 1) -> None:
+    """Continual pre-training of `model_dir` on a mixture's materialised corpus."""
+    _seed_everything(seed, threads)
+    tok = load_tokenizer(model_dir)
+    model = load_model(model_dir)
+    blocks = pack_documents(tok, corpus_paths, int(hp["block_size"]))
+    n, get_batch = _lm_batches(blocks, int(hp["batch_size"]), seed)
+    log.info("CPT: %d blocks x %d tokens = %d tokens/epoch", blocks.shape[0], blocks.shape[1],
+             blocks.numel())
+    _train(model, tok, Path(out_dir), n, get_batch, hp, seed, f"cpt {Path(out_dir).name}")
+
+
+def supervised_finetune(model_dir, sft_path, out_dir, hp: dict, seed: int = 0,
+                        threads: int = 1) -> None:
+    """SFT with the loss on response tokens only; identical settings for every model."""
+    _seed_everything(seed, threads)
+    tok = load_tokenizer(model_dir)
+    model = load_model(model_dir)
+    examples = sft_examples(tok, sft_path, int(hp["max_length"]))
+    bs = int(hp["batch_size"])
+    n = math.ceil(len(examples) / bs)
+
+    def get_batch(epoch: int, i: int) -> dict:
+        order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(
+            seed * 1000 + epoch)).tolist()
+        return collate_sft([examples[j] for j in order[i * bs:(i + 1) * bs]], tok.pad_token_id)
+
+    log.info("SFT: %d examples, %d batches/epoch", len(examples), n)
+    _train(model, tok, Path(out_dir), n, get_batch, hp, seed, f"sft {Path(out_dir).name}")

@@ -1,0 +1,96 @@
+# Config validation first, then the names and short input functions every rule file uses.
+import re
+
+from snakemake.utils import validate
+
+from cptmix.config import check_config, resolve_mixtures, selected_tasks
+
+validate(config, schema="../schemas/config.schema.yaml")
+check_config(config, where="config (--configfile)")
+
+MIXTURES = resolve_mixtures(config)  # name -> {source: fraction}, extends flattened
+MODELS = ["base", *MIXTURES]  # "base" = the model before CPT, shared by all mixtures
+SOURCES = list(config["sources"])
+TASKS = selected_tasks(config)
+WORLD = "world" in config
+TRAIN_TOKENIZER = "train" in config["tokenizer"]
+PRETRAIN_BASE = "path" not in config["base_model"]
+
+
+def _alternatives(names):
+    return "|".join(re.escape(n) for n in names)
+
+
+wildcard_constraints:
+    source=_alternatives(SOURCES),
+    mixture=_alternatives(MIXTURES),
+    model=_alternatives(MODELS),
+
+
+def tokenizer_dir():
+    """The tokenizer every stage uses: trained by the demo, or the model's own."""
+    return "results/tokenizer" if TRAIN_TOKENIZER else config["tokenizer"]["path"]
+
+
+def source_path(wildcards):
+    return config["sources"][wildcards.source]["path"]
+
+
+def source_lang(wildcards):
+    return config["sources"][wildcards.source]["lang"]
+
+
+def mixture_fractions(wildcards):
+    return MIXTURES[wildcards.mixture]
+
+
+def mixture_counts(wildcards):
+    """Per-source token counts of the sources a mixture draws from."""
+    return {s: f"results/corpus/{s}/counts.tsv" for s in MIXTURES[wildcards.mixture]}
+
+
+def mixture_source_files(wildcards):
+    return [config["sources"][s]["path"] for s in MIXTURES[wildcards.mixture]]
+
+
+def base_model_dir():
+    return "results/models/cpt/base" if PRETRAIN_BASE else config["base_model"]["path"]
+
+
+def cpt_model_dir(wildcards):
+    """The model SFT starts from: the base itself, or the base after CPT on a mixture."""
+    if wildcards.model == "base":
+        return base_model_dir()
+    return f"results/models/cpt/{wildcards.model}"
+
+
+def sft_data():
+    return config.get("sft_data", "results/world/sft/train.jsonl")
+
+
+def eval_data_dir():
+    return config["evaluate"]["data_dir"]
+
+
+def analysis_outputs():
+    return [
+        f"results/analysis/{name}"
+        for name in (
+            "score_differences.tsv",
+            "averages.tsv",
+            "correlations.tsv",
+            "partial_correlations.tsv",
+        )
+    ]
+
+
+def final_targets():
+    return [
+        "results/corpus/composition.tsv",
+        *expand("results/eval/{model}/scores.tsv", model=MODELS),
+        *analysis_outputs(),
+    ]
+
+
+def threads_for(group):
+    return int(config.get("threads", {}).get(group, 1))

@@ -1,0 +1,27 @@
+# Evaluation stage: every SFT model on the selected JMedBench tasks.
+
+
+# Score one SFT model on all tasks (MCQA/DC by option log-likelihood, MT BLEU, NER F1, STS r).
+rule evaluate_model:
+    input:
+        model="results/models/sft/{model}",
+        data=eval_data_dir(),
+    output:
+        scores="results/eval/{model}/scores.tsv",
+        predictions=directory("results/eval/{model}/predictions"),
+    params:
+        tasks=TASKS,
+        batch_size=config["evaluate"].get("batch_size", 16),
+        max_new_tokens=config["evaluate"].get("max_new_tokens", 48),
+    log:
+        "results/logs/evaluate_model/{model}.log",
+    benchmark:
+        "results/benchmarks/evaluate_model/{model}.tsv"
+    threads: threads_for("evaluate")
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/evaluate.yaml"
+    script:
+        "../scripts/evaluate_model.py"

@@ -1,0 +1,78 @@
+# Training stage: the base model, CPT on each mixture, SFT of base and of every CPT model.
+
+
+if PRETRAIN_BASE:
+
+    # Pre-train the demo's tiny Llama base model from scratch (stands in for llm-jp-3-13b).
+    rule pretrain_base:
+        input:
+            tokenizer=tokenizer_dir(),
+            corpus=[config["sources"][s]["path"] for s in config["base_model"].get("pretrain_sources", [])],
+        output:
+            directory("results/models/cpt/base"),
+        params:
+            arch=config["base_model"].get("architecture"),
+            hp=config["base_model"].get("train"),
+            seed=config.get("seed", 1234),
+        log:
+            "results/logs/pretrain_base/base.log",
+        benchmark:
+            "results/benchmarks/pretrain_base/base.tsv"
+        threads: threads_for("train")
+        resources:
+            mem_mb=4000,
+            runtime=120,
+        conda:
+            "../../envs/train.yaml"
+        script:
+            "../scripts/pretrain_base.py"
+
+
+# Continual pre-training of the base model on one mixture.
+rule train_cpt:
+    input:
+        model=base_model_dir(),
+        corpus="results/corpus/mixtures/{mixture}/corpus.jsonl",
+    output:
+        directory("results/models/cpt/{mixture}"),
+    params:
+        hp=config["train"]["cpt"],
+        backend=config["train"]["backend"],
+        seed=config.get("seed", 1234),
+    log:
+        "results/logs/train_cpt/{mixture}.log",
+    benchmark:
+        "results/benchmarks/train_cpt/{mixture}.tsv"
+    threads: threads_for("train")
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/train_cpt.py"
+
+
+# SFT with identical settings for the base model ("before") and each CPT model ("after").
+rule train_sft:
+    input:
+        model=cpt_model_dir,
+        data=sft_data(),
+    output:
+        directory("results/models/sft/{model}"),
+    params:
+        hp=config["train"]["sft"],
+        backend=config["train"]["backend"],
+        seed=config.get("seed", 1234),
+    log:
+        "results/logs/train_sft/{model}.log",
+    benchmark:
+        "results/benchmarks/train_sft/{model}.tsv"
+    threads: threads_for("train")
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        "../../envs/train.yaml"
+    script:
+        "../scripts/train_sft.py"

@@ -1,0 +1,10 @@
+"""Snakemake script: score differences, averages, correlations and figures."""
+from pathlib import Path
+
+from cptmix.analyze import run_analysis
+from cptmix.io import log_to
+
+sm = snakemake  # noqa: F821 - injected by the script directive
+log_to(sm.log[0])
+run_analysis(sm.input.composition, sm.input.base, dict(zip(sm.params.mixtures, sm.input.mixtures)),
+             Path(sm.output.diffs).parent, covariates=sm.params.covariates)
