@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,7 +59,7 @@ def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[dic
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
             if not isinstance(rec, dict):
-                raise ValueError(f"{path}:{lineno}: a record must be a JSON object")
+                raise ValueError(f"{path}:{lineno}: a record must be a JSON object")  # noqa: TRY004 - bad input data, not a caller error
             for field in required:
                 if field not in rec:
                     raise ValueError(f"{path}:{lineno}: missing field {field!r}")

@@ -45,6 +45,12 @@ def _task_labels(diffs: pd.DataFrame) -> list[str]:
                                     strict=True)]
 
 
+def _signed(value: float, digits: int) -> str:
+    # A value that rounds to zero is shown unsigned: "-0.000" would suggest a direction.
+    text = f"{value:+.{digits}f}"
+    return text[1:] if float(text) == 0 else text
+
+
 def _text_colour(value: float, norm: Normalize) -> str:
     # White text on the saturated ends of the colormap, black elsewhere, for legibility.
     return "white" if abs(norm(value) - 0.5) > 0.35 else "black"
@@ -77,7 +83,7 @@ def score_differences_heatmap(diffs: pd.DataFrame, path: str | os.PathLike) -> N
     with mpl_style.context("default"):
         fig = Figure(figsize=(2.8 + 1.1 * len(mixtures), 1.4 + 0.3 * len(tasks)))
         ax = fig.add_subplot()
-        image = _heatmap(ax, values, norm, lambda i, j, v: f"{v:+.3f}", "n/a")
+        image = _heatmap(ax, values, norm, lambda i, j, v: _signed(v, 3), "n/a")
         ax.set_xticks(range(len(mixtures)), mixtures, rotation=30, ha="right", fontsize=8)
         ax.set_yticks(range(len(tasks)), _task_labels(diffs), fontsize=7)
         ax.set_title("Score difference per task (CPT+SFT − base+SFT)", fontsize=9)
@@ -105,7 +111,7 @@ def partial_correlations_heatmap(partial: pd.DataFrame, diffs: pd.DataFrame,
         fig = Figure(figsize=(3.0 + 0.95 * len(stats), 1.8 + 0.3 * len(tasks)))
         ax = fig.add_subplot()
         image = _heatmap(ax, values, Normalize(-1.0, 1.0),
-                         lambda i, j, v: f"{v:+.2f}{_stars(pvals[i, j])}", "×")
+                         lambda i, j, v: _signed(v, 2) + _stars(pvals[i, j]), "×")
         ax.set_xticks(range(len(stats)), stats, rotation=30, ha="right", fontsize=8)
         ax.set_yticks(range(len(tasks)), _task_labels(diffs), fontsize=7)
         ax.set_title("Partial correlation of score difference with each statistic", fontsize=9)
@@ -130,7 +136,7 @@ def averages_chart(averages: pd.DataFrame, path: str | os.PathLike) -> None:
     colours = {"ja_score": "#c0392b", "en_score": "#2c6fbb"}
     labels = {"ja_score": "Japanese tasks", "en_score": "English tasks"}
     with mpl_style.context("default"):
-        fig = Figure(figsize=(2.0 + 1.2 * max(len(names), 1), 4.2))
+        fig = Figure(figsize=(4.0 + 1.2 * max(len(names), 1), 4.2))
         ax = fig.add_subplot()
         shown = []
         for offset, col in ((-width / 2, "ja_score"), (width / 2, "en_score")):
@@ -153,6 +159,7 @@ def averages_chart(averages: pd.DataFrame, path: str | os.PathLike) -> None:
         ax.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
         ax.set_ylabel("average score (CPT+SFT)", fontsize=8)
         ax.set_title("Average JMedBench score per mixture", fontsize=9)
-        ax.legend(fontsize=7, loc="upper left")
+        # Outside the axes: inside, it would cover the tallest bars whatever the data.
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         _save(fig, path)

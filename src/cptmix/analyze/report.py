@@ -79,9 +79,9 @@ def summary_markdown(diffs: pd.DataFrame, averages: pd.DataFrame,
     mixtures = list(dict.fromkeys(diffs["mixture"]))
     lang = tasks["language"].map(language_key)
     lines = ["# Analysis summary", "",
-             f"{len(mixtures)} mixtures ({', '.join(mixtures)}); {len(tasks)} tasks "
-             f"({int((lang == 'ja').sum())} Japanese, {int((lang == 'en').sum())} English). "
-             "Score difference = CPT+SFT score − base+SFT score.", "",
+             (f"{len(mixtures)} mixtures ({', '.join(mixtures)}); {len(tasks)} tasks "
+              f"({int((lang == 'ja').sum())} Japanese, {int((lang == 'en').sum())} English). "
+              "Score difference = CPT+SFT score − base+SFT score."), "",
              "## Average scores (table 1)", ""]
     diff_cols = [c for c in averages.columns if c.startswith("diff_")]
     header = ["mixture", "Japanese tasks", "English tasks", "Ja diff", "En diff",
@@ -91,8 +91,8 @@ def summary_markdown(diffs: pd.DataFrame, averages: pd.DataFrame,
     lines += _md_table(header, rows)
 
     lines += ["", "## Strongest partial correlations per statistic", "",
-              "p uses df = n − 2 − k (k covariates); p_paper uses df = n − 2 as in the paper. "
-              f"Top {TOP_TASKS} tasks by |r| among the defined ones.", ""]
+              ("p uses df = n − 2 − k (k covariates); p_paper uses df = n − 2 as in the "
+               f"paper. Top {TOP_TASKS} tasks by |r| among the defined ones."), ""]
     for stat in STATISTICS:
         sub = partial[partial["statistic"] == stat]
         if sub.empty:
@@ -121,8 +121,9 @@ def summary_markdown(diffs: pd.DataFrame, averages: pd.DataFrame,
 
     nan_mask = ~np.isfinite(partial["r"].to_numpy(dtype=float))
     lines += ["## Degenerate partial correlations", "",
-              f"{int(nan_mask.sum())} of {len(partial)} task × statistic partial correlations "
-              "are undefined (NaN in partial_correlations.tsv, reason in its note column)."]
+              (f"{int(nan_mask.sum())} of {len(partial)} task × statistic partial "
+               "correlations are undefined (NaN in partial_correlations.tsv, reason in its note "
+               "column).")]
     if nan_mask.any():
         kinds = (partial.loc[nan_mask]
                  .assign(reason=lambda d: d["note"].str.split(":").str[0])

@@ -271,7 +271,7 @@ def correlations(diffs: pd.DataFrame, composition: pd.DataFrame) -> pd.DataFrame
             if len(y) >= 3 and not _is_constant(x) and not _is_constant(y):
                 res = sps.pearsonr(x, y)
                 r, p = float(res.statistic), float(res.pvalue)
-            rows.append({"task": task, "statistic": stat, "n": int(len(y)), "r": r, "p": p})
+            rows.append({"task": task, "statistic": stat, "n": len(y), "r": r, "p": p})
     return pd.DataFrame(rows, columns=["task", "statistic", "n", "r", "p"])
 
 
@@ -355,7 +355,7 @@ def partial_corr(x: Sequence[float], y: Sequence[float],
     k = z.shape[1]
     ok = np.isfinite(x) & np.isfinite(y) & np.all(np.isfinite(z), axis=1)
     x, y, z = x[ok], y[ok], z[ok]
-    n = int(len(x))
+    n = len(x)
     cov_text = ", ".join(covariate_names) if covariate_names else f"{k} covariate(s)"
 
     def undefined(note: str) -> PartialCorrelation:

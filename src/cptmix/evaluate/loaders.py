@@ -45,7 +45,8 @@ def load_records(task: Task, data_dir: str | Path, split: str = "test") -> list[
             except json.JSONDecodeError as err:
                 raise ValueError(f"{where}: not valid JSON ({err.msg})") from None
             if not isinstance(record, dict):
-                raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")
+                # A data error, not a programming error: ValueError like every other bad record.
+                raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")  # noqa: TRY004
             validate_record(task, record, where)
             records.append(record)
     if not records:
@@ -56,10 +57,11 @@ def load_records(task: Task, data_dir: str | Path, split: str = "test") -> list[
 
 def validate_record(task: Task, record: dict, where: str = "record") -> None:
     """Check that `record` has what `task`'s template and metric need, with usable types."""
-    for name in REQUIRED_FIELDS[task.category]:
+    required = REQUIRED_FIELDS[task.category]
+    for name in required:
         if name not in record or record[name] is None:
             raise ValueError(f"{where}: missing required field {name!r} for {task.name} "
-                             f"({task.category} records need {', '.join(REQUIRED_FIELDS[task.category])})")
+                             f"({task.category} records need {', '.join(required)})")
     for name in _TEXT_FIELDS:
         if name in REQUIRED_FIELDS[task.category] and not isinstance(record[name], str):
             raise ValueError(f"{where}: field {name!r} must be a string, "

@@ -107,7 +107,7 @@ def score_options(model, tokenizer, requests: Sequence[tuple[str, Sequence[str]]
         for r, (_, _, ids, _) in enumerate(batch):
             input_ids[r, :len(ids)] = torch.tensor(ids)
             attention[r, :len(ids)] = 1
-        # Logits at position t predict token t+1, so option tokens [start, end) need [start-1, end-1).
+        # Logits at position t predict token t+1: option tokens [start, end) need [start-1, end-1).
         first = min(start for _, _, _, start in batch) - 1
         extra = {"logits_to_keep": width - first} if can_trim else {}
         logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device),
@@ -155,7 +155,9 @@ def generate_greedy(model, tokenizer, prompts: Sequence[str], max_new_tokens: in
     if any(not ids for ids in encoded):
         raise ValueError("empty prompt and no BOS token to condition on")
     pad = pad_id(tokenizer)
-    eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else model.config.eos_token_id
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        eos = model.config.eos_token_id
     # An explicit config, so nothing in the model's saved generation_config.json (sampling,
     # temperature, repetition penalty) changes what "greedy" means.
     config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens,

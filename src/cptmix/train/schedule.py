@@ -10,7 +10,7 @@ def warmup_steps(hp: dict, total_steps: int) -> int:
     """Warm-up length: `warmup_steps` if given, else `warmup_fraction` of the run (CPT: 3 %)."""
     if "warmup_steps" in hp:
         return min(int(hp["warmup_steps"]), total_steps)
-    return int(round(float(hp.get("warmup_fraction", 0.0)) * total_steps))
+    return round(float(hp.get("warmup_fraction", 0.0)) * total_steps)
 
 
 def lr_at(step: int, total_steps: int, lr: float, min_lr: float, warmup: int) -> float:

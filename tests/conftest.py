@@ -1,0 +1,66 @@
+"""Shared test fixtures: a tiny randomly initialised causal LM saved as an HF model directory.
+
+The directory has exactly the shape the training stage writes and the evaluate stage reads
+(safetensors weights, config.json, tokenizer.json + tokenizer_config.json), so tests of
+training, evaluation and the workflow scripts can all run on it in seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+TINY_SEED = 1234
+EOS, PAD = "<|endoftext|>", "<pad>"
+
+# Enough Japanese and English medical-prompt text for BPE to learn merges of the template
+# words; ByteLevel pre-tokenisation still encodes any character, seen here or not.
+_TOKENIZER_CORPUS = [
+    "質問: 次のうち正しいものはどれか。\n選択肢:\nA. 頭痛\nB. 発熱\nC. 咳嗽\n答え: 発熱",
+    ("次の英文を日本語に翻訳してください。\n英語: The patient has a fever.\n"
+     "日本語: 患者は発熱している。"),
+    ("Translate the following Japanese into English.\nJapanese: 患者は頭痛を訴えた。\n"
+     "English: The patient complained of a headache."),
+    "次の文から疾患をすべて抽出し、カンマ区切りで答えてください。なければ「なし」と答えてください。",
+    ("Question: Which drug is used to treat hypertension?\nOptions:\nA. amlodipine\n"
+     "B. insulin\nAnswer: amlodipine"),
+    ("次の二つの文の意味の類似度を0から5で答えてください。\n文1: 血圧が高い。\n"
+     "文2: 高血圧である。\n答え: 4"),
+    "この症例で薬剤による有害事象の可能性はどの程度か。",
+    "なし 低い 高い 確実 T1 T2 T3 T4 はい いいえ",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A 2-layer, hidden-32 `LlamaForCausalLM` with a ~400-token ByteLevel BPE tokenizer
+    (eos `<|endoftext|>`, pad `<pad>`, no BOS), saved to a session-wide temporary directory.
+
+    Weights are drawn with a fixed seed and a large init range so the random model has clear
+    preferences (option log-likelihoods far apart), which keeps argmax-based checks stable.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=[EOS, PAD],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    bpe.train_from_iterator(_TOKENIZER_CORPUS * 4, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=EOS, pad_token=PAD)
+
+    torch.manual_seed(TINY_SEED)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        initializer_range=0.5, tie_word_embeddings=False, bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+    )
+    model = LlamaForCausalLM(config).eval()
+
+    out = tmp_path_factory.mktemp("tiny_model")
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    return out

@@ -1,0 +1,107 @@
+"""cptmix.train: schedule, SFT masking, a real tiny training run, crash-safe resume."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from cptmix.corpus import load_tokenizer, train_tokenizer
+from cptmix.train import continual_pretrain, lr_at, pretrain_base, supervised_finetune
+from cptmix.train import hf as hf_backend
+from cptmix.train.data import IGNORE, sft_examples
+from cptmix.train.schedule import warmup_steps
+
+ARCH = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+        "intermediate_size": 64, "max_position_embeddings": 64}
+HP = {"epochs": 2, "batch_size": 4, "block_size": 32, "lr": 3e-3, "min_lr": 3e-4,
+      "warmup_fraction": 0.1, "weight_decay": 0.1}
+TEXTS = ["ヴェロリン症候群はタクソマブで治療する。", "Velorin syndrome is treated with taxomab.",
+         "遺伝子VELR1はヴェロリン症候群に関連する。", "Gene VELR1 is associated with Velorin syndrome."]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("train")
+    train_tokenizer(TEXTS, d / "tok", vocab_size=300, min_frequency=1)
+    corpus = d / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": str(i), "text": TEXTS[i % 4]},
+                                         ensure_ascii=False) + "\n" for i in range(120)))
+    sft = d / "sft.jsonl"
+    sft.write_text("".join(json.dumps({"id": str(i), "prompt": "質問: 治療薬は?\n答え:",
+                                       "response": " タクソマブ"}, ensure_ascii=False) + "\n"
+                           for i in range(12)))
+    pretrain_base(ARCH, d / "tok", [corpus], d / "base", HP, seed=1)
+    return d, corpus, sft
+
+
+@pytest.mark.parametrize("step, expected", [
+    (0, 1e-4 / 10), (9, 1e-4), (10, 1e-4), (100, 1e-5), (55, (1e-4 + 1e-5) / 2),
+])
+def test_cosine_schedule_with_warmup(step, expected):
+    assert lr_at(step, 100, 1e-4, 1e-5, warmup=10) == pytest.approx(expected)
+
+
+def test_warmup_steps_fraction_or_absolute():
+    assert warmup_steps({"warmup_fraction": 0.03}, 1000) == 30
+    assert warmup_steps({"warmup_steps": 20}, 1000) == 20
+    assert warmup_steps({"warmup_steps": 20}, 5) == 5
+
+
+def test_pretrain_writes_safetensors_and_learns(setup):
+    d, _, _ = setup
+    out = d / "base"
+    assert (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
+    assert not list(out.glob("*.bin")) and not (d / "base.partial").exists()
+    rows = [line.split("\t") for line in (out / "train_log.tsv").read_text().splitlines()[1:]]
+    losses = [float(r[3]) for r in rows]
+    assert len(losses) == json.loads((out / "training.json").read_text())["steps"]
+    assert losses[-1] < losses[0] * 0.7
+
+
+def test_sft_masks_the_prompt(setup):
+    d, _, sft = setup
+    tok = load_tokenizer(d / "tok")
+    (ids, labels), *_ = sft_examples(tok, sft, max_length=64)
+    n_prompt = len(tok("質問: 治療薬は?\n答え:", add_special_tokens=False)["input_ids"])
+    assert labels[:n_prompt] == [IGNORE] * n_prompt
+    assert labels[n_prompt:] == ids[n_prompt:] and ids[-1] == tok.eos_token_id
+
+
+def test_sft_runs_and_is_deterministic(setup):
+    d, _, sft = setup
+    hp = {**HP, "max_length": 64, "warmup_steps": 1}
+    supervised_finetune(d / "base", sft, d / "sft1", hp, seed=3)
+    supervised_finetune(d / "base", sft, d / "sft2", hp, seed=3)
+    a, b = load_file(str(d / "sft1" / "model.safetensors")), load_file(
+        str(d / "sft2" / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    base = load_file(str(d / "base" / "model.safetensors"))
+    assert not all(torch.equal(a[k], base[k]) for k in a)
+
+
+def test_cpt_resumes_after_a_crash(setup, monkeypatch):
+    d, corpus, _ = setup
+    hp = {**HP, "checkpoint_every": 5}
+    continual_pretrain(d / "base", [corpus], d / "cpt_ref", hp, seed=2)
+
+    real_lr_at = hf_backend.lr_at
+
+    def crash_at_step_12(step, *args):
+        if step == 12:
+            raise KeyboardInterrupt("simulated pre-emption")
+        return real_lr_at(step, *args)
+
+    monkeypatch.setattr(hf_backend, "lr_at", crash_at_step_12)
+    with pytest.raises(KeyboardInterrupt):
+        continual_pretrain(d / "base", [corpus], d / "cpt", hp, seed=2)
+    assert not (d / "cpt").exists()
+    assert json.loads((d / "cpt.partial" / "state.json").read_text())["step"] == 10
+    monkeypatch.setattr(hf_backend, "lr_at", real_lr_at)
+    continual_pretrain(d / "base", [corpus], d / "cpt", hp, seed=2)
+    ref, got = (load_file(str(d / n / "model.safetensors")) for n in ("cpt_ref", "cpt"))
+    for k in ref:
+        torch.testing.assert_close(got[k], ref[k], rtol=0, atol=1e-6)
+    assert (d / "cpt" / "train_log.tsv").read_text() == (
+        d / "cpt_ref" / "train_log.tsv").read_text()
+    assert not (d / "cpt.partial").exists()
