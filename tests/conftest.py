@@ -33,7 +33,7 @@ _TOKENIZER_CORPUS = [
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A 2-layer, hidden-32 `LlamaForCausalLM` with a ~400-token ByteLevel BPE tokenizer
-    (eos `<|endoftext|>`, pad `<pad>`, no BOS), saved to a session-wide temporary directory.
+    (eos = bos `<|endoftext|>`, pad `<pad>`), saved to a session-wide temporary directory.
 
     Weights are drawn with a fixed seed and a large init range so the random model has clear
     preferences (option log-likelihoods far apart), which keeps argmax-based checks stable.
@@ -49,13 +49,16 @@ def tiny_model_dir(tmp_path_factory):
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
     bpe.train_from_iterator(_TOKENIZER_CORPUS * 4, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=EOS, pad_token=PAD)
+    # bos = eos as in `cptmix.corpus.tokenizer`: a defined BOS that must still not be prepended
+    # (SFT inputs carry none), which the evaluation tests check.
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=EOS, pad_token=PAD,
+                                        bos_token=EOS)
 
     torch.manual_seed(TINY_SEED)
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-        initializer_range=0.5, tie_word_embeddings=False, bos_token_id=None,
+        initializer_range=0.5, tie_word_embeddings=False, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
     )
     model = LlamaForCausalLM(config).eval()

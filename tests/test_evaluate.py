@@ -147,7 +147,7 @@ FIXTURE_DATA = {
     ],
     "JCSTS": [
         {"sample_id": f"j{i}", "premise": "血圧が高い。", "hypothesis": f"高血圧である{i}。",
-         "label": i * 2, "n_label": 6, "metadata": {}} for i in range(3)
+         "label": (5, 1, 3)[i], "n_label": 6, "metadata": {}} for i in range(3)
     ],
 }
 FIXTURE_DATA["EJMMT-En"] = FIXTURE_DATA["EJMMT-Ja"]  # same folder, other direction
@@ -253,6 +253,24 @@ def test_score_table_shape_and_ranges(first_run):
     assert "ejmmt_en2ja.jsonl" in names and "ejmmt_ja2en.jsonl" in names  # no collision
 
 
+def test_scores_recompute_from_predictions(first_run):
+    """Each reported score is the category's metric applied to the stored predictions."""
+    table, out_dir = first_run
+    for name, score in zip(table["task"], table["score"], strict=True):
+        task, rows = get_task(name), _predictions(out_dir, name)
+        preds, golds = [r["prediction"] for r in rows], [r["gold"] for r in rows]
+        if task.metric == "accuracy":
+            expected = accuracy(preds, golds)
+        elif task.metric == "pearson":
+            expected = pearson(preds, golds)
+        elif task.metric == "bleu":
+            expected = bleu(preds, golds, task.language)
+        else:
+            expected = sum(ner_f1(p, g) for p, g in zip(preds, golds, strict=True)) / len(rows)
+        assert score == pytest.approx(expected), name
+        assert [r["sample_id"] for r in rows] == [r["sample_id"] for r in FIXTURE_DATA[name]]
+
+
 def test_runs_are_byte_identical(first_run, tiny_model_dir, fixture_data, tmp_path):
     _, out1 = first_run
     _, out2 = _run(tiny_model_dir, fixture_data, tmp_path, tasks=FIXTURE_TASKS, batch_size=4)
@@ -352,7 +370,7 @@ def test_crash_leaves_no_partial_outputs(tiny_model_dir, fixture_data, tmp_path,
         _run(tiny_model_dir, fixture_data, tmp_path, tasks=FIXTURE_TASKS)
     assert not (tmp_path / "scores.tsv").exists()
     left = [p.name for p in tmp_path.rglob("*") if p.is_file()]
-    assert not [n for n in left if n.endswith(".tmp")]  # only complete files, if any
+    assert not [n for n in left if ".tmp" in n]  # only complete files, if any
 
 
 def test_bad_arguments(tiny_model_dir, fixture_data, tmp_path):
@@ -360,4 +378,6 @@ def test_bad_arguments(tiny_model_dir, fixture_data, tmp_path):
         _run(tiny_model_dir, fixture_data, tmp_path, tasks=["MedQA-Jp", "NoSuchTask"])
     with pytest.raises(FileNotFoundError, match="igakuqa"):
         _run(tiny_model_dir, fixture_data, tmp_path, tasks=["IgakuQA"])
+    with pytest.raises(FileNotFoundError, match="igakuqa"):  # "all" means all 27 tasks
+        _run(tiny_model_dir, fixture_data, tmp_path, tasks="all")
     assert not (tmp_path / "scores.tsv").exists()

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +27,7 @@ from tqdm import tqdm
 from cptmix.evaluate.loaders import load_records
 from cptmix.evaluate.metrics import accuracy, bleu, ner_f1, parse_entities, pearson
 from cptmix.evaluate.scoring import generate_greedy, score_options
+from cptmix.io import atomic_path, write_tsv
 from cptmix.tasks import (
     DC,
     MCQA,
@@ -171,11 +170,15 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
                    progress: bool = True) -> pd.DataFrame:
     """Evaluate the model in `model_dir` on JMedBench tasks read from `data_dir`.
 
+    `tasks`: task names (None or "all": all 27); the output follows registry order regardless.
+
     Writes `out_tsv` (columns task, category, language, metric, score, n; one row per task in
     registry order; scores with 6 decimals) and `predictions_dir/{predictions_name}.jsonl` per
     task. `batch_size` counts sequences per forward pass (option scoring) or prompts per
     `generate` call. Returns the score table (unrounded scores).
     """
+    if isinstance(tasks, str):  # config files say `tasks: all`; a bare name means one task
+        tasks = None if tasks == "all" else [tasks]
     wanted = set(TASK_NAMES if tasks is None else [get_task(n).name for n in tasks])
     selected = [t for t in TASKS if t.name in wanted]  # registry order, whatever order was given
     if not selected:
@@ -206,28 +209,11 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
     finally:
         torch.set_num_threads(previous_threads)
     table = pd.DataFrame(rows, columns=COLUMNS)
-    _write_atomic(Path(out_tsv), lambda fh: table.to_csv(
-        fh, sep="\t", index=False, float_format=SCORE_FORMAT, lineterminator="\n"))
+    write_tsv(out_tsv, table, float_format=SCORE_FORMAT)  # atomic: temp file + rename
     return table
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    def write(fh) -> None:
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as fh:
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-
-    _write_atomic(path, write)
-
-
-def _write_atomic(path: Path, write: Callable) -> None:
-    """Write via a temporary file in the same directory, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            write(fh)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would make results unreadable to others
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -10,7 +10,9 @@ cutting at the prompt's length would be wrong whenever BPE merges tokens across 
 (the continuation's first tokens would then be mis-attributed); separate encoding makes the
 continuation's tokens exactly `encode(continuation)`, the same for every prompt. Templates start
 continuations with a space, so this matches how the joint string would naturally split.
-A BOS token is prepended to the prompt only if the tokenizer defines one.
+No special tokens are added (no BOS, even where the tokenizer defines one): this is exactly how
+`cptmix.train.data.sft_examples` builds SFT inputs, so the model is scored on the sequences it
+was fine-tuned on.
 """
 
 from __future__ import annotations
@@ -36,14 +38,8 @@ class OptionScore:
         return self.loglik / self.n_tokens
 
 
-def encode_prompt(tokenizer, prompt: str) -> list[int]:
-    ids = list(tokenizer(prompt, add_special_tokens=False)["input_ids"])
-    if tokenizer.bos_token_id is not None:
-        ids.insert(0, tokenizer.bos_token_id)
-    return ids
-
-
-def encode_continuation(tokenizer, text: str) -> list[int]:
+def encode(tokenizer, text: str) -> list[int]:
+    """Token ids of a prompt or a continuation, without special tokens (as in SFT)."""
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
@@ -75,9 +71,9 @@ def score_options(model, tokenizer, requests: Sequence[tuple[str, Sequence[str]]
     limit = context_limit(model)
     seqs: list[tuple[int, int, list[int], int]] = []  # item, option, ids, continuation start
     for i, (prompt, choices) in enumerate(requests):
-        prompt_ids = encode_prompt(tokenizer, prompt)
+        prompt_ids = encode(tokenizer, prompt)
         for j, choice in enumerate(choices):
-            cont = encode_continuation(tokenizer, choice)
+            cont = encode(tokenizer, choice)
             if not cont:
                 raise ValueError(f"option {j} of item {i} ({choice!r}) encodes to no tokens")
             ids = prompt_ids + cont
@@ -89,7 +85,7 @@ def score_options(model, tokenizer, requests: Sequence[tuple[str, Sequence[str]]
             start = len(ids) - len(cont)
             if start < 1:
                 # The first continuation token needs at least one token of context.
-                raise ValueError(f"item {i}: empty prompt and no BOS token to condition on")
+                raise ValueError(f"item {i}: empty prompt, nothing to condition on")
             seqs.append((i, j, ids, start))
 
     results: list[list[OptionScore | None]] = [[None] * len(c) for _, c in requests]
@@ -146,14 +142,14 @@ def generate_greedy(model, tokenizer, prompts: Sequence[str], max_new_tokens: in
     `max_new_tokens` are cut from the left.
     """
     limit = context_limit(model)
-    encoded = [encode_prompt(tokenizer, p) for p in prompts]
+    encoded = [encode(tokenizer, p) for p in prompts]
     if limit is not None:
         room = limit - max_new_tokens
         if room < 1:
             raise ValueError(f"max_new_tokens={max_new_tokens} fills the model's context ({limit})")
         encoded = [ids[-room:] for ids in encoded]
     if any(not ids for ids in encoded):
-        raise ValueError("empty prompt and no BOS token to condition on")
+        raise ValueError("empty prompt, nothing to condition on")
     pad = pad_id(tokenizer)
     eos = tokenizer.eos_token_id
     if eos is None:
