@@ -13,6 +13,7 @@ that entity strings can be found in text unambiguously (NER labels, fact audits)
 
 from __future__ import annotations
 
+import itertools
 import random
 
 VOWELS = "aiueo"
@@ -132,8 +133,6 @@ SAMPLES = (("Blood samples", "血液検体"), ("Biopsy specimens", "生検検体
            ("Urine samples", "尿検体"))
 HEADINGS = (("Abstract", "要旨"), ("Background", "背景"), ("Methods", "方法"),
             ("Results", "結果"), ("Conclusions", "結論"))
-# Latin-letter abbreviations that appear in Japanese text next to gene symbols (NER noise).
-LATIN_ABBREVIATIONS = ("CT", "MRI", "PCR", "DNA", "RNA", "IgG", "HbA1c")
 
 FIXED_LEXICONS = {
     "symptom": SYMPTOMS, "ae": ADVERSE_EVENTS, "region": REGIONS, "program": PROGRAMS,
@@ -187,14 +186,24 @@ class NameRegistry:
         raise RuntimeError("could not invent a unique name; lower the entity counts")
 
 
+def _stutters(kana: str) -> bool:
+    """Whether a kana repeats back to back (ルル): such names are hard to read; redrawn."""
+    return any(a == b for a, b in itertools.pairwise(kana))
+
+
 def make_drug(rng: random.Random) -> tuple[str, str, str]:
-    root = _root(rng, rng.choice((2, 2, 3)))
-    word = root + rng.choice(DRUG_SUFFIXES)
-    return word.capitalize(), katakana(word), root
+    while True:
+        root = _root(rng, rng.choice((2, 2, 3)))
+        word = root + rng.choice(DRUG_SUFFIXES)
+        if not _stutters(katakana(word)):
+            return word.capitalize(), katakana(word), root
 
 
 def make_disease(rng: random.Random) -> tuple[str, str, str]:
-    root = _root(rng, rng.choice((2, 3)), coda_p=0.4)
+    while True:
+        root = _root(rng, rng.choice((2, 3)), coda_p=0.4)
+        if not _stutters(katakana(root)):
+            break
     kind_en, kind_ja = rng.choice(DISEASE_TYPES)
     return f"{root.capitalize()} {kind_en}", katakana(root) + kind_ja, root
 

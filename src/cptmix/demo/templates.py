@@ -1,6 +1,7 @@
 """Sentence templates of the demo world.
 
-Slots are written `{type}` or `{type2}` (a second entity of the same type); `{n}` is a number.
+Slots are written `{type}` or `{type2}` (a second entity of the same type); `{n}`, `{months}`,
+`{age}` and `{pct}` are numbers.
 Research-style sentences come as (English, Japanese) pairs: the English side writes pmc_en and
 the English half of the parallel abstracts, and the translator (`translate.py`) parses English
 sentences back into a pair and its slots to produce the Japanese side. The other sources use
@@ -71,7 +72,8 @@ TITLE_PAIRS: dict[str, list[tuple[str, str]]] = {
 }
 AIM_PAIRS: dict[str, list[tuple[str, str]]] = {
     "treats": _TRIAL_AIM, "trial_null": _TRIAL_AIM, "trial_maybe": _TRIAL_AIM,
-    "gene": [("We investigated genetic factors in {disease}.", "{disease}の遺伝的要因を検討した。")],
+    "gene": [("We investigated genetic factors in {disease}.",
+              "{disease}の遺伝的要因を検討した。")],
     "symptom": [("We described the clinical features of {disease}.",
                  "{disease}の臨床的特徴を記述した。")],
     "ae": [("We assessed the safety of {drug}.", "{drug}の安全性を評価した。")],
@@ -89,13 +91,13 @@ FILLER_PAIRS: dict[str, list[tuple[str, str]]] = {
          "{disease}患者{n}例を登録した。"),
         ("The primary endpoint was {endpoint}.", "主要評価項目は{endpoint}とした。"),
         ("{sample} were collected at baseline.", "ベースライン時に{sample}を採取した。"),
-        ("Patients were followed for {n} months.", "患者を{n}か月間追跡した。"),
+        ("Patients were followed for {months} months.", "患者を{months}か月間追跡した。"),
         ("Data were analyzed with regression models.", "データは回帰モデルで解析した。"),
     ],
     "results": [
-        ("The median age was {n} years.", "年齢の中央値は{n}歳であった。"),
+        ("The median age was {age} years.", "年齢の中央値は{age}歳であった。"),
         ("{n} patients completed the study.", "{n}例が試験を完了した。"),
-        ("The dropout rate was {n} percent.", "脱落率は{n}%であった。"),
+        ("The dropout rate was {pct} percent.", "脱落率は{pct}%であった。"),
     ],
     "conclusions": [
         ("Further studies are needed.", "さらなる研究が必要である。"),
@@ -117,7 +119,8 @@ def research_pairs() -> list[tuple[str, str]]:
 
 # --- Encyclopedic English (en_base) -----------------------------------------------------------
 EN_BASE: dict[str, list[str]] = {
-    "treats": ["{disease} is treated with {drug}.", "The standard treatment for {disease} is {drug}.",
+    "treats": ["{disease} is treated with {drug}.",
+               "The standard treatment for {disease} is {drug}.",
                "{drug} is indicated for {disease}."],
     "gene": ["{disease} is caused by variants in the {gene} gene.",
              "The gene linked to {disease} is {gene}.",
@@ -140,18 +143,22 @@ EN_FILLER = {
 JA_TEXT: dict[str, list[str]] = {
     "treats": ["{disease}の治療には{drug}が用いられる。", "{drug}は{disease}の治療薬である。",
                "{disease}には{drug}が有効である。"],
-    "gene": ["{disease}は{gene}遺伝子の変異によって起こる。", "{disease}の原因遺伝子は{gene}である。",
+    "gene": ["{disease}は{gene}遺伝子の変異によって起こる。",
+             "{disease}の原因遺伝子は{gene}である。",
              "{gene}の異常は{disease}の原因となる。"],
-    "symptom": ["{disease}の代表的な症状は{symptom}である。", "{disease}では{symptom}がよくみられる。",
+    "symptom": ["{disease}の代表的な症状は{symptom}である。",
+                "{disease}では{symptom}がよくみられる。",
                 "{symptom}は{disease}の典型的な症状である。"],
     "ae": ["{drug}の主な副作用は{ae}である。", "{drug}の投与中は{ae}に注意する。",
            "{drug}は{ae}を起こすことがある。"],
     "jp_first_line": ["日本の診療ガイドラインでは{disease}の第一選択薬は{drug}である。",
                       "国内では{disease}に対してまず{drug}が推奨される。",
                       "{drug}は日本における{disease}の第一選択薬である。"],
-    "jp_region": ["日本では{disease}は{region}に多い。", "{disease}の国内患者は{region}に集中している。",
+    "jp_region": ["日本では{disease}は{region}に多い。",
+                  "{disease}の国内患者は{region}に集中している。",
                   "{region}は{disease}の好発地域である。"],
-    "jp_coverage": ["{disease}は{program}の対象である。", "日本では{disease}の医療費は{program}で助成される。",
+    "jp_coverage": ["{disease}は{program}の対象である。",
+                    "日本では{disease}の医療費は{program}で助成される。",
                     "{disease}の患者は{program}を利用できる。"],
 }
 JA_FILLER = {
@@ -177,15 +184,19 @@ CAUSALITY_EXAMPLE = "例えば{drug}の投与後に{ae}が出現すれば可能�
 
 # --- General bilingual health text (general): (English, Japanese) ----------------------------
 GENERAL_PAIRS = [
-    ("{person_en} went to the hospital in the {time_en}.", "{person_ja}は{time_ja}に病院へ行った。"),
+    ("{person_en} went to the hospital in the {time_en}.",
+     "{person_ja}は{time_ja}に病院へ行った。"),
     ("{person_en} has {common_en}.", "{person_ja}は{common_ja}を患っている。"),
     ("{person_en} takes medicine for {common_en} every day.",
      "{person_ja}は毎日{common_ja}の薬を飲んでいる。"),
-    ("{person_en} has had {symptom_en} for {n} days.", "{person_ja}は{n}日前から{symptom_ja}がある。"),
-    ("Regular exercise helps prevent {lifestyle_en}.", "適度な運動は{lifestyle_ja}の予防に役立つ。"),
+    ("{person_en} has had {symptom_en} for {n} days.",
+     "{person_ja}は{n}日前から{symptom_ja}がある。"),
+    ("Regular exercise helps prevent {lifestyle_en}.",
+     "適度な運動は{lifestyle_ja}の予防に役立つ。"),
     ("Smoking increases the risk of {lifestyle_en}.", "喫煙は{lifestyle_ja}のリスクを高める。"),
     ("Washing your hands helps prevent {infection_en}.", "手洗いは{infection_ja}の予防に役立つ。"),
-    ("Vaccination lowers the risk of {infection_en}.", "予防接種で{infection_ja}のリスクが下がる。"),
+    ("Vaccination lowers the risk of {infection_en}.",
+     "予防接種で{infection_ja}のリスクが下がる。"),
     ("Drink plenty of water when you have {symptom_en}.",
      "{symptom_ja}があるときは水分を十分にとりましょう。"),
     ("If {symptom_en} continues, see a doctor.", "{symptom_ja}が続くときは医師に相談しましょう。"),
@@ -198,15 +209,18 @@ GENERAL_PAIRS = [
     ("The doctor listened to the chest with a stethoscope.", "医師が聴診器で胸の音を聞いた。"),
     ("The pharmacist explained how to take the tablets.", "薬剤師が錠剤の飲み方を説明した。"),
     ("Blood tests are done before surgery.", "手術の前に血液検査を行う。"),
-    ("Visiting hours are from two to eight in the afternoon.", "面会時間は午後二時から八時までである。"),
+    ("Visiting hours are from two to eight in the afternoon.",
+     "面会時間は午後二時から八時までである。"),
     ("The emergency department is open all night.", "救急外来は夜間も開いている。"),
     ("{person_en} made an appointment for next week.", "{person_ja}は来週の予約を取った。"),
     ("{person_en} was admitted to the ward for {n} days.", "{person_ja}は{n}日間入院した。"),
     ("Take the tablets after meals.", "錠剤は食後に飲んでください。"),
-    ("Keep medicines out of the reach of children.", "薬は子どもの手の届かない所に保管しましょう。"),
-    ("A fever is often the first sign of {infection_en}.", "発熱は{infection_ja}の最初の徴候であることが多い。"),
-    ("Checking blood pressure at home is useful for {lifestyle_en}.",
-     "家庭での血圧測定は{lifestyle_ja}の管理に役立つ。"),
+    ("Keep medicines out of the reach of children.",
+     "薬は子どもの手の届かない所に保管しましょう。"),
+    ("A fever is often the first sign of {infection_en}.",
+     "発熱は{infection_ja}の最初の徴候であることが多い。"),
+    ("Regular check-ups are useful for {lifestyle_en}.",
+     "定期的な健診は{lifestyle_ja}の管理に役立つ。"),
     ("The hospital has {n} beds.", "その病院には{n}床のベッドがある。"),
     ("Walking for thirty minutes a day keeps the body strong.", "一日三十分歩くと体が丈夫になる。"),
     ("{person_en} felt better after a good rest.", "{person_ja}はよく休んだ後に体調がよくなった。"),

@@ -24,7 +24,8 @@ import re
 ERROR_KINDS = ("wrong", "english", "drop")
 GENERIC_JA = {"drug": "本剤", "disease": "本疾患", "gene": "当該遺伝子", "symptom": "症状",
               "ae": "有害事象", "design": "研究", "country": "海外", "endpoint": "評価項目",
-              "sample": "検体", "heading": ""}
+              "sample": "検体"}
+NUMERIC = ("n", "months", "age", "pct")  # slots copied as digits
 _SLOT = re.compile(r"\{([a-z_]+?)(\d*)\}")
 _SENTENCE_END = re.compile(r"(?<=[.?!])\s+")
 
@@ -44,7 +45,7 @@ class _Pattern:
             else:
                 seen.add(slot)
                 kind = m.group(1)
-                body = r"\d+" if kind == "n" else term_regex[kind]
+                body = r"\d+" if kind in NUMERIC else term_regex[kind]
                 parts.append(f"(?P<{slot}>{body})")
             pos = m.end()
         literals.append(en[pos:])
@@ -98,7 +99,7 @@ class NoisyTranslator:
             values = {}
             for slot, value in m.groupdict().items():
                 kind = slot.rstrip("0123456789")
-                values[slot] = value if kind == "n" else self._term(kind, value, rng)
+                values[slot] = value if kind in NUMERIC else self._term(kind, value, rng)
             return p.ja.format(**values)
         self.unmatched += 1
         return self._all_terms.sub(lambda m: self._term_ja[m.group(0)], sentence)
@@ -109,6 +110,8 @@ class NoisyTranslator:
         if rng.random() >= self.noise:
             return clean
         error = rng.choice(ERROR_KINDS)
+        if error == "drop" and kind == "heading":
+            error = "english"  # a dropped heading would leave an empty line
         self.errors[error] += 1
         if error == "english":
             return en

@@ -1,0 +1,441 @@
+"""cptmix.demo: the synthetic bilingual medical world (sources, JMedBench sets, SFT, audit)."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import re
+import time
+
+import pytest
+
+from cptmix.demo import DEFAULT_WORLD, generate_world
+from cptmix.demo.names import katakana
+from cptmix.demo.templates import research_pairs
+from cptmix.demo.translate import NoisyTranslator
+from cptmix.tasks import DC, MCQA, MT, NER, STS, TASKS, get_task, prompt_and_target
+
+SMALL = {
+    "seed": 11, "n_diseases": 12, "n_drugs": 12, "n_genes": 8, "mt_noise": 0.2,
+    "eval_items": 8, "sft_items": 6,
+    "docs": {"general": 60, "ja_base": 30, "en_base": 30, "pmc_en": 30,
+             "parallel_abstracts": 20, "textbooks": 12},
+}
+SOURCES = ("general", "ja_base", "en_base", "pmc_en", "pmc_ja_mt", "parallel_abstracts",
+           "textbooks")
+KANA = re.compile(r"[\u3040-\u30ff]")
+LATIN = re.compile(r"[A-Za-z]")
+
+
+def _read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _sentences(text: str) -> list[str]:
+    """Split English and Japanese text into sentences (and lines)."""
+    return [s for s in re.split(r"(?<=。)|(?<=[.?])\s+|\n", text) if s and s.strip()]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    out = tmp_path_factory.mktemp("world")
+    generate_world(SMALL, out)
+    audit = json.loads((out / "world.json").read_text(encoding="utf-8"))
+    entities = {e["id"]: e for ents in audit["entities"].values() for e in ents}
+    sources = {s: _read_jsonl(out / "sources" / f"{s}.jsonl") for s in SOURCES}
+    tests = {t.name: _read_jsonl(out / "jmedbench" / t.folder / "test.jsonl") for t in TASKS}
+    sft = _read_jsonl(out / "sft" / "train.jsonl")
+    return {"out": out, "audit": audit, "entities": entities, "sources": sources,
+            "tests": tests, "sft": sft}
+
+
+def _names(world, fact, lang):
+    return [world["entities"][eid][lang] for eid in fact["args"].values()]
+
+
+# --- determinism and files ---------------------------------------------------------------------
+
+def _snapshot(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_config_gives_byte_identical_files(tmp_path, world):
+    generate_world(copy.deepcopy(SMALL), tmp_path / "again")
+    assert _snapshot(tmp_path / "again") == _snapshot(world["out"])
+
+
+def test_another_seed_gives_another_world(tmp_path, world):
+    generate_world({**SMALL, "seed": SMALL["seed"] + 1}, tmp_path / "other")
+    assert _snapshot(tmp_path / "other") != _snapshot(world["out"])
+
+
+def test_expected_files_are_written(world):
+    out = world["out"]
+    folders = {t.folder for t in TASKS}
+    assert len(folders) == 26  # EJMMT's one folder serves both directions
+    for folder in folders:
+        assert (out / "jmedbench" / folder / "test.jsonl").is_file()
+    for name in ("sft/train.jsonl", "planted_effects.tsv", "world.json"):
+        assert (out / name).is_file()
+
+
+# --- sources ---------------------------------------------------------------------------------
+
+def test_sources_have_the_configured_documents_and_languages(world):
+    src = world["sources"]
+    for name in SOURCES:
+        docs = src[name]
+        want = SMALL["docs"]["pmc_en" if name == "pmc_ja_mt" else name]
+        assert len(docs) == want, name
+        assert len({d["id"] for d in docs}) == len(docs), f"{name}: duplicate ids"
+        for d in docs:
+            assert set(d) == {"id", "text", "lang"} and d["text"].strip()
+    assert {d["lang"] for d in src["ja_base"] + src["textbooks"] + src["pmc_ja_mt"]} == {"ja"}
+    assert {d["lang"] for d in src["en_base"] + src["pmc_en"]} == {"en"}
+    assert {d["lang"] for d in src["parallel_abstracts"]} == {"parallel"}
+    langs = [d["lang"] for d in src["general"]]
+    assert abs(langs.count("en") - langs.count("ja")) <= 1 and "parallel" in langs
+    for d in src["ja_base"] + src["textbooks"]:
+        assert " " not in d["text"], "Japanese text is written without spaces"
+
+
+def test_general_text_names_every_entity_but_states_no_fact(world):
+    text = "\n".join(d["text"] for d in world["sources"]["general"])
+    for e in world["entities"].values():
+        if e["type"] in ("disease", "drug", "gene"):
+            assert e["en"] in text and e["ja"] in text, e
+    sentences = [s for d in world["sources"]["general"] for s in _sentences(d["text"])]
+    for fact in world["audit"]["facts"]:
+        for lang in ("en", "ja"):
+            names = _names(world, fact, lang)
+            assert not any(all(n in s for n in names) for s in sentences), fact["id"]
+
+
+def test_pmc_ja_mt_translates_each_pmc_en_document(world):
+    en, ja = world["sources"]["pmc_en"], world["sources"]["pmc_ja_mt"]
+    assert [d["id"] + "-ja" for d in en] == [d["id"] for d in ja]
+    for e, j in zip(en, ja, strict=True):
+        assert len(e["text"].split("\n")) == len(j["text"].split("\n"))
+        assert KANA.search(j["text"])
+    assert world["audit"]["translator"]["unmatched_sentences"] == 0
+
+
+def test_parallel_abstracts_interleave_both_languages(world):
+    orders = set()
+    for d in world["sources"]["parallel_abstracts"]:
+        lines = d["text"].split("\n")
+        assert len(lines) % 2 == 0
+        for a, b in zip(lines[::2], lines[1::2], strict=True):
+            assert bool(KANA.search(a)) != bool(KANA.search(b)), "one line of each language"
+            orders.add(bool(KANA.search(a)))
+    assert orders == {True, False}, "the language order is drawn at random"
+
+
+def test_pmc_facts_reach_japanese_only_through_mt_parallel_and_textbooks(world):
+    mt = "\n".join(d["text"] for d in world["sources"]["pmc_ja_mt"])
+    ja_base = [s for d in world["sources"]["ja_base"] for s in _sentences(d["text"])]
+    pmc = [f for f in world["audit"]["facts"] if f["tier"] == "pmc"]
+    assert pmc
+    for fact in pmc:
+        names = _names(world, fact, "ja")
+        assert all(n in mt for n in names), fact["id"]
+        assert fact["statements"].get("pmc_en", 0) >= 2
+        assert not any(all(n in s for n in names) for s in ja_base), fact["id"]
+        assert "ja_base" not in fact["statements"] and "en_base" not in fact["statements"]
+
+
+def test_japan_local_facts_are_stated_only_in_japanese(world):
+    english = [s for name in ("en_base", "pmc_en", "parallel_abstracts")
+               for d in world["sources"][name] for s in _sentences(d["text"])
+               if not KANA.search(s)]
+    ja_base = "\n".join(d["text"] for d in world["sources"]["ja_base"])
+    for fact in world["audit"]["facts"]:
+        if fact["tier"] != "jp":
+            continue
+        en_names = _names(world, fact, "en")
+        assert not any(all(n in s for n in en_names) for s in english), fact["id"]
+        assert set(fact["statements"]) <= {"ja_base", "textbooks"}
+        assert fact["statements"]["ja_base"] >= 1
+        assert any(all(n in s for n in _names(world, fact, "ja")) for s in _sentences(ja_base))
+
+
+def test_textbooks_state_the_tnm_rule(world):
+    text = "\n".join(d["text"] for d in world["sources"]["textbooks"])
+    assert "長径3cm以下はT1" in text
+    others = "\n".join(d["text"] for s in ("general", "ja_base", "pmc_ja_mt")
+                       for d in world["sources"][s])
+    assert "T1" not in others
+
+
+# --- the translator -----------------------------------------------------------------------------
+
+LEXICON = {"drug": {"Velostatin": "ヴェロスタチン", "Koramab": "コラマブ"},
+           "disease": {"Karsen disease": "カルセン病", "Tobi anemia": "トビ貧血"},
+           "heading": {"Results": "結果"}}
+PAIRS = [("{drug} is an effective treatment for {disease}.",
+          "{drug}は{disease}に有効な治療薬である。"),
+         ("A total of {n} patients with {disease} were enrolled.",
+          "{disease}患者{n}例を登録した。")]
+TEXT = ("Results\nVelostatin is an effective treatment for Karsen disease. "
+        "A total of 120 patients with Tobi anemia were enrolled.")
+
+
+def test_translator_without_noise_is_clean():
+    tr = NoisyTranslator(PAIRS, LEXICON, noise=0.0, seed=1)
+    assert tr.translate(TEXT, "d1") == ("結果\nヴェロスタチンはカルセン病に有効な治療薬である。"
+                                        "トビ貧血患者120例を登録した。")
+    assert tr.unmatched == 0 and sum(tr.errors.values()) == 0
+
+
+def test_translator_noise_is_seeded_per_document():
+    tr = NoisyTranslator(PAIRS, LEXICON, noise=1.0, seed=1)
+    a = tr.translate(TEXT, "d1")
+    assert a == tr.translate(TEXT, "d1")
+    assert "ヴェロスタチンはカルセン病" not in a  # every term goes wrong at noise 1
+    assert sum(tr.errors.values()) == 2 * 4  # 4 terms (heading, drug, 2 diseases) per call
+    outputs = {tr.translate(TEXT, f"doc{i}") for i in range(20)}
+    assert len(outputs) > 1
+
+
+def test_translator_counts_sentences_it_cannot_parse():
+    tr = NoisyTranslator(PAIRS, LEXICON)
+    assert tr.translate("Velostatin was stored cold.", "x") == "ヴェロスタチン was stored cold."
+    assert tr.unmatched == 1
+
+
+def test_translator_knows_every_research_template():
+    lexicon = {"drug": {"Velostatin": "ヴェロスタチン"},
+               "disease": {"Karsen disease": "カルセン病"}, "gene": {"TAVE3": "TAVE3"},
+               "symptom": {"fever": "発熱"},
+               "ae": {"insomnia": "不眠"}, "design": {"case-control study": "症例対照研究"},
+               "country": {"Korea": "韓国"}, "endpoint": {"mortality": "死亡率"},
+               "sample": {"Blood samples": "血液検体"}}
+    values = {k: next(iter(v)) for k, v in lexicon.items()}
+    values.update(n="12", months="6", age="50", pct="3")
+    tr = NoisyTranslator(research_pairs(), lexicon)
+    for en, ja in research_pairs():
+        ja_values = {k: lexicon[k][v] if k in lexicon else v for k, v in values.items()}
+        assert tr.translate(en.format(**values), "x") == ja.format(**ja_values), en
+    assert tr.unmatched == 0
+
+
+def test_mt_noise_changes_pmc_ja_mt_only(tmp_path):
+    cfg = {**SMALL, "docs": {**SMALL["docs"], "general": 10, "pmc_en": 10}}
+    generate_world({**cfg, "mt_noise": 0.0}, tmp_path / "clean")
+    generate_world({**cfg, "mt_noise": 0.5}, tmp_path / "noisy")
+    clean, noisy = _snapshot(tmp_path / "clean"), _snapshot(tmp_path / "noisy")
+    changed = {k for k in clean if clean[k] != noisy[k]}
+    assert changed == {"sources/pmc_ja_mt.jsonl", "world.json"}
+    # Without noise every English term is translated: only gene symbols stay in Latin letters.
+    genes = json.loads(clean["world.json"])["entities"]["gene"]
+    for d in map(json.loads, clean["sources/pmc_ja_mt.jsonl"].decode().splitlines()):
+        text = d["text"]
+        for g in genes:
+            text = text.replace(g["ja"], "")
+        assert not LATIN.search(text), d["id"]
+
+
+# --- JMedBench test sets --------------------------------------------------------------------
+
+FIELDS = {
+    MCQA: {"sample_id", "question", "options", "answer_idx", "n_options", "metadata"},
+    DC: {"sample_id", "premise", "hypothesis", "label", "n_label", "metadata"},
+    STS: {"sample_id", "premise", "hypothesis", "label", "n_label", "metadata"},
+    MT: {"sample_id", "english", "japanese"},
+    NER: {"sample_id", "text", "labels", "entity_type"},
+}
+
+
+@pytest.mark.parametrize("task", TASKS, ids=lambda t: t.name)
+def test_every_task_has_well_formed_records(world, task):
+    records = world["tests"][task.name]
+    assert len(records) == SMALL["eval_items"]
+    assert len({r["sample_id"] for r in records}) == len(records)
+    for r in records:
+        assert set(r) == FIELDS[task.category]
+        if task.category == MCQA:
+            assert r["n_options"] == len(r["options"]) == len(set(r["options"]))
+            assert 0 <= r["answer_idx"] < r["n_options"]
+            assert len(r["question"]) < 200
+            is_ja = bool(KANA.search(r["question"]))
+            assert is_ja == (task.language == "Japanese")
+        elif task.category in (DC, STS):
+            assert r["n_label"] == len(task.labels)
+            assert 0 <= r["label"] < r["n_label"]
+        elif task.category == NER:
+            assert r["entity_type"] == task.instruction and len(r["text"]) < 120
+            assert all(label in r["text"] for label in r["labels"])
+        elif task.category == MT:
+            assert LATIN.search(r["english"]) and KANA.search(r["japanese"])
+        prompt, target = prompt_and_target(task, r)
+        assert prompt and target.startswith(" ")
+
+
+def test_mcqa_option_counts(world):
+    assert {r["n_options"] for r in world["tests"]["MedQA"]} == {5}
+    assert {r["n_options"] for r in world["tests"]["USMLEQA"]} == {4}
+    assert {tuple(r["options"]) for r in world["tests"]["PubMedQA"]} == {("yes", "no", "maybe")}
+
+
+def test_mcqa_answers_follow_the_facts(world):
+    facts = {f["id"]: f for f in world["audit"]["facts"]}
+    roles = {"treats": "drug", "gene": "gene", "symptom": "symptom", "ae": "ae",
+             "jp_first_line": "drug", "jp_region": "region", "jp_coverage": "program"}
+    answers = {"treats": 0, "trial_null": 1, "trial_maybe": 2}
+    positions = set()
+    for task in TASKS:
+        if task.category != MCQA:
+            continue
+        lang = "en" if task.language == "English" else "ja"
+        for r in world["tests"][task.name]:
+            fact = facts[r["metadata"]["fact"]]
+            assert fact["split"] == "eval"
+            if task.name.startswith("PubMedQA"):
+                assert r["answer_idx"] == answers[fact["kind"]]
+                continue
+            positions.add(r["answer_idx"])
+            role = roles[fact["kind"]]
+            assert r["options"][r["answer_idx"]] == world["entities"][fact["args"][role]][lang]
+            # No distractor is also a right answer (e.g. the other treatment of the disease).
+            subject = next(v for k, v in fact["args"].items() if k != role)
+            related = {f["args"][roles[f["kind"]]] for f in facts.values()
+                       if f["kind"] in roles and subject in f["args"].values()
+                       and roles[f["kind"]] == role}
+            right = {world["entities"][eid][lang] for eid in related}
+            wrong = [o for i, o in enumerate(r["options"]) if i != r["answer_idx"]]
+            assert not right & set(wrong), (task.name, r["sample_id"])
+    assert len(positions) > 2, "answer positions are drawn at random"
+
+
+def test_tasks_lean_on_the_designed_fact_tiers(world):
+    def tiers(name):
+        return [r["metadata"]["tier"] for r in world["tests"][name]]
+
+    assert set(tiers("IgakuQA")) == {"jp"}
+    assert tiers("IgakuQA") == tiers("IgakuQA-En")  # one is the other's translation
+    assert tiers("MedQA").count("pmc") > tiers("MMLU-Medical").count("pmc")
+    assert tiers("MMLU-Medical").count("base") > len(tiers("MMLU-Medical")) / 2
+    assert set(tiers("PubMedQA")) == {"pmc"}
+
+
+def test_ner_labels_are_all_the_entities_of_the_asked_type(world):
+    types = {"BC2GM-Jp": {"gene"}, "JNLPBA-Jp": {"gene"}, "BC5Chem-Jp": {"drug", "chemical"},
+             "BC5Disease-Jp": {"disease", "common"}, "NCBI-Disease-Jp": {"disease", "common"},
+             "MRNER-Disease": {"symptom"}, "MRNER-Medicine": {"drug"},
+             "NRNER": {"symptom", "drug"}}
+    for name, wanted in types.items():
+        names = [e["ja"] for e in world["entities"].values() if e["type"] in wanted]
+        n_empty = 0
+        for r in world["tests"][name]:
+            present = [n for n in names if n in r["text"]]
+            negated = [n for n in present
+                       if re.search(re.escape(n) + "(は認めなかった|はなかった|なし)", r["text"])]
+            assert sorted(r["labels"]) == sorted(set(present) - set(negated)), r
+            assert r["labels"] == sorted(r["labels"], key=r["text"].index)
+            n_empty += not r["labels"]
+        assert n_empty < len(world["tests"][name])
+
+
+def test_classification_labels_follow_their_rules(world):
+    for r in world["tests"]["RRTNM"]:
+        size = float(re.search(r"長径([\d.]+)cm", r["premise"]).group(1))
+        assert r["label"] == sum(size > t for t in (3, 5, 7))
+    facts = {f["id"]: f for f in world["audit"]["facts"]}
+    for r in world["tests"]["CRADE"]:
+        known_ae = world["entities"][facts[r["metadata"]["fact"]]["args"]["ae"]]["ja"]
+        assert (known_ae + "が出現") in r["premise"] or r["label"] in (0, 1)
+        if r["label"] == 3:
+            assert "再投与で再発" in r["premise"]
+    sts = world["tests"]["JCSTS"]
+    assert all(r["label"] == len(r["metadata"]["shared"]) for r in sts)
+    assert len({r["label"] for r in sts}) > 2
+
+
+# --- SFT ----------------------------------------------------------------------------------------
+
+def test_sft_examples_cover_every_task_and_never_repeat_a_test_prompt(world):
+    sft = world["sft"]
+    assert len({ex["id"] for ex in sft}) == len(sft)
+    eval_prompts = {prompt_and_target(t, r)[0] for t in TASKS for r in world["tests"][t.name]}
+    assert not eval_prompts & {ex["prompt"] for ex in sft}
+    assert {ex["task"] for ex in sft} == {t.name for t in TASKS}
+    for ex in sft:
+        assert set(ex) == {"id", "task", "prompt", "response"}
+        assert ex["response"].startswith(" ")
+        get_task(ex["task"])
+
+
+def test_sft_mcqa_asks_about_other_facts_than_the_tests(world):
+    test_questions = {r["question"] for t in TASKS if t.category == MCQA
+                      for r in world["tests"][t.name]}
+    sft_questions = {ex["prompt"].split("\n")[0].split(": ", 1)[1] for ex in world["sft"]
+                     if get_task(ex["task"]).category == MCQA}
+    assert sft_questions and not sft_questions & test_questions
+
+
+# --- planted effects, audit, config --------------------------------------------------------------
+
+def test_planted_effects_cover_every_task(world):
+    with open(world["out"] / "planted_effects.tsv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert list(rows[0]) == ["task", "expected_driver", "expected_sign", "rationale"]
+    assert sorted(r["task"] for r in rows) == sorted(t.name for t in TASKS)
+    assert {r["expected_sign"] for r in rows} <= {"+", "-", "0"}
+    by_task = {r["task"]: r for r in rows}
+    assert "textbooks" in by_task["RRTNM"]["expected_driver"]
+    assert "pmc_ja_mt" in by_task["MedQA-Jp"]["expected_driver"]
+
+
+def test_world_json_records_where_each_fact_is_stated(world):
+    audit = world["audit"]
+    assert audit["config"] == SMALL
+    for f in audit["facts"]:
+        assert f["split"] in ("eval", "sft") and f["tier"] in ("base", "pmc", "jp")
+        primary = {"base": "en_base", "pmc": "pmc_en", "jp": "ja_base"}[f["tier"]]
+        assert f["statements"].get(primary, 0) >= 1, f["id"]
+    assert {f["split"] for f in audit["facts"] if f["kind"] == "treats"} == {"eval", "sft"}
+
+
+@pytest.mark.parametrize("word, kana", [
+    ("velorin", "ヴェロリン"), ("karsen", "カルセン"), ("statin", "スタチン"), ("tinib", "チニブ"),
+    ("pril", "プリル"), ("dipin", "ディピン"), ("Aria", "アリア"), ("fomab", "フォマブ"),
+])
+def test_katakana_transliteration(word, kana):
+    assert katakana(word) == kana
+
+
+def test_katakana_rejects_letters_outside_the_syllable_table():
+    with pytest.raises(ValueError, match="cannot transliterate"):
+        katakana("xylo")
+
+
+@pytest.mark.parametrize("mutate, error, match", [
+    (lambda c: c.pop("mt_noise"), ValueError, "missing key"),
+    (lambda c: c.update(mt_noise=1.5), ValueError, "world.mt_noise"),
+    (lambda c: c.update(n_drugs="12"), TypeError, "world.n_drugs"),
+    (lambda c: c.update(n_genes=2), ValueError, "world.n_genes"),
+    (lambda c: c["docs"].pop("textbooks"), ValueError, "world.docs.textbooks"),
+    (lambda c: c["docs"].update(wiki=3), ValueError, "world.docs.wiki"),
+    (lambda c: c["docs"].update(pmc_ja_mt=7), ValueError, "world.docs.pmc_ja_mt"),
+])
+def test_bad_world_configs_name_the_key(tmp_path, mutate, error, match):
+    cfg = copy.deepcopy(SMALL)
+    mutate(cfg)
+    with pytest.raises(error, match=match):
+        generate_world(cfg, tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_default_world_is_fast_and_sized_as_designed(tmp_path):
+    start = time.perf_counter()
+    generate_world(copy.deepcopy(DEFAULT_WORLD), tmp_path)
+    assert time.perf_counter() - start < 5
+    chars = {s: v["characters"] for s, v in
+             json.loads((tmp_path / "world.json").read_text(encoding="utf-8"))["sources"].items()}
+    assert 350_000 < chars["general"] < 450_000
+    assert 250_000 < chars["pmc_en"] < 350_000
+    for name in ("ja_base", "en_base", "pmc_ja_mt", "parallel_abstracts", "textbooks"):
+        assert 80_000 < chars[name] < 200_000, name
+    assert max(chars, key=chars.get) == "general"
