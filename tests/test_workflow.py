@@ -62,6 +62,16 @@ def test_one_mixture_chain_alone(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz not installed (make system)")
+def test_rulegraph_renders_to_svg(tmp_path):
+    (tmp_path / "config").mkdir()
+    shutil.copy(CONFIG, tmp_path / "config" / "config.yaml")
+    dot = snakemake(tmp_path, "--rulegraph").stdout
+    svg = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True, check=True)
+    assert "<svg" in svg.stdout and "evaluate_model" in svg.stdout
+
+
+@pytest.mark.slow
 def test_composition_invariants(study):
     comp = pd.read_csv(study / "results/corpus/composition.tsv", sep="\t")
     assert list(comp.mixture) == MIXTURES
