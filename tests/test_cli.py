@@ -27,7 +27,7 @@ def test_check_config_ok_and_bad(tmp_path, capsys):
     bad.write_text(yaml.safe_dump(cfg))
     assert main(["check-config", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "bad.yaml" in err and "mixtures.EnJa-Plus.sources.0.fraction" in err
+    assert "bad.yaml" in err and "mixtures.EnJa-Plus.sources[0].fraction" in err
 
 
 def test_mixtures_prints_the_design(capsys):

@@ -59,15 +59,50 @@ def _broken(cfg, mutate):
      "mixtures.base"),
 ])
 def test_cross_field_errors_name_the_field(demo_cfg, mutate, field):
-    with pytest.raises(ConfigError, match="config: field") as err:
+    with pytest.raises(ConfigError, match="^config: ") as err:
         check_config(_broken(demo_cfg, mutate), where="config")
     assert field in str(err.value)
+
+
+def test_all_problems_are_reported_at_once(demo_cfg):
+    def mutate(c):
+        c["mixtures"]["EnJa-Plus"]["sources"][0]["fraction"] = 1.5
+        c["sources"]["ja_base"]["lang"] = "fr"
+        c["evaluate"]["tasks"] = ["MedQA", "Nope"]
+
+    with pytest.raises(ConfigError) as err:
+        check_config(_broken(demo_cfg, mutate), where="my.yaml")
+    msg = str(err.value)
+    assert msg.startswith("my.yaml: 3 problems:")
+    assert "mixtures.EnJa-Plus.sources[0].fraction: 1.5 is not in [0, 1]" in msg
+    assert "sources.ja_base.lang" in msg and "evaluate.tasks[1]: unknown task 'Nope'" in msg
+
+
+def test_schema_problems_all_at_once_with_config_paths(demo_cfg):
+    def mutate(c):
+        c["mixtures"]["EnJa-Plus"]["sources"][0]["fraction"] = 1.5
+        c["train"]["cpt"]["lr"] = -1
+    with pytest.raises(ConfigError) as err:
+        check_config(_broken(demo_cfg, mutate), where="my.yaml", schema=SCHEMA)
+    msg = str(err.value)
+    assert "mixtures.EnJa-Plus.sources[0].fraction: 1.5 is greater than the maximum of 1" in msg
+    assert "train.cpt.lr: -1" in msg
+
+
+def test_path_checks_skip_workflow_outputs(demo_cfg, tmp_path):
+    check_config(demo_cfg, check_paths=True, root=tmp_path)  # results/... are produced
+    cfg = _broken(demo_cfg, lambda c: c["sources"]["ja_base"].update(path="data/ja.jsonl"))
+    with pytest.raises(ConfigError, match="sources.ja_base.path: data/ja.jsonl does not exist"):
+        check_config(cfg, check_paths=True, root=tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "ja.jsonl").write_text("")
+    check_config(cfg, check_paths=True, root=tmp_path)
 
 
 def test_schema_rejects_fraction_out_of_range(demo_cfg):
     cfg = _broken(demo_cfg, lambda c: c["mixtures"]["EnJa-Base"]["sources"][0].update(
         fraction=1.5))
-    with pytest.raises(ConfigError, match=r"mixtures\.EnJa-Base\.sources\.0\.fraction"):
+    with pytest.raises(ConfigError, match=r"mixtures\.EnJa-Base\.sources\[0\]\.fraction"):
         validate_schema(cfg, SCHEMA, where="my.yaml")
 
 

@@ -16,14 +16,13 @@ SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.
 
 
 def _check_config(args) -> int:
-    from cptmix.config import check_config, load_config, validate_schema
+    from cptmix.config import check_config, load_config
 
     cfg = load_config(args.config)
     schema = Path(args.schema) if args.schema else SCHEMA
-    if schema.exists():
-        validate_schema(cfg, schema, where=str(args.config))
-    check_config(cfg, where=str(args.config))
-    print(f"{args.config}: OK")
+    check_config(cfg, where=str(args.config), schema=schema if schema.exists() else None,
+                 check_paths=args.paths)
+    print(f"{args.config}: OK" + (" (input paths exist)" if args.paths else ""))
     return 0
 
 
@@ -63,7 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check-config", help="validate a config (schema + cross-field checks)")
     p.add_argument("config", help="YAML config, e.g. config/config.yaml")
-    p.add_argument("--schema", help=f"JSON schema (default: {SCHEMA.relative_to(SCHEMA.parents[2])})")
+    p.add_argument("--schema", help="JSON schema (default: workflow/schemas/config.schema.yaml)")
+    p.add_argument("--paths", action="store_true",
+                   help="also check that input files exist (sources, tokenizer, model, data); "
+                        "paths under results/ are produced by the workflow and not checked")
     p.set_defaults(func=_check_config)
 
     p = sub.add_parser("mixtures", help="print each mixture's resolved (source × fraction) list")

@@ -45,22 +45,38 @@ def load_config(path: str | Path) -> dict[str, Any]:
     return cfg
 
 
-def validate_schema(cfg: dict, schema_path: str | Path, where: str = "config") -> None:
-    """JSON-Schema validation with one readable error (the CLI's equivalent of
-    `snakemake.utils.validate`, which the Snakefile uses)."""
+def _field(path) -> str:
+    """JSON-Schema error path -> `mixtures.EnJa-Plus.sources[2].fraction`."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def schema_problems(cfg: dict, schema_path: str | Path) -> list[str]:
+    """Every JSON-Schema violation, one line each, named by config path."""
     import jsonschema
 
     schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
     validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
-    if errors:
-        err = errors[0]
-        field = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise ConfigError(f"{where}: field {field}: {err.message}")
+    errors = sorted(validator.iter_errors(cfg), key=lambda e: [str(p) for p in e.absolute_path])
+    return [f"{_field(e.absolute_path)}: {e.message}" for e in errors]
 
 
-def resolve_mixtures(cfg: dict, where: str = "config") -> dict[str, dict[str, float]]:
-    """Flatten `extends` chains: mixture name -> {source: fraction}, in declaration order."""
+def validate_schema(cfg: dict, schema_path: str | Path, where: str = "config") -> None:
+    """JSON-Schema validation reporting all problems at once."""
+    _raise(schema_problems(cfg, schema_path), where)
+
+
+def _raise(problems: list[str], where: str) -> None:
+    if len(problems) == 1:
+        raise ConfigError(f"{where}: {problems[0]}")
+    if problems:
+        lines = "\n  ".join(problems)
+        raise ConfigError(f"{where}: {len(problems)} problems:\n  {lines}")
+
+
+def _resolve(cfg: dict, problems: list[str]) -> dict[str, dict[str, float]]:
     declared = cfg.get("mixtures") or {}
     resolved: dict[str, dict[str, float]] = {}
 
@@ -68,25 +84,25 @@ def resolve_mixtures(cfg: dict, where: str = "config") -> dict[str, dict[str, fl
         if name in resolved:
             return resolved[name]
         if name in stack:
-            chain = " -> ".join((*stack, name))
-            raise ConfigError(f"{where}: field mixtures.{stack[0]}.extends: cycle {chain}")
+            problems.append(f"mixtures.{stack[0]}.extends: cycle {' -> '.join((*stack, name))}")
+            return {}
         spec = declared[name]
         parent = spec.get("extends")
         out: dict[str, float] = {}
         if parent is not None:
-            if parent not in declared:
-                raise ConfigError(
-                    f"{where}: field mixtures.{name}.extends: unknown mixture {parent!r}")
-            out = dict(resolve(parent, (*stack, name)))
+            if parent in declared:
+                out = dict(resolve(parent, (*stack, name)))
+            else:
+                problems.append(f"mixtures.{name}.extends: unknown mixture {parent!r}")
         for i, entry in enumerate(spec.get("sources") or []):
-            src, frac = entry["source"], float(entry["fraction"])
+            src, frac = entry.get("source"), float(entry.get("fraction", 0.0))
             field = f"mixtures.{name}.sources[{i}]"
             if not 0.0 <= frac <= 1.0:
-                raise ConfigError(f"{where}: field {field}.fraction: {frac} is not in [0, 1]")
-            if src in out and frac < out[src]:
-                raise ConfigError(
-                    f"{where}: field {field}.fraction: {name} extends {parent} but lowers "
-                    f"{src} from {out[src]} to {frac}; an extension must be a superset")
+                problems.append(f"{field}.fraction: {frac} is not in [0, 1]")
+            elif src in out and frac < out[src]:
+                problems.append(
+                    f"{field}.fraction: {name} extends {parent} but lowers {src} from "
+                    f"{out[src]} to {frac}; an extension must be a superset")
             out[src] = frac
         resolved[name] = out
         return out
@@ -96,51 +112,97 @@ def resolve_mixtures(cfg: dict, where: str = "config") -> dict[str, dict[str, fl
     return {name: resolved[name] for name in declared}
 
 
-def check_config(cfg: dict, where: str = "config") -> None:
-    """Cross-field checks that JSON Schema cannot express. Raises ConfigError."""
+def resolve_mixtures(cfg: dict, where: str = "config") -> dict[str, dict[str, float]]:
+    """Flatten `extends` chains: mixture name -> {source: fraction}, in declaration order."""
+    problems: list[str] = []
+    mixtures = _resolve(cfg, problems)
+    _raise(problems, where)
+    return mixtures
+
+
+def cross_field_problems(cfg: dict) -> list[str]:
+    """The checks JSON Schema cannot express, every problem at once."""
+    from cptmix.tasks import TASK_NAMES
+
+    problems: list[str] = []
     sources = cfg.get("sources") or {}
     for name, spec in sources.items():
         if not NAME_RE.match(name):
-            raise ConfigError(f"{where}: field sources.{name}: name must match {NAME_RE.pattern}")
+            problems.append(f"sources.{name}: name must match {NAME_RE.pattern}")
         if spec.get("lang") not in (*LANGS, "document"):
-            raise ConfigError(f"{where}: field sources.{name}.lang: {spec.get('lang')!r} is "
-                              f"not one of {(*LANGS, 'document')}")
+            problems.append(f"sources.{name}.lang: {spec.get('lang')!r} is not one of "
+                            f"{(*LANGS, 'document')}")
     mixtures = cfg.get("mixtures") or {}
     if not mixtures:
-        raise ConfigError(f"{where}: field mixtures: at least one mixture is required")
+        problems.append("mixtures: at least one mixture is required")
     for name, spec in mixtures.items():
         if not NAME_RE.match(name):
-            raise ConfigError(f"{where}: field mixtures.{name}: name must match {NAME_RE.pattern}")
+            problems.append(f"mixtures.{name}: name must match {NAME_RE.pattern}")
         if name == "base":
-            raise ConfigError(f"{where}: field mixtures.base: 'base' names the model before CPT")
+            problems.append("mixtures.base: 'base' names the model before CPT")
         for i, entry in enumerate(spec.get("sources") or []):
             if entry.get("source") not in sources:
-                raise ConfigError(
-                    f"{where}: field mixtures.{name}.sources[{i}].source: unknown source "
-                    f"{entry.get('source')!r} (known: {', '.join(sources)})")
-    for name, mix in resolve_mixtures(cfg, where).items():
-        if not any(f > 0 for f in mix.values()):
-            raise ConfigError(f"{where}: field mixtures.{name}: selects no data")
-    pre = (cfg.get("base_model") or {}).get("pretrain_sources") or []
-    for i, src in enumerate(pre):
+                problems.append(f"mixtures.{name}.sources[{i}].source: unknown source "
+                                f"{entry.get('source')!r} (known: {', '.join(sources)})")
+    for name, mix in _resolve(cfg, problems).items():
+        if mixtures.get(name, {}).get("sources") is not None and not any(
+                f > 0 for f in mix.values()):
+            problems.append(f"mixtures.{name}: selects no data (every fraction is 0)")
+    for i, src in enumerate((cfg.get("base_model") or {}).get("pretrain_sources") or []):
         if src not in sources:
-            raise ConfigError(
-                f"{where}: field base_model.pretrain_sources[{i}]: unknown source {src!r}")
-    covs = (cfg.get("analysis") or {}).get("covariates") or {}
-    for stat, cov in covs.items():
+            problems.append(f"base_model.pretrain_sources[{i}]: unknown source {src!r}")
+    for stat, cov in ((cfg.get("analysis") or {}).get("covariates") or {}).items():
         if stat not in STATISTICS:
-            raise ConfigError(f"{where}: field analysis.covariates.{stat}: unknown statistic")
+            problems.append(f"analysis.covariates.{stat}: unknown statistic "
+                            f"(known: {', '.join(STATISTICS)})")
         for c in cov:
             if c not in STATISTICS or c == stat:
-                raise ConfigError(
-                    f"{where}: field analysis.covariates.{stat}: bad covariate {c!r}")
-    from cptmix.tasks import TASK_NAMES
-
+                problems.append(f"analysis.covariates.{stat}: bad covariate {c!r}")
     tasks = (cfg.get("evaluate") or {}).get("tasks", "all")
     if tasks != "all":
-        for t in tasks:
+        for i, t in enumerate(tasks):
             if t not in TASK_NAMES:
-                raise ConfigError(f"{where}: field evaluate.tasks: unknown task {t!r}")
+                problems.append(f"evaluate.tasks[{i}]: unknown task {t!r}")
+    return problems
+
+
+def produced_by_workflow(path: str) -> bool:
+    """Paths under results/ are written by the workflow itself (e.g. the demo world)."""
+    return Path(path).parts[:1] == ("results",)
+
+
+def path_problems(cfg: dict, root: str | Path = ".") -> list[str]:
+    """Input paths that must exist before anything runs (not those the workflow produces)."""
+    root = Path(root)
+    wanted = [(f"sources.{n}.path", s.get("path")) for n, s in (cfg.get("sources") or {}).items()]
+    wanted += [("tokenizer.path", (cfg.get("tokenizer") or {}).get("path")),
+               ("base_model.path", (cfg.get("base_model") or {}).get("path")),
+               ("evaluate.data_dir", (cfg.get("evaluate") or {}).get("data_dir")),
+               ("sft_data", cfg.get("sft_data"))]
+    problems = []
+    for field, path in wanted:
+        if path and not produced_by_workflow(path) and not (root / path).exists():
+            problems.append(f"{field}: {path} does not exist")
+    tok, model = (cfg.get("tokenizer") or {}).get("path"), (cfg.get("base_model") or {}).get("path")
+    if tok and model and (root / model).is_dir() and (root / tok).is_dir():
+        mine, theirs = root / tok / "tokenizer.json", root / model / "tokenizer.json"
+        if mine.exists() and theirs.exists() and mine.read_bytes() != theirs.read_bytes():
+            problems.append(f"tokenizer.path: {tok} differs from the tokenizer of base_model.path "
+                            f"{model}; every stage must use the model's own tokenizer")
+    return problems
+
+
+def check_config(cfg: dict, where: str = "config", schema: str | Path | None = None,
+                 check_paths: bool = False, root: str | Path = ".") -> None:
+    """All checks, all problems reported at once in one ConfigError: the schema (when given;
+    cross-field checks assume a well-shaped config, so they only run once it passes), the
+    cross-field checks and, with `check_paths`, that the input files exist."""
+    problems = schema_problems(cfg, schema) if schema else []
+    if not problems:
+        problems = cross_field_problems(cfg)
+    if not problems and check_paths:
+        problems = path_problems(cfg, root)
+    _raise(problems, where)
 
 
 def selected_tasks(cfg: dict) -> list[str]:

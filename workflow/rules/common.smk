@@ -1,12 +1,26 @@
 # Config validation first, then the names and short input functions every rule file uses.
+import os
 import re
+from pathlib import Path
 
 from snakemake.utils import validate
 
 from cptmix.config import check_config, resolve_mixtures, selected_tasks
 
+# No surprise network: a missing local model is an error, not a download or a hang.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+# Every config problem at once, named by its config path; then Snakemake's own validation.
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+check_config(config, where="config", schema=SCHEMA)
 validate(config, schema="../schemas/config.schema.yaml")
-check_config(config, where="config (--configfile)")
+
+
+# Input paths are checked when the workflow really runs (not for `snakemake -n`, so the
+# cluster recipe's plan can be seen without its data), before any job starts.
+onstart:
+    check_config(config, where="config", check_paths=True)
 
 MIXTURES = resolve_mixtures(config)  # name -> {source: fraction}, extends flattened
 MODELS = ["base", *MIXTURES]  # "base" = the model before CPT, shared by all mixtures
