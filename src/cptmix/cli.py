@@ -3,6 +3,8 @@
     cptmix check-config config/config.yaml   # schema + cross-field checks, before any GPU hour
     cptmix mixtures config/config.yaml       # how the mixtures are composed (extends resolved)
     cptmix world --out DIR                   # generate the synthetic demo world
+    cptmix count --source F --lang ja ...    # token counts of one source
+    cptmix evaluate --model DIR --data DIR   # one model on the JMedBench tasks
     cptmix analyze --composition C.tsv ...   # the analysis on any study's tables
 """
 
@@ -52,6 +54,24 @@ def _world(args) -> int:
     return 0
 
 
+def _count(args) -> int:
+    from cptmix.corpus import count_source, load_tokenizer
+
+    df = count_source(args.source, args.lang, load_tokenizer(args.tokenizer), args.out)
+    print(f"{args.source}: {len(df)} documents, {int(df.tokens.sum())} tokens -> {args.out}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from cptmix.evaluate import evaluate_model
+
+    scores = evaluate_model(args.model, args.data, args.out, args.predictions,
+                            tasks=args.tasks or None, batch_size=args.batch_size,
+                            max_new_tokens=args.max_new_tokens, threads=args.threads)
+    print(scores.to_string(index=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cptmix",
@@ -78,6 +98,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="world seed (overrides the config)")
     p.set_defaults(func=_world)
 
+    p = sub.add_parser("count", help="count the tokens of every document of one source")
+    p.add_argument("--source", required=True, help="JSONL source, one {id, text[, lang]} a line")
+    p.add_argument("--lang", required=True, choices=["ja", "en", "parallel", "document"],
+                   help="the source's language, or 'document' to read each record's lang")
+    p.add_argument("--tokenizer", required=True, help="HF tokenizer directory")
+    p.add_argument("--out", required=True, help="output TSV (id, lang, tokens)")
+    p.set_defaults(func=_count)
+
+    p = sub.add_parser("evaluate", help="evaluate one HF model on JMedBench-layout data")
+    p.add_argument("--model", required=True, help="HF causal LM directory (safetensors)")
+    p.add_argument("--data", required=True, help="JMedBench layout: {task_folder}/test.jsonl")
+    p.add_argument("--out", required=True, help="scores TSV")
+    p.add_argument("--predictions", required=True, help="directory for per-item predictions")
+    p.add_argument("--tasks", nargs="*", help="task names (default: all 27)")
+    p.add_argument("--batch-size", type=int, default=16, help="items per forward pass")
+    p.add_argument("--max-new-tokens", type=int, default=48, help="MT/NER generation budget")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.set_defaults(func=_evaluate)
+
     from cptmix.analyze.cli import add_arguments, run_from_args
 
     p = sub.add_parser("analyze", help="score differences, (partial) correlations, figures")
@@ -90,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, KeyError) as exc:
+    except (ValueError, OSError, KeyError) as exc:
         print(f"cptmix {args.command}: error: {exc}", file=sys.stderr)
         return 2
 
