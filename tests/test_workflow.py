@@ -122,6 +122,21 @@ def test_rerun_is_a_no_op_and_analysis_is_byte_identical(study):
 
 
 @pytest.mark.slow
+def test_two_clean_runs_are_byte_identical(study, tmp_path):
+    """Determinism: the same config gives the same tables, bit for bit, from scratch."""
+    (tmp_path / "config").mkdir()
+    shutil.copy(CONFIG, tmp_path / "config" / "config.yaml")
+    snakemake(tmp_path)
+    files = ["corpus/composition.tsv", *(f"eval/{m}/scores.tsv" for m in ["base", *MIXTURES])]
+    files += [p.relative_to(study / "results").as_posix()
+              for p in sorted((study / "results/analysis").glob("*.tsv"))]
+    assert len(files) > 10
+    for name in files:
+        assert (tmp_path / "results" / name).read_bytes() == (
+            study / "results" / name).read_bytes(), name
+
+
+@pytest.mark.slow
 def test_html_report(study):
     snakemake(study, "--report", "results/report.html")
     html = (study / "results/report.html").read_text(errors="replace")
