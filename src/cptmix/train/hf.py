@@ -121,6 +121,9 @@ def _checkpoint(partial: Path, model, opt, step: int, rows: list[str]) -> None:
         tmp.mkdir()
         save_model(model, str(tmp / "model.safetensors"))  # handles the tied embeddings
         torch.save(opt.state_dict(), tmp / "optimizer.pt")
+        # The batch order and schedule are pure functions of (seed, step); the global RNG is
+        # saved anyway so any stochastic layer (dropout) resumes exactly too.
+        torch.save(torch.get_rng_state(), tmp / "rng.pt")
         (tmp / "state.json").write_text(json.dumps({"step": step, "log": rows}))
 
 
@@ -133,6 +136,7 @@ def _resume(partial: Path, model, opt) -> tuple[int, list[str]]:
     load_weights(model, str(partial / "model.safetensors"))
     # weights_only=True: the optimizer state is tensors and plain containers, no pickled code.
     opt.load_state_dict(torch.load(partial / "optimizer.pt", weights_only=True))
+    torch.set_rng_state(torch.load(partial / "rng.pt", weights_only=True))
     log.info("resuming from %s at step %d", partial, state["step"])
     return int(state["step"]), list(state["log"])
 
