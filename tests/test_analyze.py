@@ -5,6 +5,8 @@ and byte-identical reruns of run_analysis."""
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import math
 import warnings
 
@@ -24,7 +26,20 @@ from cptmix.analyze import (
     score_differences,
 )
 from cptmix.analyze.cli import add_arguments, run_from_args
-from cptmix.analyze.report import OUTPUT_FILES
+from cptmix.analyze.inference import (
+    bh_qvalues,
+    jackknife_ci,
+    leave_one_out_r,
+    naive_permutation_pvalue,
+    permutation_pvalue,
+    permutations_for,
+    sign_stability,
+    vif_max,
+)
+from cptmix.analyze.planted import PLANTED_CHECK_COLUMNS, parse_driver, planted_check
+from cptmix.analyze.predict import loo_prediction, ridge_predict
+from cptmix.analyze.report import OUTPUT_FILES, PLANTED_FILE
+from cptmix.analyze.stats import averages_from_differences, check_differences
 from cptmix.analyze.tables import read_composition, read_scores
 
 # --- a 3-task x 2-mixture example small enough to check by hand ----------------------------
@@ -150,7 +165,8 @@ def test_partial_correlations_table_matches_pingouin():
     covs = {"ja_tokens": ["en_tokens", "parallel_ratio"], "en_ratio": []}
     part = partial_correlations(diffs, comp, covs)
     assert list(part.columns) == ["task", "statistic", "covariates", "n", "r", "p_paper", "p",
-                                  "note"]
+                                  "p_perm", "q_bh", "ci_low", "ci_high", "loo_sign_stable",
+                                  "vif_max", "note"]
     assert part["r"].notna().all()  # independent random statistics: nothing degenerate
     row = part[(part["task"] == "T1") & (part["statistic"] == "ja_tokens")].iloc[0]
     assert row["covariates"] == "en_tokens,parallel_ratio"
@@ -253,9 +269,10 @@ def test_run_analysis_writes_everything_byte_identically(tmp_path):
         a, b = (tmp_path / d / name for d in ("a", "b"))
         assert a.is_file() and a.stat().st_size > 0, name
         assert a.read_bytes() == b.read_bytes(), f"{name} differs between runs"
-    # Rerunning into an existing folder gives the same bytes and leaves no temporary files.
+    # Rerunning into an existing folder gives the same bytes and leaves no temporary files
+    # (tables only: the figures were compared above, and drawing them is most of the time).
     first = {n: (tmp_path / "a" / n).read_bytes() for n in OUTPUT_FILES}
-    run_analysis(comp, base, mixes, tmp_path / "a", covs)
+    run_analysis(comp, base, mixes, tmp_path / "a", covs, make_figures=False)
     assert {n: (tmp_path / "a" / n).read_bytes() for n in OUTPUT_FILES} == first
     assert not list((tmp_path / "a").rglob("*.tmp"))
     long = pd.read_csv(tmp_path / "a" / "score_differences.tsv", sep="\t")
@@ -267,6 +284,10 @@ def test_run_analysis_writes_everything_byte_identically(tmp_path):
     assert "| base |" in summary and "undefined" in summary
     assert (tmp_path / "a" / "figures" / "partial_correlations.png").read_bytes()[:4] == \
         b"\x89PNG"
+    # No run-dependent metadata: no matplotlib version in PNGs, no date in SVGs.
+    svg = (tmp_path / "a" / "figures" / "forest_ja_tokens.svg").read_text()
+    assert svg.startswith("<?xml") and "<dc:date>" not in svg
+    assert b"Software" not in (tmp_path / "a" / "figures" / "composition.png").read_bytes()
 
 
 def test_cli_and_percent_ratios(tmp_path):
@@ -277,7 +298,8 @@ def test_cli_and_percent_ratios(tmp_path):
     args = parser.parse_args(["--composition", str(comp), "--base-scores", str(base),
                               "--mixture-scores", *[f"{k}={v}" for k, v in mixes.items()],
                               "--out", str(tmp_path / "out"),
-                              "--covariates", "ja_ratio=en_tokens", "en_ratio="])
+                              "--covariates", "ja_ratio=en_tokens", "en_ratio=",
+                              "--no-figures"])
     assert run_from_args(args) == 0
     part = pd.read_csv(tmp_path / "out" / "partial_correlations.tsv", sep="\t",
                        keep_default_na=False)
@@ -299,3 +321,275 @@ def test_missing_column_names_file_and_column(tmp_path):
     comp.drop(columns="parallel_ratio").to_csv(cpath, sep="\t", index=False)
     with pytest.raises(ValueError, match=r"comp\.tsv.*missing column.*parallel_ratio"):
         read_composition(cpath)
+
+
+# --- permutation p, BH q, leave-one-out, jackknife, VIF ------------------------------------
+
+
+@pytest.mark.parametrize(("x", "y", "z", "expected"), [
+    # Perfectly monotone, no covariates: only the identity and the reversal reach |r| = 1.
+    ([1, 2, 3, 4], [10, 20, 30, 40], None, 2 / 24),
+    # A one-hot outcome on the mixture where a one-hot predictor peaks: r = 1, yet 1 of the
+    # n positions is as extreme -> p = 1/n (the t-test would say p = 0).
+    ([0, 0, 0, 0, 0, 1], [0, 0, 0, 0, 0, 0.25], None, 1 / 6),
+    # y = x with unequally spaced values: only the identity reaches |r| = 1 (the reversal is
+    # not a linear function of x here), so p = 1/5!.
+    ([3, 1, 4, 1.5, 9], [3, 1, 4, 1.5, 9], None, 1 / 120),
+    # One covariate (k = 1), x = y: the group-mean residuals are rx = [-1.5, -3, 1.5, 3]; the
+    # identity gives r = 1 and swapping within both groups gives exactly -rx (r = -1), every
+    # other ordering less: p = 2/4! although the t-test (df = n-2-k = 1) says p = 0.
+    ([1, 2, 4, 8], [1, 2, 4, 8], [[0], [1], [0], [1]], 2 / 24),
+])
+def test_permutation_pvalue_known_cases(x, y, z, expected):
+    assert permutation_pvalue(x, y, z) == pytest.approx(expected, abs=1e-12)
+
+
+def test_permutation_pvalue_matches_naive_loop_with_covariates():
+    rng = np.random.default_rng(12)
+    z = rng.normal(size=(6, 2))
+    x = z @ [0.5, 1.0] + rng.normal(size=6)
+    y = 0.8 * x + rng.normal(size=6) * 0.5
+    fast = permutation_pvalue(x * 1e9, y, z)
+    assert fast == pytest.approx(naive_permutation_pvalue(x * 1e9, y, z), abs=1e-12)
+    assert 1 / 720 <= fast <= 1 and fast * 720 == pytest.approx(round(fast * 720))
+    assert len(permutations_for(6)) == 720 and (permutations_for(6)[0] == np.arange(6)).all()
+
+
+def test_monte_carlo_permutations_beyond_exact_limit_are_seeded():
+    perms = permutations_for(10)
+    assert perms.shape == (10000, 10) and (perms[0] == np.arange(10)).all()
+    assert (np.sort(perms, axis=1) == np.arange(10)).all()  # every row a permutation
+    x = np.arange(10.0)
+    p = permutation_pvalue(x, x, None)
+    assert p == permutation_pvalue(x, x, None) and p == pytest.approx(1 / 10000, abs=2e-4)
+
+
+def test_bh_qvalues_by_hand_and_nan_kept():
+    # p sorted: .01, .02, .03, .5 with m = 4 -> q = min over j>=i of p_(j) m / j.
+    q = bh_qvalues([0.03, np.nan, 0.01, 0.5, 0.02])
+    np.testing.assert_allclose(q[[0, 2, 3, 4]], [0.04, 0.04, 0.5, 0.04])
+    assert np.isnan(q[1])
+
+
+def test_leave_one_out_and_jackknife_by_hand():
+    x = [1.0, 2.0, 3.0, 4.0, 5.0]
+    y = [1.0, 3.0, 2.0, 5.0, 4.0]
+    loo = leave_one_out_r(x, y)
+    for i in range(5):
+        keep = [j for j in range(5) if j != i]
+        ref = sps.pearsonr(np.array(x)[keep], np.array(y)[keep]).statistic
+        assert loo[i] == pytest.approx(ref, abs=1e-12)
+    r = sps.pearsonr(x, y).statistic  # 0.8
+    assert sign_stability(r, loo) == 1.0
+    assert sign_stability(r, np.array([0.5, -0.1, np.nan])) == 0.5
+    low, high = jackknife_ci(r, loo)
+    z = np.arctanh(loo)
+    se = math.sqrt(4 / 5 * np.sum((z - z.mean()) ** 2))
+    half = sps.t.ppf(0.975, 4) * se
+    assert (low, high) == pytest.approx((math.tanh(math.atanh(r) - half),
+                                         math.tanh(math.atanh(r) + half)), abs=1e-12)
+    assert low < r < high
+    assert all(math.isnan(v) for v in jackknife_ci(r, np.array([0.5, np.nan, 0.2, 0.1])))
+
+
+def test_vif_max_by_hand():
+    x = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    z = np.array([1.0, 3.0, 2.0, 5.0, 4.0])  # corr(x, z) = 0.8 -> VIF = 1 / (1 - 0.64)
+    assert vif_max(x, z[:, None]) == pytest.approx(1 / 0.36, rel=1e-9)
+    assert vif_max(x) == 1.0
+    assert vif_max(x, np.c_[z, x + 2 * z]) == math.inf  # exact linear identity
+
+
+def test_robust_columns_on_exact_identity_are_nan():
+    comp, diffs = _random_setting(n_mix=6, seed=2, exact=True)
+    part = partial_correlations(
+        diffs, comp, {"ja_tokens": ["total_tokens", "en_tokens", "parallel_tokens"],
+                      "en_ratio": ["ja_tokens"]})
+    ja = part[part["statistic"] == "ja_tokens"]
+    assert ja[["p_perm", "q_bh", "ci_low", "ci_high", "loo_sign_stable"]].isna().all().all()
+    assert (ja["vif_max"] == math.inf).all()
+    en = part[part["statistic"] == "en_ratio"]
+    assert en["p_perm"].between(1 / 720, 1).all() and en["q_bh"].notna().all()
+    assert (en["q_bh"] >= en["p_perm"] - 1e-12).all()
+    # One family: BH over every defined p_perm of the table, whatever the statistic.
+    defined = part["p_perm"].notna()
+    np.testing.assert_allclose(part.loc[defined, "q_bh"],
+                               sps.false_discovery_control(part.loc[defined, "p_perm"]))
+
+
+def test_sign_stability_treats_rounding_level_r_as_zero():
+    # 2e-16 is an exact zero up to rounding: it must not count as "same sign" by chance.
+    assert sign_stability(-0.01, np.array([0.8, 2e-16, -0.3, -0.2])) == 0.5
+    assert sign_stability(-0.01, np.array([0.8, -2e-16, -0.3, -0.2])) == 0.5
+
+
+# --- long score-difference input (cptmix analyze --scores) ---------------------------------
+
+
+def test_cli_scores_long_form_matches_per_model_form(tmp_path):
+    comp, base, mixes = _write_inputs(tmp_path)
+    run_analysis(comp, base, mixes, tmp_path / "per_model", make_figures=False)
+    # The workflow's own long table (with base_score/cpt_score) plus an unrelated column.
+    long = pd.read_csv(tmp_path / "per_model" / "score_differences.tsv", sep="\t")
+    long["comment"] = "ignored"
+    long.sample(frac=1.0, random_state=0).to_csv(tmp_path / "S.tsv", sep="\t", index=False)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--composition", str(comp), "--scores", str(tmp_path / "S.tsv"),
+                              "--out", str(tmp_path / "long"), "--no-figures"])
+    assert run_from_args(args) == 0
+    for name in ("partial_correlations.tsv", "averages.tsv", "prediction.tsv"):
+        a = pd.read_csv(tmp_path / "per_model" / name, sep="\t")
+        b = pd.read_csv(tmp_path / "long" / name, sep="\t")
+        key = [c for c in ("task", "statistic", "mixture") if c in a.columns]
+        a, b = a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True)
+        pd.testing.assert_frame_equal(a, b, check_exact=False, atol=1e-4, obj=name)
+    both = parser.parse_args(["--composition", str(comp), "--scores", str(tmp_path / "S.tsv"),
+                              "--base-scores", str(base), "--out", str(tmp_path / "x")])
+    with pytest.raises(ValueError, match="either --scores"):
+        run_from_args(both)
+    neither = parser.parse_args(["--composition", str(comp), "--out", str(tmp_path / "x")])
+    with pytest.raises(ValueError, match="give --scores"):
+        run_from_args(neither)
+
+
+def test_differences_only_table_by_hand():
+    long = pd.DataFrame({"mixture": ["m1", "m1", "m2", "m2"], "task": ["A", "B", "A", "B"],
+                         "category": ["MCQA", "MT", "MCQA", "MT"],
+                         "language": ["Japanese", "English"] * 2,
+                         "score_diff": ["0.1", "-0.2", "0.3", ""]})
+    diffs = check_differences(long)
+    assert diffs["base_score"].isna().all() and np.isnan(diffs["score_diff"].iloc[3])
+    avg = averages_from_differences(diffs).set_index("mixture")
+    assert avg.loc["base"].isna().all() and avg["ja_score"].isna().all()
+    np.testing.assert_allclose(avg.loc["m1", ["ja_diff", "en_diff", "diff_MCQA", "diff_MT"]],
+                               [0.1, -0.2, 0.1, -0.2])
+    assert avg.loc["m2", "ja_diff"] == pytest.approx(0.3) and np.isnan(avg.loc["m2", "en_diff"])
+    # A task missing for one mixture becomes a NaN row of the full grid.
+    grid = check_differences(long.iloc[:3])
+    assert len(grid) == 4 and np.isnan(grid["score_diff"].iloc[3])
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d.drop(columns="score_diff"), r"missing column.*score_diff"),
+    (lambda d: pd.concat([d, d.iloc[:1]]), r"'m1', task 'A' listed more than once"),
+    (lambda d: d.assign(score_diff=["x", "1", "2", "3"]), r"score_diff is not numeric"),
+    (lambda d: d.assign(mixture=["base"] * 2 + ["m2"] * 2), r"reserved"),
+    (lambda d: d.assign(category=["MCQA", "MT", "NER", "MT"]), r"'A' has more than one"),
+])
+def test_check_differences_errors(change, message):
+    long = pd.DataFrame({"mixture": ["m1", "m1", "m2", "m2"], "task": ["A", "B", "A", "B"],
+                         "category": ["MCQA", "MT", "MCQA", "MT"],
+                         "language": ["Japanese", "English"] * 2,
+                         "score_diff": [0.1, -0.2, 0.3, 0.0]})
+    with pytest.raises(ValueError, match=message):
+        check_differences(change(long))
+
+
+# --- prediction ----------------------------------------------------------------------------
+
+
+def test_ridge_predict_by_hand():
+    # x = [0, 2] -> standardised [-1, 1]; beta = sum(xs * (y - 1)) / (sum(xs^2) + alpha)
+    # = 2 / 3; x = 4 -> xs = 3 -> 1 + 3 * 2/3 = 3.
+    pred = ridge_predict(np.array([[0.0], [2.0]]), np.array([0.0, 2.0]), np.array([[4.0]]), 1.0)
+    assert pred[0] == pytest.approx(3.0, abs=1e-12)
+    # A feature constant in training carries nothing: the prediction is the training mean.
+    pred = ridge_predict(np.array([[1.0], [1.0]]), np.array([0.0, 2.0]), np.array([[5.0]]))
+    assert pred[0] == pytest.approx(1.0, abs=1e-12)
+
+
+def test_loo_prediction_skill():
+    comp, diffs = _random_setting(n_mix=8, n_tasks=3, seed=9)
+    x = np.log1p(comp.set_index("mixture")["ja_tokens"].astype(float))
+    signal = {m: 0.1 * (x[m] - x.mean()) for m in comp["mixture"]}
+    diffs.loc[diffs["task"] == "T0", "score_diff"] = diffs["mixture"].map(signal)
+    diffs.loc[diffs["task"] == "T1", "score_diff"] = 0.05  # constant: nothing to predict
+    pred = loo_prediction(diffs, comp).set_index("task")
+    assert list(pred.reset_index().columns) == ["task", "n", "mae_model", "mae_mean", "skill"]
+    assert pred.loc["T0", "skill"] > 0.3  # composition does predict a planted signal
+    assert pred.loc["T1", "mae_mean"] == pytest.approx(0.0, abs=1e-12)
+    assert np.isnan(pred.loc["T1", "skill"])
+    row = pred.loc["T2"]
+    assert row["skill"] == pytest.approx(1 - row["mae_model"] / row["mae_mean"])
+
+
+# --- planted effects -----------------------------------------------------------------------
+
+
+def _planted_setting():
+    comp, _ = _random_setting(n_mix=6, seed=21, exact=True)
+    mixtures = comp["mixture"].tolist()
+    sources = {m: {"ja_base": 1.0, "extra": 1.0 if i >= 3 else 0.0} for i, m in
+               enumerate(mixtures)}
+    ja = comp.set_index("mixture")["ja_tokens"].astype(float)
+    rows = []
+    for i, m in enumerate(mixtures):
+        for task, d in (("Contrast", 0.2 if i >= 3 else 0.0), ("Down", 0.3 - 0.1 * i / 5),
+                        ("Corr", 1e-12 * ja[m]), ("Null", 0.0), ("Vague", 0.01 * i)):
+            rows.append({"mixture": m, "task": task, "category": "MCQA",
+                         "language": "Japanese", "score_diff": d})
+    planted = pd.DataFrame({
+        "task": ["Contrast", "Down", "Corr", "Null", "Vague", "Missing"],
+        "expected_driver": ["extra in mixture (Japanese token count)",
+                            f"extra in mixture ({mixtures[3]})",
+                            "Japanese medical text in mixture (Japanese token count)",
+                            "none", "something in mixture", "none"],
+        "expected_sign": ["+", "+", "+", "0", "+", "0"]})
+    return comp, check_differences(pd.DataFrame(rows)), planted, sources
+
+
+def test_planted_check_by_hand():
+    comp, diffs, planted, sources = _planted_setting()
+    out = planted_check(planted, diffs, comp, sources).set_index("task")
+    assert list(out.reset_index().columns) == list(PLANTED_CHECK_COLUMNS)
+    # Contrast: mixtures 3-5 carry the source; 0.2 vs 0.0. 3!3! / 6! = 1/20 of the orderings
+    # put the three 0.2 values on them, as many on the others (-0.2): two-sided p = 1/10.
+    row = out.loc["Contrast"]
+    assert row["basis"].startswith("contrast") and row["contrast"] == pytest.approx(0.2)
+    assert row["p_perm"] == pytest.approx(1 / 10) and row["recovered"] == "yes"
+    # Without the sources map, the mixture in parentheses is the driver: mixture 3 alone.
+    # Its difference (0.24) sits below the others' mean (0.252): the sign is wrong.
+    down = planted_check(planted, diffs, comp).set_index("task").loc["Down"]
+    assert down["driver_mixtures"] == comp["mixture"].iloc[3]
+    assert down["contrast"] == pytest.approx(0.24 - 1.26 / 5) and down["recovered"] == "no"
+    # No source named: the correlation with the statistic in parentheses (exactly linear).
+    row = out.loc["Corr"]
+    assert row["basis"].startswith("correlation") and row["statistic"] == "ja_tokens"
+    assert row["r"] == pytest.approx(1.0) and row["recovered"] == "yes"
+    assert out.loc["Null", "recovered"] == "yes" and out.loc["Null", "found_sign"] == "0"
+    assert out.loc["Vague", "recovered"] == "untestable"
+    assert out.loc["Missing", "recovered"] == "untestable"
+    assert parse_driver("pmc_ja_mt, parallel_abstracts or textbooks in mixture "
+                        "(EnJa-Hybrid; English token count)",
+                        ["pmc_ja_mt", "textbooks", "parallel_abstracts"], ["EnJa-Hybrid"]) == \
+        (["pmc_ja_mt", "parallel_abstracts", "textbooks"], ["EnJa-Hybrid"], "en_tokens")
+
+
+def test_run_analysis_with_planted_and_provenance(tmp_path):
+    comp, base, mixes = _write_inputs(tmp_path)
+    planted = tmp_path / "planted_effects.tsv"
+    pd.DataFrame({"task": ["IgakuQA", "JCSTS"],
+                  "expected_driver": ["x in mixture (Japanese token count)", "none"],
+                  "expected_sign": ["+", "0"], "rationale": ["", ""]}).to_csv(
+        planted, sep="\t", index=False)
+    config = {"b": [1, 2], "a": {"z": 1.5, "y": "text"}}
+    run_analysis(comp, base, mixes, tmp_path / "out", planted=planted, config=config,
+                 make_figures=False)
+    check = pd.read_csv(tmp_path / "out" / PLANTED_FILE, sep="\t")
+    assert check["task"].tolist() == ["IgakuQA", "JCSTS"]
+    assert set(check["recovered"]) <= {"yes", "no", "untestable"}
+    prov = json.loads((tmp_path / "out" / "provenance.json").read_text())
+    canonical = '{"a":{"y":"text","z":1.5},"b":[1,2]}'
+    assert prov["config_sha256"] == hashlib.sha256(canonical.encode()).hexdigest()
+    assert prov["inputs_sha256"]["planted"] == hashlib.sha256(planted.read_bytes()).hexdigest()
+    assert prov["software"]["numpy"] == np.__version__
+    table = pd.read_csv(tmp_path / "out" / "provenance.tsv", sep="\t")
+    assert {"software.python", "settings.covariates.ja_tokens"} <= set(table["key"])
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "## How much survives" in summary and "## Planted effects" in summary
+    bad = tmp_path / "bad.tsv"
+    pd.DataFrame({"task": ["A"], "expected_driver": ["none"], "expected_sign": ["?"]}).to_csv(
+        bad, sep="\t", index=False)
+    with pytest.raises(ValueError, match=r"bad\.tsv.*expected_sign"):
+        run_analysis(comp, base, mixes, tmp_path / "bad", planted=bad, make_figures=False)

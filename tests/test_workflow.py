@@ -106,7 +106,13 @@ def test_analysis_outputs(study):
     assert len(partial) == 27 * 7
     assert (partial.r.isna() == partial.note.notna()).all()
     figures = list((study / "results/analysis/figures").glob("*.png"))
-    assert figures
+    assert len(figures) >= 10
+    assert len(list((study / "results/analysis/figures").glob("*.svg"))) == len(figures)
+    for name in ("prediction.tsv", "provenance.tsv", "summary.md"):
+        assert (study / "results/analysis" / name).stat().st_size > 0
+    check = pd.read_csv(study / "results/analysis/planted_effects_check.tsv", sep="\t")
+    assert set(check.task) == set(TASK_NAMES)
+    assert set(check.recovered) <= {"yes", "no", "untestable"}
     for name in ("benchmarks/train_cpt/EnJa-Base.tsv", "logs/train_cpt/EnJa-Base.log"):
         assert (study / "results" / name).exists()
 

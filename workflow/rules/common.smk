@@ -94,6 +94,9 @@ def analysis_outputs():
             "averages.tsv",
             "correlations.tsv",
             "partial_correlations.tsv",
+            "prediction.tsv",
+            "provenance.tsv",
+            "summary.md",
         )
     ]
 

@@ -5,16 +5,27 @@ Sits after evaluation in the workflow. Evaluation writes one JMedBench score tab
 computes the per-task score differences (paper section 3.3, appendix E), the language averages
 (table 1), and the Pearson and partial correlations of each task's score difference with the
 seven compositional statistics of the mixtures (section 3.4, appendix C), and writes them as
-tables, figures and a short markdown summary (`run_analysis`). `cptmix.analyze.cli` provides
-the `analyze` subcommand.
+tables, figures and a short markdown summary (`run_analysis`, or
+`run_analysis_from_differences` for any study's long score-difference table).
+
+Next to the paper's numbers it reports what a reviewer asks of six data points per task
+(`inference`: exact permutation p, Benjamini-Hochberg q, leave-one-out sign stability,
+jackknife interval, VIF), whether composition predicts the gain out of sample (`predict`),
+whether the demo world's planted effects were recovered (`planted`), and the provenance.
+`cptmix.analyze.cli` provides the `analyze` subcommand.
 """
 
-from cptmix.analyze.report import OUTPUT_FILES, run_analysis
+from cptmix.analyze.inference import bh_qvalues, permutation_pvalue, robust_partial_corr
+from cptmix.analyze.planted import planted_check
+from cptmix.analyze.predict import loo_prediction
+from cptmix.analyze.report import OUTPUT_FILES, run_analysis, run_analysis_from_differences
 from cptmix.analyze.stats import (
     COUNT_STATISTICS,
     RATIO_STATISTICS,
     STATISTICS,
     PartialCorrelation,
+    averages_from_differences,
+    check_differences,
     correlations,
     default_covariates,
     language_averages,
@@ -30,12 +41,20 @@ __all__ = [
     "RATIO_STATISTICS",
     "STATISTICS",
     "PartialCorrelation",
+    "averages_from_differences",
+    "bh_qvalues",
+    "check_differences",
     "correlations",
     "default_covariates",
     "language_averages",
+    "loo_prediction",
     "partial_corr",
     "partial_correlations",
+    "permutation_pvalue",
+    "planted_check",
+    "robust_partial_corr",
     "run_analysis",
+    "run_analysis_from_differences",
     "score_differences",
     "wide_differences",
 ]

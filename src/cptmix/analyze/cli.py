@@ -1,8 +1,18 @@
 """The `analyze` subcommand: run the analysis stage (after evaluation) from the command line.
 
+Any study's tables, in one of two forms:
+
+    cptmix analyze --composition C.tsv --scores S.tsv --out DIR \
+        [--covariates ja_tokens=en_tokens,parallel_tokens ...]
+
     cptmix analyze --composition C.tsv --base-scores B.tsv \
         --mixture-scores EnJa-Base=scores/enja_base.tsv JaDominant=scores/jadominant.tsv ... \
-        --out results/analysis [--covariates ja_tokens=en_tokens,parallel_tokens ...]
+        --out results/analysis [--covariates ...]
+
+C.tsv: mixture, total_tokens, ja_tokens, en_tokens, parallel_tokens, ja_ratio, en_ratio,
+parallel_ratio (ratios as fractions or percent). S.tsv: long format mixture, task, category,
+language, score_diff (extra columns ignored: the workflow's score_differences.tsv works as is).
+B.tsv and the mixture files: task, category, language, score (one file per model).
 
 `add_arguments` and `run_from_args` are what the `cptmix` console script wires in; `main` runs
 the subcommand on its own (`python -m cptmix.analyze.cli ...`).
@@ -15,7 +25,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cptmix.analyze.report import run_analysis
+from cptmix.analyze.report import run_analysis, run_analysis_from_differences
 
 
 def _split_pair(text: str, flag: str, form: str) -> tuple[str, str]:
@@ -51,25 +61,64 @@ def parse_covariates(items: Sequence[str] | None) -> dict[str, list[str]] | None
     return out
 
 
+def parse_mixture_sources(items: Sequence[str] | None) -> dict[str, list[str]] | None:
+    """NAME=SRC1,SRC2 items -> {mixture: [sources]} (for the planted-effect check)."""
+    if not items:
+        return None
+    out: dict[str, list[str]] = {}
+    for item in items:
+        name, sources = _split_pair(item, "--mixture-sources", "NAME=SRC1,SRC2")
+        if name in out:
+            raise ValueError(f"--mixture-sources: mixture {name!r} given more than once")
+        out[name] = [s.strip() for s in sources.split(",") if s.strip()]
+    return out
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `analyze` flags to `parser` (a subparser of the `cptmix` console script)."""
     parser.add_argument("--composition", required=True, type=Path, metavar="C.tsv",
-                        help="composition statistics per mixture (TSV)")
-    parser.add_argument("--base-scores", required=True, type=Path, metavar="B.tsv",
+                        help="composition statistics per mixture (TSV; ratios as fractions "
+                             "or percent)")
+    parser.add_argument("--scores", type=Path, metavar="S.tsv",
+                        help="long score differences: mixture, task, category, language, "
+                             "score_diff (extra columns ignored); or give --base-scores and "
+                             "--mixture-scores instead")
+    parser.add_argument("--base-scores", type=Path, metavar="B.tsv",
                         help="JMedBench scores of the before-CPT model after SFT (TSV)")
-    parser.add_argument("--mixture-scores", required=True, nargs="+", metavar="NAME=PATH",
+    parser.add_argument("--mixture-scores", nargs="+", metavar="NAME=PATH",
                         help="scores of each CPT+SFT model, one NAME=PATH per mixture")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR",
                         help="output folder (tables, figures/, summary.md)")
     parser.add_argument("--covariates", nargs="+", metavar="STAT=COV1,COV2", default=None,
                         help="override the covariates of a statistic (default: the other "
                              "statistics of its group); STAT= for none")
+    parser.add_argument("--planted", type=Path, metavar="P.tsv", default=None,
+                        help="planted_effects.tsv of the demo world: adds "
+                             "planted_effects_check.tsv")
+    parser.add_argument("--mixture-sources", nargs="+", metavar="NAME=SRC1,SRC2", default=None,
+                        help="sources of each mixture, for the planted check (default: the "
+                             "mixtures named in the planted drivers)")
+    parser.add_argument("--no-figures", action="store_true",
+                        help="write the tables only (skips figures/, most of the runtime)")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run the analysis for parsed `args`; input errors raise ValueError naming the file."""
+    per_model = args.base_scores is not None or args.mixture_scores
+    if args.scores is not None and per_model:
+        raise ValueError("give either --scores or --base-scores with --mixture-scores, not both")
+    common = {"planted": args.planted,
+              "mixture_sources": parse_mixture_sources(args.mixture_sources),
+              "make_figures": not args.no_figures}
+    covariates = parse_covariates(args.covariates)
+    if args.scores is not None:
+        run_analysis_from_differences(args.composition, args.scores, args.out, covariates,
+                                      **common)
+        return 0
+    if args.base_scores is None or not args.mixture_scores:
+        raise ValueError("give --scores, or both --base-scores and --mixture-scores")
     run_analysis(args.composition, args.base_scores, parse_mixture_scores(args.mixture_scores),
-                 args.out, parse_covariates(args.covariates))
+                 args.out, covariates, **common)
     return 0
 
 

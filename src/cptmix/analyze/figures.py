@@ -1,30 +1,52 @@
-"""The analysis figures: score-difference heatmap, partial-correlation heatmap, average scores.
+"""The analysis figures (PNG and SVG): heatmaps, forest plots, averages, composition.
 
-Part of the analysis stage (after evaluation). Figures are drawn with matplotlib's
-object-oriented API on the Agg canvas (no pyplot, so no global figure state and no display
-backend), under the default style (so a user's matplotlibrc cannot change the output), and
-saved with fixed dpi and without the "Software" metadata (which carries the matplotlib version):
-the same tables give byte-identical PNGs.
+Part of the analysis stage (after evaluation):
+
+- score_differences_heatmap: tasks x mixtures score differences (appendix E);
+- partial_correlations_heatmap: tasks x statistics partial r;
+- forest_plot: per statistic, task-wise partial r with jackknife intervals, coloured by
+  category, marked by the exact permutation p (paper figs. 3-6);
+- correlation_heatmap: mutual correlations among the statistics and among the tasks' score
+  differences (appendix F, figs. F.1 and F.2);
+- averages_chart: table 1 as a grouped bar chart;
+- composition_chart: Japanese / English / parallel tokens per mixture (paper fig. 2).
+
+Figures are drawn with matplotlib's object-oriented API on the Agg canvas (no pyplot, so no
+global figure state and no display backend), under the default style (so a user's matplotlibrc
+cannot change the output), and saved with fixed dpi, without the PNG "Software" and SVG "Date"
+metadata and with a fixed SVG hash salt (the ids of clip paths and glyphs): the same tables give
+byte-identical PNG and SVG files. Every `path` names the PNG; the SVG is written beside it.
 """
 
 from __future__ import annotations
 
 import io
 import os
+from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib import rc_context
 from matplotlib import style as mpl_style
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import EngFormatter
+from matplotlib.transforms import blended_transform_factory
 
-from cptmix.analyze.stats import STATISTICS, language_key
+from cptmix.analyze.stats import CATEGORIES, STATISTICS, language_key
 from cptmix.analyze.tables import atomic_write_bytes
 
 DPI = 120
 _DIVERGING = "RdBu_r"  # red = CPT helped / positive r, blue = hurt / negative r
+# Fixed: matplotlib otherwise salts SVG ids with a random value per process.
+_SVG_RC = {"svg.hashsalt": "cptmix-analysis", "svg.fonttype": "path"}
+CATEGORY_COLOURS = {"MCQA": "#1f77b4", "MT": "#ff7f0e", "NER": "#2ca02c", "DC": "#d62728",
+                    "STS": "#9467bd"}
+OTHER_COLOUR = "#7f7f7f"
+SIGNIFICANCE = 0.05  # filled forest-plot markers: exact permutation p below this
 
 
 def _png_bytes(fig: Figure) -> bytes:
@@ -34,8 +56,19 @@ def _png_bytes(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
+def _svg_bytes(fig: Figure) -> bytes:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    with rc_context(_SVG_RC):
+        fig.savefig(buf, format="svg", dpi=DPI, metadata={"Date": None})
+    return buf.getvalue()
+
+
 def _save(fig: Figure, path: str | os.PathLike) -> None:
+    """`path` (PNG) and the same name with .svg."""
+    path = Path(path)
     atomic_write_bytes(path, _png_bytes(fig))
+    atomic_write_bytes(path.with_suffix(".svg"), _svg_bytes(fig))
 
 
 def _task_labels(diffs: pd.DataFrame) -> list[str]:
@@ -123,43 +156,194 @@ def partial_correlations_heatmap(partial: pd.DataFrame, diffs: pd.DataFrame,
 
 
 def averages_chart(averages: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Bar chart of the mean Japanese / English CPT+SFT score per mixture (table 1).
+    """Table 1 as a grouped bar chart: mean Japanese / English CPT+SFT score per mixture.
 
     The before-CPT model is drawn as dashed reference lines rather than bars, because the
-    question the chart answers is how far each mixture moves the score from it.
+    question the chart answers is how far each mixture moves the score from it. A study that
+    gave only score differences (no base/CPT scores) gets the mean differences instead.
     """
     base = averages[averages["mixture"] == "base"]
     mix = averages[averages["mixture"] != "base"]
+    has_scores = bool(np.isfinite(mix[["ja_score", "en_score"]].to_numpy(dtype=float)).any())
+    cols = ("ja_score", "en_score") if has_scores else ("ja_diff", "en_diff")
     names = mix["mixture"].tolist()
     x = np.arange(len(names))
     width = 0.38
-    colours = {"ja_score": "#c0392b", "en_score": "#2c6fbb"}
-    labels = {"ja_score": "Japanese tasks", "en_score": "English tasks"}
+    colours = dict(zip(cols, ("#c0392b", "#2c6fbb"), strict=True))
+    labels = dict(zip(cols, ("Japanese tasks", "English tasks"), strict=True))
     with mpl_style.context("default"):
         fig = Figure(figsize=(4.0 + 1.2 * max(len(names), 1), 4.2))
         ax = fig.add_subplot()
         shown = []
-        for offset, col in ((-width / 2, "ja_score"), (width / 2, "en_score")):
+        for offset, col in zip((-width / 2, width / 2), cols, strict=True):
             vals = mix[col].to_numpy(dtype=float)
             bars = ax.bar(x + offset, np.nan_to_num(vals), width, color=colours[col],
                           label=labels[col])
-            ax.bar_label(bars, labels=[f"{v:.3f}" if np.isfinite(v) else "n/a" for v in vals],
+            fmt = (lambda v: f"{v:.3f}") if has_scores else (lambda v: _signed(v, 3))
+            ax.bar_label(bars, labels=[fmt(v) if np.isfinite(v) else "n/a" for v in vals],
                          fontsize=7, padding=2)
             shown.extend(vals[np.isfinite(vals)])
-            if len(base) and np.isfinite(base[col].iloc[0]):
+            if has_scores and len(base) and np.isfinite(base[col].iloc[0]):
                 ref = float(base[col].iloc[0])
                 ax.axhline(ref, color=colours[col], linestyle="--", linewidth=1,
                            label=f"{labels[col]}, base ({ref:.3f})")
                 shown.append(ref)
-        if shown:
+        if has_scores and shown:
             # Zoom on the data (the bars are labelled, so the cut axis cannot mislead).
             lo, hi = min(shown), max(shown)
             pad = max(0.15 * (hi - lo), 0.01)
             ax.set_ylim(max(0.0, lo - 3 * pad), hi + 2 * pad)
+        elif shown:
+            ax.axhline(0.0, color="black", linewidth=0.8)
+            lim = max(abs(min(shown)), abs(max(shown)), 0.01) * 1.3
+            ax.set_ylim(-lim, lim)
         ax.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
-        ax.set_ylabel("average score (CPT+SFT)", fontsize=8)
-        ax.set_title("Average JMedBench score per mixture", fontsize=9)
+        ax.set_ylabel("average score (CPT+SFT)" if has_scores
+                      else "average score difference (CPT+SFT − base+SFT)", fontsize=8)
+        ax.set_title("Average JMedBench score per mixture (table 1)" if has_scores
+                     else "Average score difference per mixture (table 1)", fontsize=9)
         # Outside the axes: inside, it would cover the tallest bars whatever the data.
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        fig.tight_layout()
+        _save(fig, path)
+
+
+def _category_colour(category: str) -> str:
+    return CATEGORY_COLOURS.get(str(category).upper(), OTHER_COLOUR)
+
+
+def forest_plot(partial: pd.DataFrame, diffs: pd.DataFrame, statistic: str,
+                path: str | os.PathLike) -> None:
+    """Task-wise partial r with `statistic` (paper figs. 3-6), strongest positive first.
+
+    Whiskers: jackknife 95 % interval; colour: task category; filled marker: exact
+    permutation p < 0.05; label: r (p_perm) with the paper's stars, computed from p_perm.
+    Undefined correlations are listed at the bottom with their reason.
+    """
+    tasks = diffs.drop_duplicates("task").set_index("task")
+    sub = partial[partial["statistic"] == statistic].set_index("task")
+    sub = sub.loc[[t for t in tasks.index if t in sub.index]]
+    r = sub["r"].to_numpy(dtype=float)
+    defined = np.isfinite(r)
+    # Stable sort on -r keeps the task order among ties: deterministic layout.
+    order = [*sub.index[defined][np.argsort(-r[defined], kind="stable")],
+             *sub.index[~defined]]
+    n = len(order)
+    covs = str(sub["covariates"].iloc[0]) if n else ""
+    with mpl_style.context("default"):
+        fig = Figure(figsize=(9.0, 1.6 + 0.27 * max(n, 1)))
+        ax = fig.add_subplot()
+        ax.axvline(0.0, color="#606060", linewidth=0.8)
+        right = blended_transform_factory(ax.transAxes, ax.transData)
+        for pos, task in enumerate(order):
+            y = n - 1 - pos
+            row = sub.loc[task]
+            colour = _category_colour(tasks.loc[task, "category"])
+            if not np.isfinite(row["r"]):
+                reason = str(row["note"]).split(":")[0] or "undefined"
+                ax.text(0.0, y, f"undefined ({reason})", ha="center", va="center",
+                        fontsize=6.5, color="#707070")
+                continue
+            if np.isfinite(row["ci_low"]) and np.isfinite(row["ci_high"]):
+                ax.plot([row["ci_low"], row["ci_high"]], [y, y], color=colour, alpha=0.45,
+                        linewidth=1.2, solid_capstyle="butt")
+            significant = np.isfinite(row["p_perm"]) and row["p_perm"] < SIGNIFICANCE
+            ax.plot([row["r"]], [y], marker="o", markersize=6, color=colour,
+                    markerfacecolor=colour if significant else "white", markeredgewidth=1.3)
+            ax.text(1.01, y, f"{_signed(row['r'], 3)} ({row['p_perm']:.3f})"
+                    f"{_stars(row['p_perm'])}", transform=right, fontsize=6.5, va="center")
+        labels = [f"{t}: {tasks.loc[t, 'category']} "
+                  f"[{language_key(tasks.loc[t, 'language']).capitalize()}]" for t in order]
+        ax.set_yticks(range(n - 1, -1, -1), labels, fontsize=7)
+        ax.set_ylim(-0.7, n - 0.3)
+        ax.set_xlim(-1.08, 1.08)
+        ax.set_xlabel("partial r (whisker: jackknife 95 % interval; label: r (exact "
+                      "permutation p))", fontsize=8)
+        n_sig = int((sub["p_perm"] < SIGNIFICANCE).sum())
+        n_q = int((sub["q_bh"] < SIGNIFICANCE).sum())
+        ax.set_title(f"Partial correlation with {statistic} (covariates: "
+                     f"{covs.replace(',', ', ') or 'none'})\n{n_sig} of {n} tasks with "
+                     f"p_perm < 0.05, {n_q} with BH q < 0.05 over all tests", fontsize=9)
+        cats = set(tasks["category"].astype(str).str.upper())
+        present = [c for c in CATEGORIES if c in cats] + sorted(cats - set(CATEGORIES))
+        handles = [Line2D([], [], marker="o", linestyle="", color=_category_colour(c), label=c)
+                   for c in present]
+        handles += [Line2D([], [], marker="o", linestyle="", color="black", label="p_perm < .05"),
+                    Line2D([], [], marker="o", linestyle="", color="black",
+                           markerfacecolor="white", label="p_perm ≥ .05")]
+        ax.legend(handles=handles, fontsize=6.5, loc="upper left", bbox_to_anchor=(1.23, 1.0))
+        fig.tight_layout()
+        _save(fig, path)
+
+
+def correlation_heatmap(matrix: pd.DataFrame, path: str | os.PathLike, title: str,
+                        annotate: bool | None = None) -> None:
+    """A symmetric correlation matrix (appendix F); NaN (a constant variable) grey and "×".
+
+    Cells are annotated with r when the matrix is small enough to read (<= 15 rows), unless
+    `annotate` says otherwise.
+    """
+    values = matrix.to_numpy(dtype=float)
+    labels = [str(c) for c in matrix.columns]
+    k = len(labels)
+    annotate = k <= 15 if annotate is None else annotate
+    with mpl_style.context("default"):
+        side = 2.5 + (0.55 if annotate else 0.32) * k
+        fig = Figure(figsize=(side + 1.2, side))
+        ax = fig.add_subplot()
+        if annotate:
+            image = _heatmap(ax, values, Normalize(-1.0, 1.0), lambda i, j, v: _signed(v, 2),
+                             "×")
+        else:
+            cmap = matplotlib.colormaps[_DIVERGING].with_extremes(bad="#d0d0d0")
+            image = ax.imshow(np.ma.masked_invalid(values), cmap=cmap,
+                              norm=Normalize(-1.0, 1.0), interpolation="nearest")
+        fontsize = 8 if k <= 15 else 6
+        ax.set_xticks(range(k), labels, rotation=60, ha="right", fontsize=fontsize)
+        ax.set_yticks(range(k), labels, fontsize=fontsize)
+        ax.set_title(title, fontsize=9)
+        fig.colorbar(image, ax=ax, shrink=0.6).set_label("Pearson r across mixtures",
+                                                         fontsize=8)
+        fig.tight_layout()
+        _save(fig, path)
+
+
+def composition_chart(composition: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Stacked Japanese / English / parallel token counts per mixture (paper fig. 2).
+
+    `composition` is indexed by mixture in display order (as `check_composition` returns it);
+    segments are labelled with their ratio, bars with the total token count.
+    """
+    names = [str(m) for m in composition.index]
+    x = np.arange(len(names))
+    parts = (("ja_tokens", "ja_ratio", "Japanese", "#c0392b"),
+             ("en_tokens", "en_ratio", "English", "#2c6fbb"),
+             ("parallel_tokens", "parallel_ratio", "parallel", "#8e44ad"))
+    totals = composition["total_tokens"].to_numpy(dtype=float)
+    stacked = composition[[c for c, *_ in parts]].to_numpy(dtype=float).sum(axis=1)
+    # Normally total = ja + en + parallel; the larger of the two keeps both on the axes when a
+    # study's table breaks the identity (e.g. rounded or partly counted statistics).
+    top = max(float(np.max(totals, initial=0.0)), float(np.max(stacked, initial=0.0)), 1.0)
+    fmt = EngFormatter(places=1, sep=" ")
+    with mpl_style.context("default"):
+        fig = Figure(figsize=(3.5 + 1.1 * max(len(names), 1), 4.4))
+        ax = fig.add_subplot()
+        bottom = np.zeros(len(names))
+        for count_col, ratio_col, label, colour in parts:
+            vals = composition[count_col].to_numpy(dtype=float)
+            ax.bar(x, vals, 0.6, bottom=bottom, color=colour, label=label)
+            for xi, b, v, ratio in zip(x, bottom, vals, composition[ratio_col], strict=True):
+                if v >= 0.06 * top:  # too thin a segment cannot hold a label
+                    ax.text(xi, b + v / 2, f"{100 * ratio:.1f} %", ha="center", va="center",
+                            fontsize=7, color="white")
+            bottom = bottom + vals
+        for xi, total in zip(x, totals, strict=True):
+            ax.text(xi, total + 0.01 * top, fmt(total), ha="center", va="bottom", fontsize=7)
+        ax.yaxis.set_major_formatter(fmt)
+        ax.set_ylim(0, top * 1.1)
+        ax.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
+        ax.set_ylabel("tokens (study tokenizer)", fontsize=8)
+        ax.set_title("Corpus composition per mixture (labels: token ratio)", fontsize=9)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         _save(fig, path)

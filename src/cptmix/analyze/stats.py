@@ -176,6 +176,92 @@ def score_differences(base_scores: pd.DataFrame,
     return pd.concat(frames, ignore_index=True)[list(LONG_COLUMNS)]
 
 
+DIFF_COLUMNS = ("mixture", "task", "category", "language", "score_diff")
+
+
+def check_differences(df: pd.DataFrame, source: str = "score differences") -> pd.DataFrame:
+    """Validate a long score-difference table (any study's, e.g. `cptmix analyze --scores`).
+
+    Required columns: mixture, task, category, language, score_diff; base_score and cpt_score
+    are kept when present (they give table 1's average scores), other columns are ignored.
+    Empty/NA cells become NaN; each (mixture, task) pair may appear once, and a task keeps one
+    category and language. Returns the LONG_COLUMNS shape (base/cpt NaN when absent), mixtures
+    and tasks in order of first appearance; a task missing for a mixture becomes a NaN row,
+    which the correlations drop for that task.
+    """
+    missing = [c for c in DIFF_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {', '.join(missing)} "
+                         f"(found: {', '.join(map(str, df.columns))})")
+    out = df[[c for c in LONG_COLUMNS if c in df.columns]].copy()
+    for col in ("mixture", "task", "category", "language"):
+        out[col] = out[col].astype(str)
+    if (out["mixture"] == BASE).any():
+        raise ValueError(f"{source}: mixture name {BASE!r} is reserved for the before-CPT model")
+    for col in ("base_score", "cpt_score", "score_diff"):
+        if col not in out.columns:
+            out[col] = np.nan
+            continue
+        cells = out[col].replace({"": np.nan, "NA": np.nan, "NaN": np.nan, "nan": np.nan})
+        try:
+            out[col] = pd.to_numeric(cells).astype(float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: column {col} is not numeric ({exc})") from None
+    dup = out[out.duplicated(["mixture", "task"])]
+    if len(dup):
+        first = dup.iloc[0]
+        raise ValueError(f"{source}: mixture {first['mixture']!r}, task {first['task']!r} "
+                         "listed more than once")
+    meta = out.drop_duplicates(["task", "category", "language"])
+    if meta["task"].duplicated().any():
+        task = meta.loc[meta["task"].duplicated(), "task"].iloc[0]
+        raise ValueError(f"{source}: task {task!r} has more than one category or language")
+    for lang in out["language"].unique():
+        try:
+            language_key(lang)
+        except ValueError as exc:
+            raise ValueError(f"{source}: column language: {exc}") from None
+    if out.empty:
+        raise ValueError(f"{source}: no rows")
+    # The full mixture x task grid, in order of first appearance: a missing pair is NaN.
+    mixtures = list(dict.fromkeys(out["mixture"]))
+    tasks = meta.set_index("task")[["category", "language"]]
+    grid = pd.MultiIndex.from_product([mixtures, tasks.index], names=["mixture", "task"])
+    full = out.set_index(["mixture", "task"]).reindex(grid).reset_index()
+    full["category"] = tasks.loc[full["task"], "category"].to_numpy()
+    full["language"] = tasks.loc[full["task"], "language"].to_numpy()
+    return full[list(LONG_COLUMNS)]
+
+
+def averages_from_differences(diffs: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 from a long score-difference table alone (same shape as `language_averages`).
+
+    Average scores come from its base_score / cpt_score columns (NaN when a study gave only
+    score_diff); mean differences from score_diff. Unweighted means over tasks, NaN skipped.
+    """
+    d = diffs.assign(_lang=diffs["language"].map(language_key),
+                     _cat=diffs["category"].astype(str).str.upper())
+    cat_cols = _category_columns(d["_cat"].unique().tolist())
+    first = d.drop_duplicates("task")
+    base_scores = d.groupby("task", sort=False)["base_score"].first()
+    rows = [{"mixture": BASE,
+             "ja_score": float(base_scores[first.loc[first["_lang"] == "ja", "task"]].mean()),
+             "en_score": float(base_scores[first.loc[first["_lang"] == "en", "task"]].mean())}]
+    for name in dict.fromkeys(d["mixture"]):
+        sub = d[d["mixture"] == name]
+        row = {"mixture": name}
+        for lang in ("ja", "en"):
+            row[f"{lang}_score"] = float(sub.loc[sub["_lang"] == lang, "cpt_score"].mean())
+            row[f"{lang}_diff"] = float(sub.loc[sub["_lang"] == lang, "score_diff"].mean())
+        for col in cat_cols:
+            row[col] = float(sub.loc[sub["_cat"] == col[len("diff_"):], "score_diff"].mean())
+        rows.append(row)
+    columns = ["mixture", "ja_score", "en_score", "ja_diff", "en_diff", *cat_cols]
+    out = pd.DataFrame(rows, columns=columns)
+    out[columns[1:]] = out[columns[1:]].astype(float)
+    return out
+
+
 def wide_differences(diffs: pd.DataFrame) -> pd.DataFrame:
     """Task rows x mixture columns of score_diff (after task, category, language)."""
     tasks = diffs.drop_duplicates("task")[["task", "category", "language"]]
@@ -234,7 +320,7 @@ def language_averages(diffs: pd.DataFrame, mixture_scores: Mapping[str, pd.DataF
 # Correlations
 
 
-def _outcome_matrix(diffs: pd.DataFrame, composition: pd.DataFrame
+def outcome_matrix(diffs: pd.DataFrame, composition: pd.DataFrame
                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(task x mixture score_diff table, composition rows aligned to its mixtures)."""
     comp = check_composition(composition)
@@ -259,7 +345,7 @@ def correlations(diffs: pd.DataFrame, composition: pd.DataFrame) -> pd.DataFrame
     Columns: task, statistic, n, r, p. Mixtures with a missing score difference are dropped
     per task; NaN where fewer than 3 mixtures remain or either variable is constant.
     """
-    wide, comp = _outcome_matrix(diffs, composition)
+    wide, comp = outcome_matrix(diffs, composition)
     rows = []
     for task in wide.index:
         y_all = wide.loc[task].to_numpy(dtype=float)
@@ -313,6 +399,12 @@ class PartialCorrelation:
     p_paper: float  # df = n - 2 (the paper's test)
     p: float  # df = n - 2 - k (correct for k covariates)
     note: str = ""
+    # Filled by `cptmix.analyze.inference.robust_partial_corr`; NaN from `partial_corr` alone.
+    p_perm: float = float("nan")  # exact permutation p (all n! orderings of the outcome)
+    ci_low: float = float("nan")  # jackknife interval on Fisher's z
+    ci_high: float = float("nan")
+    loo_sign_stable: float = float("nan")  # fraction of leave-one-out r with r's sign
+    vif_max: float = float("nan")  # largest VIF among the predictor and its covariates
 
 
 def t_test_pvalue(r: float, df: int) -> float:
@@ -323,6 +415,29 @@ def t_test_pvalue(r: float, df: int) -> float:
         return 0.0
     t = r * np.sqrt(df / (1.0 - r * r))
     return float(2.0 * sps.t.sf(abs(t), df))
+
+
+def finite_rows(x, y, covariates=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x, y and the (n, k) covariate array as floats, without rows holding a non-finite value."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    z = (np.empty((len(x), 0)) if covariates is None
+         else np.asarray(covariates, dtype=float).reshape(len(x), -1))
+    ok = np.isfinite(x) & np.isfinite(y) & np.all(np.isfinite(z), axis=1)
+    return x[ok], y[ok], z[ok]
+
+
+def design_matrix(z: np.ndarray) -> np.ndarray:
+    """[intercept, standardised covariates]: the OLS design of the residual method.
+
+    Standardising leaves the column space (with the intercept) unchanged but keeps the
+    least-squares problem well scaled whatever the units (token counts ~1e10, ratios ~0.1).
+    """
+    n = z.shape[0]
+    zc = z - z.mean(axis=0)
+    scale = np.linalg.norm(zc, axis=0)
+    zc = zc / np.where(scale > 0, scale, 1.0)
+    return np.column_stack([np.ones(n) / np.sqrt(n), zc])
 
 
 def _residual(v: np.ndarray, design: np.ndarray) -> tuple[np.ndarray, float]:
@@ -348,14 +463,8 @@ def partial_corr(x: Sequence[float], y: Sequence[float],
     `covariates` is an (n, k) array (or None / zero columns for a plain Pearson r). Rows with
     a non-finite value anywhere are dropped. Names are used only in the note.
     """
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    z = (np.empty((len(x), 0)) if covariates is None
-         else np.asarray(covariates, dtype=float).reshape(len(x), -1))
-    k = z.shape[1]
-    ok = np.isfinite(x) & np.isfinite(y) & np.all(np.isfinite(z), axis=1)
-    x, y, z = x[ok], y[ok], z[ok]
-    n = len(x)
+    x, y, z = finite_rows(x, y, covariates)
+    n, k = len(x), z.shape[1]
     cov_text = ", ".join(covariate_names) if covariate_names else f"{k} covariate(s)"
 
     def undefined(note: str) -> PartialCorrelation:
@@ -369,12 +478,7 @@ def partial_corr(x: Sequence[float], y: Sequence[float],
         return undefined("constant outcome: the score difference is the same for every mixture")
     if _is_constant(x):
         return undefined(f"constant predictor: {x_name} is the same for every mixture")
-    # Standardised covariates: the column space (with the intercept) is unchanged, but the
-    # least-squares problem is well scaled whatever the units of the statistics.
-    zc = z - z.mean(axis=0)
-    scale = np.linalg.norm(zc, axis=0)
-    zc = zc / np.where(scale > 0, scale, 1.0)
-    design = np.column_stack([np.ones(n) / np.sqrt(n), zc])
+    design = design_matrix(z)
     rx, rel_x = _residual(x, design)
     if rel_x < COLLINEAR_TOL:
         return undefined(f"predictor collinear with covariates: {x_name} is an exact linear "
@@ -391,28 +495,41 @@ def partial_corr(x: Sequence[float], y: Sequence[float],
     return PartialCorrelation(n, k, r, t_test_pvalue(r, n - 2), t_test_pvalue(r, n - 2 - k), note)
 
 
-PARTIAL_COLUMNS = ("task", "statistic", "covariates", "n", "r", "p_paper", "p", "note")
+PARTIAL_COLUMNS = ("task", "statistic", "covariates", "n", "r", "p_paper", "p", "p_perm",
+                   "q_bh", "ci_low", "ci_high", "loo_sign_stable", "vif_max", "note")
 
 
 def partial_correlations(diffs: pd.DataFrame, composition: pd.DataFrame,
                          covariates: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
     """Partial correlation of every task's score difference with every statistic (section 3.4).
 
-    Columns: task, statistic, covariates (comma-joined), n, r, p_paper, p, note. `covariates`
-    maps a statistic to its covariate statistics; statistics it does not name keep the default,
-    the other statistics of the same group (which are exactly collinear for exact counts and
-    ratios: those rows come out NaN with the reason in `note`).
+    Columns: task, statistic, covariates (comma-joined), n, r, p_paper, p, then what a reviewer
+    asks for (see `cptmix.analyze.inference`): p_perm (exact permutation p), q_bh
+    (Benjamini-Hochberg over all defined p_perm of the table), ci_low/ci_high (jackknife),
+    loo_sign_stable, vif_max; and note. `covariates` maps a statistic to its covariate
+    statistics; statistics it does not name keep the default, the other statistics of the same
+    group (which are exactly collinear for exact counts and ratios: those rows come out NaN
+    with the reason in `note`).
     """
-    wide, comp = _outcome_matrix(diffs, composition)
+    # Imported here: inference builds on this module's partial_corr.
+    from cptmix.analyze.inference import bh_qvalues, robust_partial_corr
+
+    wide, comp = outcome_matrix(diffs, composition)
     covs = resolve_covariates(covariates)
     rows = []
     for task in wide.index:
         y = wide.loc[task].to_numpy(dtype=float)
         for stat in STATISTICS:
-            res = partial_corr(comp[stat].to_numpy(dtype=float), y,
-                               comp[covs[stat]].to_numpy(dtype=float),
-                               x_name=stat, covariate_names=covs[stat])
+            res = robust_partial_corr(comp[stat].to_numpy(dtype=float), y,
+                                      comp[covs[stat]].to_numpy(dtype=float),
+                                      x_name=stat, covariate_names=covs[stat])
             rows.append({"task": task, "statistic": stat, "covariates": ",".join(covs[stat]),
                          "n": res.n, "r": res.r, "p_paper": res.p_paper, "p": res.p,
+                         "p_perm": res.p_perm, "ci_low": res.ci_low, "ci_high": res.ci_high,
+                         "loo_sign_stable": res.loo_sign_stable, "vif_max": res.vif_max,
                          "note": res.note})
-    return pd.DataFrame(rows, columns=list(PARTIAL_COLUMNS))
+    out = pd.DataFrame(rows, columns=[c for c in PARTIAL_COLUMNS if c != "q_bh"])
+    # One family: every defined test of the table, whatever the task or statistic.
+    out.insert(out.columns.get_loc("p_perm") + 1, "q_bh",
+               bh_qvalues(out["p_perm"].to_numpy(dtype=float)))
+    return out[list(PARTIAL_COLUMNS)]

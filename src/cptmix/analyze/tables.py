@@ -10,6 +10,7 @@ same inputs give byte-identical files.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import tempfile
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cptmix.analyze.stats import check_composition, check_scores
+from cptmix.analyze.stats import check_composition, check_differences, check_scores
 
 FLOAT_DECIMALS = 6
 FLOAT_FORMAT = f"%.{FLOAT_DECIMALS}f"
@@ -50,6 +51,32 @@ def read_scores(path: str | os.PathLike) -> pd.DataFrame:
 def read_composition(path: str | os.PathLike) -> pd.DataFrame:
     """The composition table, indexed by mixture, ratios as fractions."""
     return check_composition(_read_tsv(path), str(path))
+
+
+def read_score_differences(path: str | os.PathLike) -> pd.DataFrame:
+    """A long score-difference table (mixture, task, category, language, score_diff, ...)."""
+    return check_differences(_read_tsv(path), str(path))
+
+
+def read_planted(path: str | os.PathLike) -> pd.DataFrame:
+    """The demo world's planted_effects.tsv: task, expected_driver, expected_sign[, rationale]."""
+    df = _read_tsv(path)
+    missing = [c for c in ("task", "expected_driver", "expected_sign") if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} "
+                         f"(found: {', '.join(map(str, df.columns))})")
+    bad = sorted(set(df["expected_sign"].str.strip()) - {"+", "-", "0"})
+    if bad:
+        raise ValueError(f"{path}: column expected_sign: {', '.join(bad)} (expected +, - or 0)")
+    return df
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
