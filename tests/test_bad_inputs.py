@@ -125,3 +125,119 @@ def test_missing_source_and_tokenizer(tmp_path, capsys, tokenizer):
                  str(tmp_path / "no_tok"), "--out", str(out)]) == 2
     assert "no_tok: not a tokenizer directory" in capsys.readouterr().err
     assert not out.exists()
+
+
+# --- analysis tables ------------------------------------------------------------------------
+MIX = ["A", "B", "C", "D", "E", "F"]
+COMP_HEADER = ("mixture\ttotal_tokens\tja_tokens\ten_tokens\tparallel_tokens\tja_ratio\t"
+               "en_ratio\tparallel_ratio\n")
+
+
+def _composition(path, mixtures=MIX, drop_last_column=False):
+    rows = []
+    for i, m in enumerate(mixtures):
+        ja, en, par = 100 + 37 * i, 200 + 11 * i * i, 5 + 3 * (i % 3)
+        tot = ja + en + par
+        rows.append([m, tot, ja, en, par, ja / tot, en / tot, par / tot])
+    header = COMP_HEADER
+    if drop_last_column:
+        header = header.rsplit("\t", 1)[0] + "\n"
+        rows = [r[:-1] for r in rows]
+    path.write_text(header + "".join("\t".join(map(str, r)) + "\n" for r in rows))
+    return path
+
+
+def _scores(path, mixtures=MIX, value=None, header="mixture\ttask\tcategory\tlanguage\tscore_diff"):
+    lines = [header]
+    for i, m in enumerate(mixtures):
+        for t, (cat, lang) in {"MedQA": ("MCQA", "English"), "JCSTS": ("STS", "Japanese")}.items():
+            v = value if value is not None else round(0.01 * ((i * 7 + len(t)) % 5) - 0.02, 4)
+            lines.append(f"{m}\t{t}\t{cat}\t{lang}\t{v}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _analyze(tmp_path, comp, scores, *extra):
+    out = tmp_path / "out"
+    code = main(["analyze", "--composition", str(comp), "--scores", str(scores), "--out",
+                 str(out), "--no-figures", *extra])
+    return code, out
+
+
+def test_analysis_missing_composition_column(tmp_path, capsys):
+    code, out = _analyze(tmp_path, _composition(tmp_path / "C.tsv", drop_last_column=True),
+                         _scores(tmp_path / "S.tsv"))
+    assert code == 2 and "C.tsv: missing column(s) parallel_ratio" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_analysis_mixture_without_composition_row(tmp_path, capsys):
+    code, out = _analyze(tmp_path, _composition(tmp_path / "C.tsv", MIX[:5]),
+                         _scores(tmp_path / "S.tsv"))
+    assert code == 2 and "C.tsv: field mixture: no row for mixture(s) F" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_analysis_scores_missing_column(tmp_path, capsys):
+    scores = _scores(tmp_path / "S.tsv", header="mixture\ttask\tcategory\tlanguage\tdiff")
+    code, out = _analyze(tmp_path, _composition(tmp_path / "C.tsv"), scores)
+    err = capsys.readouterr().err
+    assert code == 2 and "S.tsv" in err and "score_diff" in err
+    assert not out.exists()
+
+
+def test_analysis_constant_outcome_and_too_few_mixtures_are_notes_not_crashes(tmp_path):
+    import pandas as pd
+
+    code, out = _analyze(tmp_path, _composition(tmp_path / "C.tsv"),
+                         _scores(tmp_path / "S.tsv", value=0.05))
+    assert code == 0
+    partial = pd.read_csv(out / "partial_correlations.tsv", sep="\t")
+    assert partial.r.isna().all()
+    assert partial.note.str.contains("constant outcome").all()
+    few = tmp_path / "few"
+    few.mkdir()
+    code, out = _analyze(few, _composition(few / "C.tsv", MIX[:3]), _scores(few / "S.tsv", MIX[:3]))
+    assert code == 0
+    partial = pd.read_csv(out / "partial_correlations.tsv", sep="\t")
+    counts = partial[partial.statistic == "ja_tokens"]
+    assert counts.r.isna().all() and counts.note.str.contains("too few observations").all()
+
+
+# --- evaluation data --------------------------------------------------------------------------
+MCQA_OK = {"sample_id": "q1", "question": "Which drug treats Velorin syndrome?",
+           "options": ["Taxomab", "Velostatin", "Gifersusartan", "Lenazide"], "answer_idx": 1,
+           "n_options": 4, "metadata": {}}
+
+
+def _eval(tmp_path, tiny_model_dir, records, task="MedQA", folder="medqa", raw=None):
+    data = tmp_path / "jmedbench"
+    if records is not None or raw is not None:
+        (data / folder).mkdir(parents=True)
+        text = raw if raw is not None else "".join(json.dumps(r) + "\n" for r in records)
+        (data / folder / "test.jsonl").write_text(text)
+    else:
+        data.mkdir()
+    out = tmp_path / "eval"
+    code = main(["evaluate", "--model", str(tiny_model_dir), "--data", str(data), "--out",
+                 str(out / "scores.tsv"), "--predictions", str(out / "predictions"),
+                 "--tasks", task])
+    return code, out
+
+
+EVAL_CASES = [
+    ("missing task directory", None, "medqa"),
+    ("record missing a field", [{k: v for k, v in MCQA_OK.items() if k != "options"}],
+     "options"),
+    ("answer index out of range", [{**MCQA_OK, "answer_idx": 7}], "answer_idx"),
+    ("empty task", [], "empty"),
+]
+
+
+@pytest.mark.parametrize("name, records, phrase", EVAL_CASES, ids=[c[0] for c in EVAL_CASES])
+def test_bad_evaluation_data(tmp_path, capsys, tiny_model_dir, name, records, phrase):
+    code, out = _eval(tmp_path, tiny_model_dir, records)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "MedQA" in err and phrase in err
+    assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))

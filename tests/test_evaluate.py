@@ -1,19 +1,48 @@
-"""Tests for `cptmix.evaluate`: metric tables, loader errors, and an end-to-end run of
-`evaluate_model` on the tiny random model from conftest (checked against a direct computation
-with the model, against itself across runs and batch sizes, and with rigged golds)."""
+"""Tests for `cptmix.evaluate`: metric and standard-error tables, loader errors, loaders on
+JMedBench-format fixtures (tests/fixtures/jmedbench), shared-prefix vs naive option scoring,
+and an end-to-end run of `evaluate_model` on the tiny random model from conftest (checked
+against a direct computation with the model, against itself across runs and batch sizes, with
+rigged golds, and for its provenance record)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cptmix.evaluate import evaluate_model, predictions_name
 from cptmix.evaluate.loaders import load_records, task_data_path
-from cptmix.evaluate.metrics import BLEU_TOKENIZERS, accuracy, bleu, ner_f1, parse_entities, pearson
-from cptmix.tasks import EN, JA, TASK_NAMES, get_task, prompt_and_choices
+from cptmix.evaluate.metrics import (
+    BLEU_TOKENIZERS,
+    accuracy,
+    binomial_se,
+    bleu,
+    bleu_bootstrap_se,
+    bleu_signature,
+    bootstrap_se,
+    mean_bootstrap_se,
+    ner_f1,
+    parse_entities,
+    pearson,
+    pearson_bootstrap_se,
+)
+from cptmix.evaluate.provenance import template_hash
+from cptmix.tasks import (
+    EN,
+    JA,
+    TASK_NAMES,
+    get_task,
+    gold_index,
+    prompt_and_choices,
+    prompt_and_target,
+)
+
+JMEDBENCH_FIXTURES = Path(__file__).parent / "fixtures" / "jmedbench"
 
 # --- metrics ---------------------------------------------------------------------------------
 
@@ -50,6 +79,9 @@ def test_parse_entities(text, expected):
     ("brca1, Tp53", ["BRCA1", "TP53"], 1.0),  # case-insensitive
     ("頭痛, 頭痛", ["頭痛"], 1.0),        # sets, not lists
     ("頭痛", [" 頭痛 ", ""], 1.0),        # gold whitespace and empty labels ignored
+    ("なし", ["none"], 1.0),              # BLURB-derived sets write ["none"] for no entity
+    ("", ["None"], 1.0),
+    ("頭痛", ["none"], 0.0),
 ])
 def test_ner_f1(pred, gold, expected):
     assert ner_f1(pred, gold) == pytest.approx(expected)
@@ -97,6 +129,58 @@ def test_accuracy():
     assert accuracy([0, 1, 2, 3], [0, 1, 0, 0]) == 0.5
     with pytest.raises(ValueError, match="no items"):
         accuracy([], [])
+
+
+@pytest.mark.parametrize(("p", "n", "expected"), [
+    (0.5, 100, 0.05),          # sqrt(.25 / 100)
+    (0.2, 400, 0.02),          # sqrt(.16 / 400)
+    (1.0, 10, 0.0),
+    (0.0, 3, 0.0),
+    (2 / 3, 3, math.sqrt(2 / 27)),
+])
+def test_binomial_se(p, n, expected):
+    assert binomial_se(p, n) == pytest.approx(expected)
+
+
+def test_bootstrap_se_is_seeded_and_scales():
+    x = [0.0, 1.0] * 50
+    a = mean_bootstrap_se(x, seed=1)
+    assert a == mean_bootstrap_se(x, seed=1)  # byte-identical reruns need exact equality
+    assert a != mean_bootstrap_se(x, seed=2)
+    # The bootstrap SE of a mean approaches sd / sqrt(n) = 0.5 / 10.
+    assert a == pytest.approx(0.05, rel=0.2)
+    assert mean_bootstrap_se([0.7] * 20) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="no items"):
+        bootstrap_se(lambda idx: 0.0, 0)
+
+
+def test_pearson_bootstrap_se():
+    golds = [0, 1, 2, 3, 4, 5] * 3
+    assert pearson_bootstrap_se(golds, golds) < 0.2  # r = 1 except for constant resamples
+    noisy = pearson_bootstrap_se([3, 0, 5, 1, 2, 4] * 3, golds)
+    assert 0.05 < noisy < 0.6
+    assert noisy == pearson_bootstrap_se([3, 0, 5, 1, 2, 4] * 3, golds)
+
+
+def test_bleu_bootstrap_matches_resampled_corpus_bleu():
+    """The fast path (per-sentence n-gram counts, summed per resample) must equal sacrebleu
+    rescoring each resample from scratch."""
+    refs = ["患者は昨日から発熱している。", "血圧は高かった。", "彼は頭痛を訴えた。",
+            "検査で異常はなかった。"]
+    hyps = ["患者は昨日から熱がある。", "血圧が高かった。", "彼は頭痛を訴えた。", "異常なし。"]
+    fast = bleu_bootstrap_se(hyps, refs, JA, n_resamples=30, seed=7)
+    rng = np.random.default_rng(7)
+    slow = []
+    for _ in range(30):
+        idx = rng.integers(0, len(refs), size=len(refs))
+        slow.append(bleu([hyps[i] for i in idx], [refs[i] for i in idx], JA))
+    assert fast == pytest.approx(float(np.std(slow, ddof=1)), abs=1e-9)
+    assert fast > 0
+
+
+def test_bleu_signature_names_tokenizer():
+    assert "tok:ja-mecab" in bleu_signature(JA) and "nrefs:1" in bleu_signature(JA)
+    assert "tok:13a" in bleu_signature(EN)
 
 
 # --- loaders ---------------------------------------------------------------------------------
@@ -209,6 +293,111 @@ def test_loader_file_level_errors(tmp_path):
     assert [r["sample_id"] for r in load_records(t, tmp_path)] == ["q0", "q1"]
 
 
+# --- loaders on JMedBench-format fixtures ------------------------------------------------------
+
+# (task, n records, first sample_id, gold index or None) for each fixture folder.
+FIXTURE_EXPECTED = [
+    ("MedQA-Jp", 3, 0, 0),
+    ("MedQA", 2, 0, 0),
+    ("PubMedQA-Jp", 2, "21645374", 0),
+    ("CRADE", 2, 0, 2),
+    ("JCSTS", 3, 0, 5),
+    ("EJMMT-Ja", 2, "line-1", None),
+    ("EJMMT-En", 2, "line-1", None),
+    ("BC2GM-Jp", 2, "line-1", None),
+]
+REAL_FORMAT_TASKS = [name for name, *_ in FIXTURE_EXPECTED]
+
+
+@pytest.mark.parametrize(("task", "n", "first_id", "gold"), FIXTURE_EXPECTED)
+def test_loaders_read_jmedbench_format(task, n, first_id, gold):
+    t = get_task(task)
+    records = load_records(t, JMEDBENCH_FIXTURES)
+    assert len(records) == n
+    assert records[0]["sample_id"] == first_id  # NER/MT records have none: named by line
+    if gold is not None:
+        assert gold_index(t, records[0]) == gold
+    prompt, target = prompt_and_target(t, records[0])
+    assert prompt and target.strip()
+
+
+def test_context_and_record_options_reach_the_prompt():
+    # PubMedQA's abstract and a DC document (metadata.context) must be in the prompt, and a
+    # published (MCQA-shaped) DC record is scored over its own options.
+    pub = load_records(get_task("PubMedQA-Jp"), JMEDBENCH_FIXTURES)[0]
+    prompt, choices = prompt_and_choices(get_task("PubMedQA-Jp"), pub)
+    assert prompt.startswith("要旨: 2型糖尿病患者120名")
+    assert choices == [" はい", " いいえ", " たぶん"]
+    crade = load_records(get_task("CRADE"), JMEDBENCH_FIXTURES)[0]
+    prompt, choices = prompt_and_choices(get_task("CRADE"), crade)
+    assert prompt.startswith("文脈: 抗菌薬投与開始3日後") and "質問: この症例報告" in prompt
+    assert choices == [" " + o for o in crade["options"]]
+    # Only PubMedQA and DC use a context (as in med-eval): a MedQA record carrying one in its
+    # metadata keeps the plain MCQA prompt.
+    medqa = load_records(get_task("MedQA"), JMEDBENCH_FIXTURES)[0]
+    medqa["metadata"] = {"context": "stray passage"}
+    assert prompt_and_choices(get_task("MedQA"), medqa)[0].startswith("Question: A 45-year-old")
+
+
+# --- bad input: one error naming task, file and record; nothing written -------------------------
+
+def _copy_fixture(tmp_path: Path, task: str, edit=None) -> Path:
+    """The fixture data of `task` under tmp_path/data, its records passed through `edit`."""
+    t = get_task(task)
+    records = [json.loads(x) for x in
+               task_data_path(t, JMEDBENCH_FIXTURES).read_text(encoding="utf-8").splitlines()]
+    if edit is not None:
+        records = edit(records)
+    path = task_data_path(t, tmp_path / "data")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+                    encoding="utf-8")
+    return tmp_path / "data"
+
+
+def _drop(field, line):
+    return lambda rs: [{k: v for k, v in r.items() if k != field or i != line - 1}
+                       for i, r in enumerate(rs)]
+
+
+def _patch(line, **values):
+    return lambda rs: [{**r, **values} if i == line - 1 else r for i, r in enumerate(rs)]
+
+
+_INDEX = "must be an integer in "
+
+
+@pytest.mark.parametrize(("task", "edit", "match"), [
+    ("MedQA-Jp", _drop("question", 2), r"medqa_jp/test.jsonl, line 2 \(sample_id 1\): missing "),
+    ("CRADE", _patch(2, answer_idx=4), r"crade/test.jsonl, line 2 \(sample_id 1\): field "
+                                       r"'answer_idx' " + _INDEX),
+    ("JCSTS", _patch(3, label=6), r"jcsts/test.jsonl, line 3 \(sample_id 2\): field 'label' "),
+    ("MedQA", _patch(1, answer_idx=-1), r"medqa/test.jsonl, line 1 \(sample_id 0\): .*" + _INDEX),
+    ("EJMMT-En", _drop("english", 2), r"ejmmt/test.jsonl, line 2: missing .* 'english'"),
+    ("BC2GM-Jp", _drop("labels", 1), r"bc2gm_jp/test.jsonl, line 1: missing .* 'labels'"),
+    ("MedQA", _patch(2, options=["Amlodipine", " "]), r"line 2 .*non-empty strings"),
+    ("PubMedQA-Jp", lambda rs: [], r"pubmedqa_jp/test.jsonl: no records"),
+])
+def test_bad_input_names_task_file_record_and_writes_nothing(tiny_model_dir, tmp_path, task,
+                                                             edit, match):
+    data = _copy_fixture(tmp_path, task, edit)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=rf"^{task}: .*{match}"):
+        evaluate_model(tiny_model_dir, data, out / "scores.tsv", out / "predictions",
+                       tasks=[task], progress=False)
+    assert not out.exists()  # no score file, no provenance, no predictions
+
+
+def test_missing_task_directory_is_named(tiny_model_dir, tmp_path):
+    data = _copy_fixture(tmp_path, "MedQA")
+    out = tmp_path / "out"
+    with pytest.raises(FileNotFoundError, match=r"MedQA-Jp: task directory .*medqa_jp does not "
+                                                r"exist.*medqa_jp/test.jsonl"):
+        evaluate_model(tiny_model_dir, data, out / "scores.tsv", out / "predictions",
+                       tasks=["MedQA", "MedQA-Jp"], progress=False)
+    assert not out.exists()
+
+
 # --- end to end on the tiny model --------------------------------------------------------------
 
 def _run(model_dir, data_dir, out_dir, **kwargs):
@@ -237,17 +426,22 @@ def first_run(tiny_model_dir, fixture_data, tmp_path_factory):
 
 def test_score_table_shape_and_ranges(first_run):
     table, out_dir = first_run
-    assert list(table.columns) == ["task", "category", "language", "metric", "score", "n"]
+    assert list(table.columns) == ["task", "category", "language", "metric", "score", "stderr",
+                                   "n"]
     assert list(table["task"]) == FIXTURE_TASKS
     assert dict(zip(table["task"], table["n"], strict=True)) == {
         n: len(FIXTURE_DATA[n]) for n in FIXTURE_TASKS}
     for row in table.itertuples():
         low = -1.0 if row.metric == "pearson" else 0.0
         assert low <= row.score <= 1.0, row
+        assert 0.0 <= row.stderr <= 1.0, row
+        if row.metric == "accuracy":
+            assert row.stderr == pytest.approx(math.sqrt(row.score * (1 - row.score) / row.n))
     lines = (out_dir / "scores.tsv").read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "task\tcategory\tlanguage\tmetric\tscore\tn"
+    assert lines[0] == "task\tcategory\tlanguage\tmetric\tscore\tstderr\tn"
     assert lines[1].startswith("MedQA-Jp\tMCQA\tJapanese\taccuracy\t")
-    assert all(len(line.split("\t")[4].split(".")[1]) == 6 for line in lines[1:])
+    assert all(len(line.split("\t")[col].split(".")[1]) == 6
+               for line in lines[1:] for col in (4, 5))
     names = sorted(p.name for p in (out_dir / "predictions").iterdir())
     assert names == sorted(f"{predictions_name(get_task(n))}.jsonl" for n in FIXTURE_TASKS)
     assert "ejmmt_en2ja.jsonl" in names and "ejmmt_ja2en.jsonl" in names  # no collision
@@ -305,9 +499,15 @@ def test_option_scores_match_direct_computation(first_run, tiny_model_dir):
         assert row["sample_id"] == record["sample_id"]
         assert row["loglik"] == pytest.approx(manual, abs=1e-4)
         assert row["prediction"] == max(range(len(manual)), key=manual.__getitem__)
-        assert len(row["loglik_norm"]) == len(row["n_tokens"]) == len(choices)
-        assert row["loglik_norm"] == pytest.approx(
+        assert len(row["loglik_per_token"]) == len(row["n_tokens"]) == len(choices)
+        assert row["loglik_per_token"] == pytest.approx(
             [m / n for m, n in zip(manual, row["n_tokens"], strict=True)], abs=1e-4)
+        # Per-character normalisation divides by the continuation text's length, labelled.
+        assert row["n_chars"] == [len(c) for c in choices]
+        assert row["loglik_per_char"] == pytest.approx(
+            [m / len(c) for m, c in zip(manual, choices, strict=True)], abs=1e-4)
+        per_char = [m / len(c) for m, c in zip(manual, choices, strict=True)]
+        assert row["prediction_per_char"] == max(range(len(per_char)), key=per_char.__getitem__)
         # The options are far apart, so the check would catch a wrong answer, not just noise.
         assert len({round(x, 1) for x in manual}) == len(manual)
 
@@ -368,9 +568,8 @@ def test_crash_leaves_no_partial_outputs(tiny_model_dir, fixture_data, tmp_path,
     monkeypatch.setattr(runner, "evaluate_task", fail_on_ner)
     with pytest.raises(RuntimeError, match="simulated crash"):
         _run(tiny_model_dir, fixture_data, tmp_path, tasks=FIXTURE_TASKS)
-    assert not (tmp_path / "scores.tsv").exists()
-    left = [p.name for p in tmp_path.rglob("*") if p.is_file()]
-    assert not [n for n in left if ".tmp" in n]  # only complete files, if any
+    # Outputs are written only once every task has been scored: nothing at all is left.
+    assert not [p.name for p in tmp_path.rglob("*") if p.is_file()]
 
 
 def test_bad_arguments(tiny_model_dir, fixture_data, tmp_path):
@@ -381,3 +580,140 @@ def test_bad_arguments(tiny_model_dir, fixture_data, tmp_path):
     with pytest.raises(FileNotFoundError, match="igakuqa"):  # "all" means all 27 tasks
         _run(tiny_model_dir, fixture_data, tmp_path, tasks="all")
     assert not (tmp_path / "scores.tsv").exists()
+
+
+def test_provenance_records_what_scores_depend_on(first_run, tiny_model_dir, fixture_data):
+    table, out_dir = first_run
+    prov = json.loads((out_dir / "scores.provenance.json").read_text(encoding="utf-8"))
+    token_sha = hashlib.sha256((Path(tiny_model_dir) / "tokenizer.json").read_bytes()).hexdigest()
+    assert prov["model"]["tokenizer_sha256"] == token_sha
+    assert prov["model"]["dtype"] == "float32" and prov["model"]["device"] == "cpu"
+    assert prov["settings"]["batch_size"] == 4 and prov["settings"]["option_scoring"] == "prefix"
+    assert {"bootstrap_seed", "bootstrap_resamples"} <= set(prov["settings"])
+    assert sorted(prov["tasks"]) == sorted(table["task"])  # JSON keys are written sorted
+    for name, entry in prov["tasks"].items():
+        path = task_data_path(get_task(name), fixture_data)
+        assert entry["data_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert entry["template_sha256"] == template_hash(get_task(name))
+        assert entry["n"] == len(FIXTURE_DATA[name])
+    assert "tok:ja-mecab" in prov["tasks"]["EJMMT-Ja"]["sacrebleu_signature"]
+    assert "tok:13a" in prov["tasks"]["EJMMT-En"]["sacrebleu_signature"]
+    assert prov["tasks"]["MedQA"]["stderr"] == "binomial"
+    assert set(prov["tasks"]["CRADE"]["length_normalised"]) == {"per_token", "per_char",
+                                                               "per_byte"}
+
+
+def test_template_hash_tracks_prompt_changes(monkeypatch):
+    from cptmix import tasks as task_module
+
+    medqa = template_hash(get_task("MedQA"))
+    assert medqa != template_hash(get_task("MedQA-Jp"))  # language (label words) differs
+    assert template_hash(get_task("MedQA")) == medqa  # deterministic
+    monkeypatch.setitem(task_module._LABELS, EN, {**task_module._LABELS[EN], "a": "A:"})
+    assert template_hash(get_task("MedQA")) != medqa
+
+
+# --- shared-prefix option scoring == naive per-option scoring ------------------------------------
+
+def _scoring_requests(tokenizer) -> list[tuple[str, list[str]]]:
+    """Prompts of very different lengths, options of 1..8 tokens, 2..6 options per item, and
+    one prompt longer than the tiny model's 512-token context (left truncation, naive path)."""
+    rng = np.random.default_rng(3)
+    words = ["頭痛", "発熱", "患者", "the", "patient", "fever", "血圧", "amlodipine", "答え"]
+    requests = []
+    for _ in range(24):
+        question = " ".join(rng.choice(words, size=int(rng.integers(1, 80))))
+        options = [" " + " ".join(rng.choice(words, size=int(rng.integers(1, 5))))
+                   for _ in range(int(rng.integers(2, 7)))]
+        requests.append((f"質問: {question}\n答え:", options))
+    requests.append(("質問: " + "患者 " * 600 + "\n答え:", [" 頭痛", " 発熱 患者"]))
+    assert len(tokenizer(requests[-1][0], add_special_tokens=False)["input_ids"]) > 512
+    return requests
+
+
+@pytest.mark.parametrize("batch_size", [2, 16])
+def test_prefix_scoring_equals_naive(tiny_model_dir, batch_size):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from cptmix.evaluate.scoring import score_options
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    requests = _scoring_requests(tokenizer)
+    naive = score_options(model, tokenizer, requests, batch_size=batch_size, method="naive")
+    fast = score_options(model, tokenizer, requests, batch_size=batch_size, method="prefix")
+    for a, b in zip(naive, fast, strict=True):
+        assert [s.loglik for s in b] == pytest.approx([s.loglik for s in a], abs=1e-4)
+        assert [s.n_tokens for s in b] == [s.n_tokens for s in a]
+        assert np.argmax([s.loglik for s in a]) == np.argmax([s.loglik for s in b])
+    # Random options differ by whole nats: the agreement is not an artefact of ties.
+    assert len({round(s.loglik, 1) for s in naive[0]}) == len(naive[0])
+
+
+def test_zero_token_option_is_an_error_naming_the_record(tiny_model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from cptmix.evaluate.scoring import score_options
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    for method in ("prefix", "naive"):
+        with pytest.raises(ValueError, match=r"MedQA, medqa/test.jsonl, record 'q7': option 1 "
+                                             r"\(''\) tokenizes to zero continuation tokens"):
+            score_options(model, tokenizer, [("Question: x\nAnswer:", [" a", ""])],
+                          names=["MedQA, medqa/test.jsonl, record 'q7'"], method=method)
+
+
+# --- end to end on the JMedBench-format fixtures --------------------------------------------------
+
+def test_end_to_end_on_jmedbench_format(tiny_model_dir, tmp_path):
+    table, out = _run(tiny_model_dir, JMEDBENCH_FIXTURES, tmp_path / "prefix",
+                      tasks=REAL_FORMAT_TASKS, batch_size=4)
+    assert list(table["task"]) == [n for n in TASK_NAMES if n in REAL_FORMAT_TASKS]
+    assert dict(zip(table["task"], table["n"], strict=True)) == {
+        name: n for name, n, *_ in FIXTURE_EXPECTED}
+    assert [r["sample_id"] for r in _predictions(out, "BC2GM-Jp")] == ["line-1", "line-2"]
+    assert [r["gold"] for r in _predictions(out, "CRADE")] == [2, 0]
+    # The naive scorer gives the same answers on the same items.
+    _, naive = _run(tiny_model_dir, JMEDBENCH_FIXTURES, tmp_path / "naive",
+                    tasks=["MedQA-Jp", "PubMedQA-Jp", "CRADE", "JCSTS"], method="naive")
+    for task in ("MedQA-Jp", "PubMedQA-Jp", "CRADE", "JCSTS"):
+        for a, b in zip(_predictions(out, task), _predictions(naive, task), strict=True):
+            assert a["prediction"] == b["prediction"]
+            assert a["loglik"] == pytest.approx(b["loglik"], abs=1e-4)
+
+
+# --- MT-source quality (appendix B) --------------------------------------------------------------
+
+def test_mt_quality_bleu_pairs_by_id_and_skips_unconfigured_comet(tmp_path):
+    from cptmix.evaluate.mt_quality import mt_quality
+
+    refs = [{"sample_id": f"m{i}", "english": e, "japanese": j} for i, (e, j) in enumerate([
+        ("The patient has a fever.", "患者は発熱している。"),
+        ("Blood pressure was high.", "血圧が高かった。"),
+        ("He complained of a headache.", "彼は頭痛を訴えた。")])]
+    _write_jsonl(tmp_path / "ref.jsonl", refs)
+    _write_jsonl(tmp_path / "same.jsonl", [{"sample_id": r["sample_id"],
+                                           "japanese": r["japanese"]} for r in reversed(refs)])
+    out = mt_quality(tmp_path / "same.jsonl", tmp_path / "ref.jsonl")
+    assert out["n"] == 3 and out["bleu"] == pytest.approx(1.0)  # paired by id, not by line
+    assert "tok:ja-mecab" in out["sacrebleu_signature"]
+    assert out["comet"] is None and out["comet_model"] is None
+    hyps = [{"japanese": "患者は熱がある。"}, {"japanese": "血圧が高かった。"},
+            {"japanese": "頭痛を訴えた。"}]
+    _write_jsonl(tmp_path / "hyp.jsonl", hyps)  # no ids: paired by line
+    out = mt_quality(tmp_path / "hyp.jsonl", tmp_path / "ref.jsonl")
+    assert out["bleu"] == pytest.approx(bleu([h["japanese"] for h in hyps],
+                                             [r["japanese"] for r in refs], JA))
+    assert 0 < out["bleu"] < 1 and out["bleu_stderr"] > 0
+    _write_jsonl(tmp_path / "short.jsonl", hyps[:2])
+    with pytest.raises(ValueError, match="2 lines but .* has 3"):
+        mt_quality(tmp_path / "short.jsonl", tmp_path / "ref.jsonl")
+    _write_jsonl(tmp_path / "stray.jsonl", [{"sample_id": "m9", "japanese": "x"}])
+    with pytest.raises(ValueError, match="have no reference .* 'm9'"):
+        mt_quality(tmp_path / "stray.jsonl", tmp_path / "ref.jsonl")
+    with pytest.raises(FileNotFoundError, match="COMET checkpoint"):
+        mt_quality(tmp_path / "hyp.jsonl", tmp_path / "ref.jsonl",
+                   comet_model=tmp_path / "missing.ckpt")

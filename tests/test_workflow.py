@@ -90,7 +90,8 @@ def test_composition_invariants(study):
 def test_every_model_scored_on_all_27_tasks(study):
     for model in ["base", *MIXTURES]:
         scores = pd.read_csv(study / f"results/eval/{model}/scores.tsv", sep="\t")
-        assert list(scores.columns) == ["task", "category", "language", "metric", "score", "n"]
+        assert list(scores.columns) == [
+            "task", "category", "language", "metric", "score", "stderr", "n"]
         assert list(scores.task) == list(TASK_NAMES)
         assert scores.score.notna().all()
         assert (scores.n > 0).all()

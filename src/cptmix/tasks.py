@@ -5,11 +5,20 @@ writes evaluation sets and SFT examples with these templates, and `cptmix.evalua
 models with the very same ones, so the instruction format a model is fine-tuned on is the
 format it is evaluated in.
 
-Record shapes follow the published JMedBench data (one folder per task, JSONL splits):
-- MCQA:   sample_id, question, options (list[str]), answer_idx (int), n_options, metadata
-- DC/STS: sample_id, premise, hypothesis, label (int), n_label, metadata
-- MT:     sample_id, english, japanese (one folder `ejmmt` serves both directions)
-- NER:    sample_id, text, labels (list of entity strings), entity_type
+Record shapes follow the published JMedBench data (one folder per task, JSONL splits), as its
+official evaluator reads them (github.com/nii-nlp/med-eval, `data_loaders/base.py` and the
+`tasks/*.py` sample classes; the folder names below are the dataset names its scripts pass):
+- MCQA: sample_id, question, options (list[str]), answer_idx (int), n_options, metadata;
+        PubMedQA(-Jp) carry their abstract in metadata["context"].
+- DC:   med-eval scores CRADE/RRTNM/SMDIS with its MCQA evaluator (`evaluate_mcqa.py`,
+        template `dc_with_options_jp`), so the published records are MCQA-shaped with the
+        document in metadata["context"]. The demo world writes them NLI-shaped instead
+        (sample_id, premise, hypothesis, label, n_label, metadata) with verbalised labels from
+        the `Task` entry; both shapes are accepted.
+- STS:  sample_id, premise, hypothesis, label (int 0..5), n_label, metadata
+- MT:   english, japanese (one folder `ejmmt` serves both directions); sample_id optional
+- NER:  text, labels (list of entity strings), entity_type; med-eval's NERSample has no
+        sample_id, so it is optional (the loader names records by line when absent)
 
 A model answers MCQA/DC/STS by the option (verbalised label) with the highest log-likelihood
 as a continuation of the prompt; MT and NER by greedy generation stopped at a newline.
@@ -37,6 +46,9 @@ class Task:
     direction: str = ""  # MT only: "en2ja" or "ja2en"
     labels: tuple[str, ...] = field(default=())  # DC/STS: verbalised labels, index = label id
     instruction: str = ""  # DC/NER: what the model is asked to do
+    # MCQA/DC: prompt starts with the record's metadata["context"] (PubMedQA's abstract, the DC
+    # document), as med-eval's context-based templates do for exactly these tasks.
+    uses_context: bool = False
 
     @property
     def metric(self) -> str:
@@ -50,8 +62,8 @@ class Task:
         return self.language
 
 
-def _mcqa(name: str, folder: str, language: str) -> Task:
-    return Task(name, folder, language, MCQA)
+def _mcqa(name: str, folder: str, language: str, uses_context: bool = False) -> Task:
+    return Task(name, folder, language, MCQA, uses_context=uses_context)
 
 
 def _ner(name: str, folder: str, entity_type: str) -> Task:
@@ -65,14 +77,14 @@ TASKS: tuple[Task, ...] = (
     _mcqa("MMLU-Medical-Jp", "mmlu_medical_jp", JA),
     _mcqa("MedMCQA-Jp", "medmcqa_jp", JA),
     _mcqa("MedQA-Jp", "medqa_jp", JA),
-    _mcqa("PubMedQA-Jp", "pubmedqa_jp", JA),
+    _mcqa("PubMedQA-Jp", "pubmedqa_jp", JA, uses_context=True),
     _mcqa("USMLEQA-Jp", "usmleqa_jp", JA),
     # --- MCQA, English (6)
     _mcqa("IgakuQA-En", "igakuqa_en", EN),
     _mcqa("MMLU-Medical", "mmlu_medical", EN),
     _mcqa("MedMCQA", "medmcqa", EN),
     _mcqa("MedQA", "medqa", EN),
-    _mcqa("PubMedQA", "pubmedqa", EN),
+    _mcqa("PubMedQA", "pubmedqa", EN, uses_context=True),
     _mcqa("USMLEQA", "usmleqa", EN),
     # --- MT (one per direction; EJMMT-Ja is en->ja and counts as a Japanese task)
     Task("EJMMT-Ja", "ejmmt", JA, MT, direction="en2ja"),
@@ -88,11 +100,11 @@ TASKS: tuple[Task, ...] = (
     _ner("NRNER", "nrner", "症状・薬剤"),
     # --- DC, Japanese (3)
     Task("CRADE", "crade", JA, DC, labels=("なし", "低い", "高い", "確実"),
-         instruction="この症例で薬剤による有害事象の可能性はどの程度か。"),
+         instruction="この症例で薬剤による有害事象の可能性はどの程度か。", uses_context=True),
     Task("RRTNM", "rrtnm", JA, DC, labels=("T1", "T2", "T3", "T4"),
-         instruction="この読影所見のT分類はどれか。"),
+         instruction="この読影所見のT分類はどれか。", uses_context=True),
     Task("SMDIS", "smdis", JA, DC, labels=("いいえ", "はい"),
-         instruction="投稿者または周囲の人に病気や症状があるか。"),
+         instruction="投稿者または周囲の人に病気や症状があるか。", uses_context=True),
     # --- STS, Japanese (1); labels are the similarity grades 0..5
     Task("JCSTS", "jcsts", JA, STS, labels=("0", "1", "2", "3", "4", "5")),
 )
@@ -113,19 +125,45 @@ def get_task(name: str) -> Task:
 # scoring) or the reference continuation (generation / SFT target). Continuations start with a
 # space so that prompt and answer tokenise at a natural boundary.
 
+# "ctx" heads the passage PubMedQA records carry in metadata["context"] (the abstract,
+# as med-eval's `context_based_mcqa_jp` "要旨" / `context_based_mcqa` "Abstract"); DC documents
+# are headed "文脈" as in med-eval's `dc_with_options_jp`.
 _LABELS = {
-    JA: {"q": "質問", "opts": "選択肢", "a": "答え"},
-    EN: {"q": "Question", "opts": "Options", "a": "Answer"},
+    JA: {"q": "質問", "opts": "選択肢", "a": "答え", "ctx": "要旨"},
+    EN: {"q": "Question", "opts": "Options", "a": "Answer", "ctx": "Abstract"},
 }
+DC_CONTEXT_LABEL = "文脈"
 NER_SEPARATOR = ", "
 NER_NONE = "なし"
+
+
+def record_context(record: dict) -> str | None:
+    """The passage a JMedBench MCQA/DC record carries in metadata["context"], if any."""
+    meta = record.get("metadata")
+    context = meta.get("context") if isinstance(meta, dict) else None
+    return context if isinstance(context, str) and context.strip() else None
+
+
+def has_own_options(task: Task, record: dict) -> bool:
+    """Whether the record lists its options (MCQA, and DC in the published MCQA shape) rather
+    than being scored over the task's verbalised labels (STS, DC as the demo writes it)."""
+    return task.category == MCQA or (task.category == DC and "options" in record)
+
+
+def gold_index(task: Task, record: dict) -> int:
+    """Index of the correct option: `answer_idx` for option-listing records, else `label`."""
+    return int(record["answer_idx"] if has_own_options(task, record) else record["label"])
 
 
 def mcqa_prompt(task: Task, record: dict) -> str:
     lab = _LABELS[task.language]
     letters = "ABCDEFGHIJ"
     opts = "\n".join(f"{letters[i]}. {o}" for i, o in enumerate(record["options"]))
-    return f"{lab['q']}: {record['question']}\n{lab['opts']}:\n{opts}\n{lab['a']}:"
+    context = record_context(record) if task.uses_context else None
+    head = ""
+    if context is not None:
+        head = f"{DC_CONTEXT_LABEL if task.category == DC else lab['ctx']}: {context}\n"
+    return f"{head}{lab['q']}: {record['question']}\n{lab['opts']}:\n{opts}\n{lab['a']}:"
 
 
 def classification_prompt(task: Task, record: dict) -> str:
@@ -157,7 +195,7 @@ def ner_answer(labels: list[str]) -> str:
 
 def prompt_and_choices(task: Task, record: dict) -> tuple[str, list[str]]:
     """Option-scored tasks (MCQA, DC, STS): the prompt and one continuation per option."""
-    if task.category == MCQA:
+    if has_own_options(task, record):
         return mcqa_prompt(task, record), [" " + o for o in record["options"]]
     if task.category in (DC, STS):
         return classification_prompt(task, record), [" " + lab for lab in task.labels]
@@ -166,8 +204,8 @@ def prompt_and_choices(task: Task, record: dict) -> tuple[str, list[str]]:
 
 def prompt_and_target(task: Task, record: dict) -> tuple[str, str]:
     """The prompt and the gold continuation, for any category (SFT examples, generation refs)."""
-    if task.category == MCQA:
-        return mcqa_prompt(task, record), " " + record["options"][record["answer_idx"]]
+    if has_own_options(task, record):
+        return mcqa_prompt(task, record), " " + record["options"][int(record["answer_idx"])]
     if task.category in (DC, STS):
         return classification_prompt(task, record), " " + task.labels[int(record["label"])]
     if task.category == MT:

@@ -8,6 +8,7 @@ rule evaluate_model:
         data=eval_data_dir(),
     output:
         scores="results/eval/{model}/scores.tsv",
+        provenance="results/eval/{model}/scores.provenance.json",
         predictions=directory("results/eval/{model}/predictions"),
     params:
         tasks=TASKS,

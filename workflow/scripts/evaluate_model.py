@@ -6,4 +6,5 @@ sm = snakemake  # noqa: F821 - injected by the script directive
 log_to(sm.log[0])
 evaluate_model(sm.input.model, sm.input.data, sm.output.scores, sm.output.predictions,
                tasks=list(sm.params.tasks), batch_size=sm.params.batch_size,
-               max_new_tokens=sm.params.max_new_tokens, threads=sm.threads)
+               max_new_tokens=sm.params.max_new_tokens, threads=sm.threads,
+               provenance_json=sm.output.provenance)

@@ -318,6 +318,15 @@ def _write_figures(comp: pd.DataFrame, diffs: pd.DataFrame, averages: pd.DataFra
         "Mutual correlation among task-wise score differences (appendix F, fig. F.2)")
 
 
+def _require_rows(composition: pd.DataFrame, mixtures, path) -> None:
+    """Every scored mixture needs its composition row; name the file that lacks it."""
+    have = set(composition["mixture"].astype(str)) if "mixture" in composition else set(
+        composition.index.astype(str))
+    absent = [m for m in dict.fromkeys(mixtures) if m not in have]
+    if absent:
+        raise ValueError(f"{path}: field mixture: no row for mixture(s) {', '.join(absent)}")
+
+
 def run_analysis(composition_tsv: str | os.PathLike, base_scores_tsv: str | os.PathLike,
                  mixture_scores_tsvs: Mapping[str, str | os.PathLike],
                  out_dir: str | os.PathLike,
@@ -337,6 +346,7 @@ def run_analysis(composition_tsv: str | os.PathLike, base_scores_tsv: str | os.P
     composition = read_composition(composition_tsv)
     base = read_scores(base_scores_tsv)
     mixture_scores = {str(name): read_scores(path) for name, path in mixture_scores_tsvs.items()}
+    _require_rows(composition, mixture_scores, composition_tsv)
     planted_df = read_planted(planted) if planted is not None else None
     diffs = score_differences(base, mixture_scores)
     averages = language_averages(diffs, mixture_scores, base)
@@ -360,6 +370,7 @@ def run_analysis_from_differences(composition_tsv: str | os.PathLike,
     (extra columns ignored; base_score/cpt_score, when present, give table 1's scores)."""
     composition = read_composition(composition_tsv)
     diffs = read_score_differences(scores_tsv)
+    _require_rows(composition, diffs["mixture"].astype(str), composition_tsv)
     planted_df = read_planted(planted) if planted is not None else None
     inputs = {"composition": composition_tsv, "score_differences": scores_tsv,
               **({"planted": planted} if planted is not None else {})}

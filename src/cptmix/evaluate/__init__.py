@@ -3,12 +3,17 @@
 Sits after SFT (`cptmix.train`) and before `cptmix.analyze`: the workflow calls
 `evaluate_model` once per SFT model, and the analysis reads the `scores.tsv` it writes.
 
-- `loaders`  reads and validates a task's JSONL split (record shapes in `cptmix.tasks`);
-- `scoring`  the model side: option log-likelihoods and greedy generation;
-- `metrics`  pure metric functions (accuracy, Pearson r, BLEU, entity F1);
-- `runner`   one template per task category, wiring the three together and writing outputs.
+- `loaders`     reads and validates a task's JSONL split (record shapes in `cptmix.tasks`);
+- `scoring`     the model side: option log-likelihoods (shared-prefix or naive) and greedy
+                generation;
+- `metrics`     pure metric functions (accuracy, Pearson r, BLEU, entity F1) and their
+                standard errors (binomial, seeded bootstrap);
+- `provenance`  hashes of templates, data and tokenizer recorded next to the scores;
+- `runner`      one template per task category, wiring the above together and writing outputs;
+- `mt_quality`  BLEU (and optional COMET) of the corpus's machine translation (appendix B).
 """
 
+from cptmix.evaluate.mt_quality import mt_quality
 from cptmix.evaluate.runner import evaluate_model, evaluate_task, predictions_name
 
-__all__ = ["evaluate_model", "evaluate_task", "predictions_name"]
+__all__ = ["evaluate_model", "evaluate_task", "mt_quality", "predictions_name"]

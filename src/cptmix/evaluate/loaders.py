@@ -10,16 +10,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cptmix.tasks import DC, MCQA, MT, NER, STS, Task
+from cptmix.tasks import DC, MCQA, MT, NER, STS, Task, has_own_options
 
 # Fields each category's prompt template and metric read (record shapes: `cptmix.tasks`).
-# DC's `hypothesis` is optional: the DC template only adds it when present.
+# DC records come in two shapes: published JMedBench (MCQA-shaped, `options` present) and the
+# demo world's (premise/label); DC's `hypothesis` is optional, the template adds it when present.
+# NER and MT records have no sample_id in the published data (med-eval's NERSample/MTSample
+# have none), so `load_records` names them by line instead.
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     MCQA: ("sample_id", "question", "options", "answer_idx"),
     DC: ("sample_id", "premise", "label"),
     STS: ("sample_id", "premise", "hypothesis", "label"),
-    MT: ("sample_id", "english", "japanese"),
-    NER: ("sample_id", "text", "labels"),
+    MT: ("english", "japanese"),
+    NER: ("text", "labels"),
 }
 _TEXT_FIELDS = ("question", "premise", "hypothesis", "english", "japanese", "text")
 
@@ -29,9 +32,25 @@ def task_data_path(task: Task, data_dir: str | Path, split: str = "test") -> Pat
     return Path(data_dir) / task.folder / f"{split}.jsonl"
 
 
+def required_fields(task: Task, record: dict) -> tuple[str, ...]:
+    """The fields `record` must have for `task` (DC depends on which of its shapes it is in)."""
+    return REQUIRED_FIELDS[MCQA if has_own_options(task, record) else task.category]
+
+
 def load_records(task: Task, data_dir: str | Path, split: str = "test") -> list[dict]:
-    """All records of `task`'s split, validated; raises ValueError naming file, line and field."""
+    """All records of `task`'s split, validated.
+
+    Every problem raises one error naming the task, the file, the line and (when it has one)
+    the record's sample_id: a missing task directory or file (FileNotFoundError), a line that
+    is not a JSON object, a missing or ill-typed field, an answer index out of range, or an
+    empty split (ValueError). Records without a sample_id (published NER/MT data) get
+    "line-{n}", so predictions can still be traced to their source line.
+    """
     path = task_data_path(task, data_dir, split)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{task.name}: task directory {path.parent} does not exist, "
+                                f"so neither does {path} (JMedBench folder {task.folder!r} "
+                                f"expected under {data_dir})")
     if not path.is_file():
         raise FileNotFoundError(f"{task.name}: data file {path} does not exist")
     records = []
@@ -39,7 +58,7 @@ def load_records(task: Task, data_dir: str | Path, split: str = "test") -> list[
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
-            where = f"{path}, line {lineno}"
+            where = f"{task.name}: {path}, line {lineno}"
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as err:
@@ -47,30 +66,40 @@ def load_records(task: Task, data_dir: str | Path, split: str = "test") -> list[
             if not isinstance(record, dict):
                 # A data error, not a programming error: ValueError like every other bad record.
                 raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")  # noqa: TRY004
+            if record.get("sample_id") is not None:
+                where += f" (sample_id {record['sample_id']!r})"
             validate_record(task, record, where)
+            if task.category in (MT, NER) and record.get("sample_id") is None:
+                record = {"sample_id": f"line-{lineno}", **record}
             records.append(record)
     if not records:
         # An empty split would give an undefined score; better to fail at the source.
-        raise ValueError(f"{path}: no records for task {task.name}")
+        raise ValueError(f"{task.name}: {path}: no records (empty task)")
     return records
 
 
 def validate_record(task: Task, record: dict, where: str = "record") -> None:
     """Check that `record` has what `task`'s template and metric need, with usable types."""
-    required = REQUIRED_FIELDS[task.category]
+    required = required_fields(task, record)
     for name in required:
         if name not in record or record[name] is None:
             raise ValueError(f"{where}: missing required field {name!r} for {task.name} "
                              f"({task.category} records need {', '.join(required)})")
     for name in _TEXT_FIELDS:
-        if name in REQUIRED_FIELDS[task.category] and not isinstance(record[name], str):
+        if name in required and not isinstance(record[name], str):
             raise ValueError(f"{where}: field {name!r} must be a string, "
                              f"got {type(record[name]).__name__}")
-    if task.category == MCQA:
+    if has_own_options(task, record):
         options = record["options"]
-        if not (isinstance(options, list) and options and all(isinstance(o, str) for o in options)):
-            raise ValueError(f"{where}: field 'options' must be a non-empty list of strings")
+        if not (isinstance(options, list) and options
+                and all(isinstance(o, str) and o.strip() for o in options)):
+            # med-eval asserts the same (MCQASample.__post_init__: no empty option).
+            raise ValueError(f"{where}: field 'options' must be a non-empty list of non-empty "
+                             f"strings")
         _check_index(record, "answer_idx", len(options), where)
+        metadata = record.get("metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            raise ValueError(f"{where}: field 'metadata' must be an object")
     elif task.category in (DC, STS):
         _check_index(record, "label", len(task.labels), where)
     elif task.category == NER:

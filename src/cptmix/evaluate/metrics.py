@@ -3,6 +3,10 @@
 Part of the evaluate stage (after SFT, before analysis). Nothing here touches a model, so each
 metric is tested on hand-written tables. Every score is on a comparable 0–1 scale (Pearson r on
 [-1, 1]), which is why BLEU is reported divided by 100.
+
+Each score also gets a standard error, the task's noise floor for the analysis: the binomial
+SE for accuracy, and a seeded bootstrap over items for BLEU, entity F1 and Pearson r (fixed
+seed and resample count, so reruns are byte-identical).
 """
 
 from __future__ import annotations
@@ -20,6 +24,10 @@ log = logging.getLogger(__name__)
 # sacrebleu tokenisers by target language: MeCab for Japanese (as in the paper's appendix B),
 # sacrebleu's default for English.
 BLEU_TOKENIZERS = {JA: "ja-mecab", EN: "13a"}
+
+# Bootstrap defaults: 200 resamples put the SE's own relative error near 1/sqrt(2 * 200) = 5%.
+N_BOOTSTRAP = 200
+BOOTSTRAP_SEED = 20240917
 
 # Entity separators a model may produce: the template's ASCII comma, the Japanese comma and
 # the full-width comma.
@@ -44,12 +52,23 @@ def pearson(predictions: Sequence[float], golds: Sequence[float]) -> float:
     _check_lengths(predictions, golds)
     x = np.asarray(predictions, dtype=float)
     y = np.asarray(golds, dtype=float)
-    reason = ("fewer than 2 items" if len(x) < 2 else "constant predictions" if np.ptp(x) == 0
-              else "constant golds" if np.ptp(y) == 0 else "")
+    reason = _pearson_undefined(x, y)
     if reason:
         log.warning("Pearson r undefined (%s, n=%d); reporting 0.0", reason, len(x))
         return 0.0
     return float(pearsonr(x, y).statistic)
+
+
+def _pearson_undefined(x: np.ndarray, y: np.ndarray) -> str:
+    return ("fewer than 2 items" if len(x) < 2 else "constant predictions" if np.ptp(x) == 0
+            else "constant golds" if np.ptp(y) == 0 else "")
+
+
+def _pearson_quiet(x: np.ndarray, y: np.ndarray) -> float:
+    """`pearson` without the warning (bootstrap resamples are often constant on tiny tasks)."""
+    if _pearson_undefined(x, y):
+        return 0.0
+    return float(np.corrcoef(x, y)[0, 1])
 
 
 def bleu(hypotheses: Sequence[str], references: Sequence[str], target_language: str) -> float:
@@ -70,6 +89,81 @@ def bleu(hypotheses: Sequence[str], references: Sequence[str], target_language: 
     return float(result.score) / 100.0
 
 
+def _bleu_metric(target_language: str):
+    from sacrebleu.metrics import BLEU
+
+    try:
+        return BLEU(tokenize=BLEU_TOKENIZERS[target_language])
+    except KeyError:
+        raise ValueError(f"no BLEU tokeniser for target language {target_language!r}; "
+                         f"known: {', '.join(BLEU_TOKENIZERS)}") from None
+
+
+def bleu_signature(target_language: str) -> str:
+    """sacrebleu's signature for the BLEU `bleu` computes, e.g.
+    "nrefs:1|case:mixed|eff:no|tok:ja-mecab-0.996-IPA|smooth:exp|version:2.6.0": it names the
+    tokenizer (and MeCab dictionary) version, without which BLEU scores are not comparable."""
+    metric = _bleu_metric(target_language)
+    # sacrebleu fills in nrefs only once it has scored something; one reference, as in `bleu`.
+    metric.corpus_score(["x"], [["x"]])
+    return str(metric.get_signature())
+
+
+# --- standard errors ---------------------------------------------------------------------------
+
+def binomial_se(p: float, n: int) -> float:
+    """Standard error of an accuracy p over n independent items: sqrt(p (1 - p) / n)."""
+    if n < 1:
+        raise ValueError("no items to score")
+    return float(np.sqrt(p * (1.0 - p) / n))
+
+
+def bootstrap_se(statistic, n: int, n_resamples: int = N_BOOTSTRAP,
+                 seed: int = BOOTSTRAP_SEED) -> float:
+    """Standard deviation of `statistic(indices)` over `n_resamples` resamples of range(n) with
+    replacement (ddof=1). The generator is seeded, so the same inputs give the same SE."""
+    if n < 1:
+        raise ValueError("no items to score")
+    rng = np.random.default_rng(seed)
+    values = [statistic(rng.integers(0, n, size=n)) for _ in range(n_resamples)]
+    return float(np.std(values, ddof=1)) if n_resamples > 1 else 0.0
+
+
+def mean_bootstrap_se(values: Sequence[float], **kwargs) -> float:
+    """Bootstrap SE of a mean of per-item values (NER's mean entity F1)."""
+    x = np.asarray(values, dtype=float)
+    return bootstrap_se(lambda idx: float(x[idx].mean()), len(x), **kwargs)
+
+
+def pearson_bootstrap_se(predictions: Sequence[float], golds: Sequence[float],
+                         **kwargs) -> float:
+    """Bootstrap SE of Pearson r over (prediction, gold) pairs; an undefined resample counts
+    as 0.0, as in `pearson`."""
+    _check_lengths(predictions, golds)
+    x, y = np.asarray(predictions, dtype=float), np.asarray(golds, dtype=float)
+    return bootstrap_se(lambda idx: _pearson_quiet(x[idx], y[idx]), len(x), **kwargs)
+
+
+def bleu_bootstrap_se(hypotheses: Sequence[str], references: Sequence[str],
+                      target_language: str, **kwargs) -> float:
+    """Bootstrap SE of corpus BLEU (0–1 scale), resampling sentences.
+
+    Corpus BLEU is a function of n-gram counts summed over sentences, so each sentence's
+    counts are extracted (and MeCab run) once and a resample just sums rows: 200 resamples
+    then cost about one BLEU computation, not 200.
+    """
+    _check_lengths(hypotheses, references)
+    metric = _bleu_metric(target_language)
+    # sacrebleu has no public per-sentence-statistics API; these two methods are what
+    # `BLEU.corpus_score` itself calls (checked against it in the tests).
+    stats = np.asarray(metric._extract_corpus_statistics(list(hypotheses), [list(references)]))
+
+    def corpus(idx: np.ndarray) -> float:
+        return metric._compute_score_from_stats(stats[idx].sum(axis=0).tolist()).score / 100.0
+
+    return bootstrap_se(corpus, len(stats), **kwargs)
+
+
 def parse_entities(text: str) -> list[str]:
     """Entities in a generated NER answer, in order of first appearance, without duplicates.
 
@@ -86,13 +180,20 @@ def parse_entities(text: str) -> list[str]:
     return list(seen)
 
 
+# Gold labels that mean "no entity": JMedBench's BLURB-derived NER sets write ["none"] for a
+# sentence without entities (med-eval `data_loaders/base.py`, `load_blurb`); ours is NER_NONE.
+_GOLD_NONE = {"none", NER_NONE}
+
+
 def ner_f1(pred_text: str, gold_labels: Iterable[str]) -> float:
     """Entity-set F1 of one sample, case-insensitive.
 
-    Both sets empty is a correct "no entity" answer (1.0); exactly one empty scores 0.0.
+    Both sets empty is a correct "no entity" answer (1.0); exactly one empty scores 0.0. A gold
+    list of just "none" (or `NER_NONE`) is the empty set, as med-eval counts an empty
+    prediction as "none".
     """
     pred = {e.lower() for e in parse_entities(pred_text)}
-    gold = {g.strip().lower() for g in gold_labels if g.strip()}
+    gold = {g.strip().lower() for g in gold_labels if g.strip()} - _GOLD_NONE
     if not pred and not gold:
         return 1.0
     tp = len(pred & gold)

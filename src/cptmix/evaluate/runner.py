@@ -16,7 +16,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +24,29 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from cptmix.evaluate.loaders import load_records
-from cptmix.evaluate.metrics import accuracy, bleu, ner_f1, parse_entities, pearson
+from cptmix.evaluate.loaders import load_records, task_data_path
+from cptmix.evaluate.metrics import (
+    BOOTSTRAP_SEED,
+    N_BOOTSTRAP,
+    accuracy,
+    binomial_se,
+    bleu,
+    bleu_bootstrap_se,
+    bleu_signature,
+    mean_bootstrap_se,
+    ner_f1,
+    parse_entities,
+    pearson,
+    pearson_bootstrap_se,
+)
+from cptmix.evaluate.provenance import (
+    library_versions,
+    sha256_file,
+    template_hash,
+    tokenizer_hash,
+)
 from cptmix.evaluate.scoring import generate_greedy, score_options
-from cptmix.io import atomic_path, write_tsv
+from cptmix.io import atomic_path, write_json, write_tsv
 from cptmix.tasks import (
     DC,
     MCQA,
@@ -38,6 +57,7 @@ from cptmix.tasks import (
     TASKS,
     Task,
     get_task,
+    gold_index,
     mt_reference,
     prompt_and_choices,
     prompt_and_target,
@@ -45,16 +65,31 @@ from cptmix.tasks import (
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["task", "category", "language", "metric", "score", "n"]
+COLUMNS = ["task", "category", "language", "metric", "score", "stderr", "n"]
 SCORE_FORMAT = "%.6f"  # fixed, so reruns are byte-identical and diffs show real changes
 LOGLIK_DIGITS = 6  # rounding of log-likelihoods stored in the predictions files
+# Units the choice templates normalise option log-likelihoods by (see `scoring.OptionScore`).
+LENGTH_UNITS = ("token", "char", "byte")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything besides model and data that a score depends on (recorded in provenance)."""
+
+    batch_size: int = 16  # (item, option) sequences per forward pass / prompts per generate call
+    max_new_tokens: int = 48  # generation budget for MT and NER answers
+    method: str = "prefix"  # option scoring: "prefix" (shared prompt cache) or "naive"
+    seed: int = BOOTSTRAP_SEED  # bootstrap resampling seed (decoding is greedy: no other RNG)
+    n_bootstrap: int = N_BOOTSTRAP  # bootstrap resamples for BLEU / F1 / Pearson SEs
 
 
 @dataclass(frozen=True)
 class TaskResult:
     task: Task
     score: float
+    stderr: float
     predictions: list[dict]  # one JSON-serialisable row per record
+    provenance: dict = field(default_factory=dict)  # metric details, e.g. sacrebleu signature
 
 
 def predictions_name(task: Task) -> str:
@@ -63,78 +98,114 @@ def predictions_name(task: Task) -> str:
     return f"{task.folder}_{task.direction}" if task.direction else task.folder
 
 
-def load_model(model_dir: str | Path):
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_device_dtype(device: str | None = None,
+                         dtype: str | None = None) -> tuple[str, torch.dtype]:
+    """Default: CUDA in bfloat16 when a GPU is visible, else CPU in float32 (bf16 matmuls on
+    CPU are slow and change scores more than they save)."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if dtype is None:
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    try:
+        return device, _DTYPES[dtype]
+    except KeyError:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(_DTYPES)}") from None
+
+
+def load_model(model_dir: str | Path, device: str | None = None, dtype: str | None = None):
     """The causal LM and tokenizer saved in `model_dir`, from local files only, in eval mode."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    device, torch_dtype = resolve_device_dtype(device, dtype)
     model = AutoModelForCausalLM.from_pretrained(
-        model_dir, use_safetensors=True, dtype=torch.float32, local_files_only=True)
+        model_dir, use_safetensors=True, dtype=torch_dtype, local_files_only=True)
     tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    model.eval()
+    model.to(device).eval()
     return model, tokenizer
 
 
 # --- category templates ----------------------------------------------------------------------
 
-def _choice_template(task: Task, records: list[dict], model, tokenizer, batch_size: int,
-                     max_new_tokens: int) -> TaskResult:
+def _record_names(task: Task, records: list[dict], source: str) -> list[str]:
+    """How an error names each record: task, file and sample_id."""
+    return [f"{task.name}, {source}, record {r.get('sample_id')!r}" for r in records]
+
+
+def _argmax(values: list[float]) -> int:
+    return int(np.argmax(values))  # ties go to the first option
+
+
+def _choice_template(task: Task, records: list[dict], model, tokenizer, settings: Settings,
+                     source: str) -> TaskResult:
     """MCQA, DC, STS: the answer is the option whose continuation is most likely (summed
-    log-prob); ties go to the first option. The length-normalised choice is kept alongside."""
+    log-prob, i.e. lowest summed loss as in JMedBench); ties go to the first option.
+    Length-normalised choices are kept alongside, one per unit (token, char, byte)."""
     scores = score_options(model, tokenizer, [prompt_and_choices(task, r) for r in records],
-                           batch_size=batch_size)
-    gold_field = "answer_idx" if task.category == MCQA else "label"
-    preds, preds_norm, golds, rows = [], [], [], []
+                           batch_size=settings.batch_size, method=settings.method,
+                           names=_record_names(task, records, source))
+    preds, golds, by_unit, rows = [], [], {u: [] for u in LENGTH_UNITS}, []
     for record, options in zip(records, scores, strict=True):
         loglik = [s.loglik for s in options]
-        loglik_norm = [s.loglik_per_token for s in options]
-        pred, pred_norm = int(np.argmax(loglik)), int(np.argmax(loglik_norm))
-        gold = int(record[gold_field])
+        normed = {u: [getattr(s, f"loglik_per_{u}") for s in options] for u in LENGTH_UNITS}
+        pred, gold = _argmax(loglik), gold_index(task, record)
         preds.append(pred)
-        preds_norm.append(pred_norm)
         golds.append(gold)
-        rows.append({
-            "sample_id": record["sample_id"],
-            "prediction": pred,
-            "gold": gold,
-            "prediction_norm": pred_norm,
-            "loglik": [round(x, LOGLIK_DIGITS) for x in loglik],
-            "loglik_norm": [round(x, LOGLIK_DIGITS) for x in loglik_norm],
-            "n_tokens": [s.n_tokens for s in options],
-        })
+        row = {"sample_id": record["sample_id"], "prediction": pred, "gold": gold,
+               "loglik": [round(x, LOGLIK_DIGITS) for x in loglik],
+               "n_tokens": [s.n_tokens for s in options],
+               "n_chars": [s.n_chars for s in options]}
+        for unit in LENGTH_UNITS:
+            by_unit[unit].append(_argmax(normed[unit]))
+            row[f"prediction_per_{unit}"] = by_unit[unit][-1]
+        for unit in ("token", "char"):  # bytes are derivable from the text; keep files small
+            row[f"loglik_per_{unit}"] = [round(x, LOGLIK_DIGITS) for x in normed[unit]]
+        rows.append(row)
+    n = len(records)
     if task.category == STS:
         # The grade index is the similarity value itself ("0".."5").
         score = pearson(preds, golds)
-        log.info("%s: pearson=%.4f (length-normalised: %.4f)", task.name, score,
-                 pearson(preds_norm, golds))
+        stderr = pearson_bootstrap_se(preds, golds, n_resamples=settings.n_bootstrap,
+                                      seed=settings.seed)
+        variants = {u: pearson(p, golds) for u, p in by_unit.items()}
     else:
         score = accuracy(preds, golds)
-        log.info("%s: acc=%.4f acc_norm=%.4f", task.name, score, accuracy(preds_norm, golds))
-    return TaskResult(task, score, rows)
+        stderr = binomial_se(score, n)
+        variants = {u: accuracy(p, golds) for u, p in by_unit.items()}
+    log.info("%s: %s=%.4f (per token %.4f, per char %.4f, per byte %.4f)", task.name,
+             task.metric, score, variants["token"], variants["char"], variants["byte"])
+    extra = {"length_normalised": {f"per_{u}": round(v, LOGLIK_DIGITS)
+                                   for u, v in variants.items()}}
+    return TaskResult(task, score, stderr, rows, extra)
 
 
 def _first_line(text: str) -> str:
     return text.split("\n", 1)[0].strip()
 
 
-def _mt_template(task: Task, records: list[dict], model, tokenizer, batch_size: int,
-                 max_new_tokens: int) -> TaskResult:
+def _mt_template(task: Task, records: list[dict], model, tokenizer, settings: Settings,
+                 source: str) -> TaskResult:
     """MT: greedy translation up to the first newline; corpus BLEU against the target side.
     `task.language` is the target language (EJMMT-Ja translates into Japanese)."""
     prompts = [prompt_and_target(task, r)[0] for r in records]
-    raw = generate_greedy(model, tokenizer, prompts, max_new_tokens, batch_size)
+    raw = generate_greedy(model, tokenizer, prompts, settings.max_new_tokens, settings.batch_size)
     hyps = [_first_line(t) for t in raw]
     refs = [mt_reference(task, r) for r in records]
     score = bleu(hyps, refs, task.language)
+    stderr = bleu_bootstrap_se(hyps, refs, task.language, n_resamples=settings.n_bootstrap,
+                               seed=settings.seed)
     rows = [{"sample_id": r["sample_id"], "prediction": h, "gold": g, "generation": t}
             for r, h, g, t in zip(records, hyps, refs, raw, strict=True)]
-    return TaskResult(task, score, rows)
+    return TaskResult(task, score, stderr, rows,
+                      {"sacrebleu_signature": bleu_signature(task.language)})
 
 
-def _ner_template(task: Task, records: list[dict], model, tokenizer, batch_size: int,
-                  max_new_tokens: int) -> TaskResult:
+def _ner_template(task: Task, records: list[dict], model, tokenizer, settings: Settings,
+                  source: str) -> TaskResult:
     """NER: greedy answer up to the first newline, parsed into entities; mean per-sample F1."""
     prompts = [prompt_and_target(task, r)[0] for r in records]
-    raw = generate_greedy(model, tokenizer, prompts, max_new_tokens, batch_size)
+    raw = generate_greedy(model, tokenizer, prompts, settings.max_new_tokens, settings.batch_size)
     rows, f1s = [], []
     for record, text in zip(records, raw, strict=True):
         answer = _first_line(text)
@@ -143,10 +214,11 @@ def _ner_template(task: Task, records: list[dict], model, tokenizer, batch_size:
         rows.append({"sample_id": record["sample_id"], "prediction": answer,
                      "gold": record["labels"], "entities": parse_entities(answer),
                      "f1": round(f1, LOGLIK_DIGITS), "generation": text})
-    return TaskResult(task, float(np.mean(f1s)), rows)
+    stderr = mean_bootstrap_se(f1s, n_resamples=settings.n_bootstrap, seed=settings.seed)
+    return TaskResult(task, float(np.mean(f1s)), stderr, rows)
 
 
-Template = Callable[[Task, list[dict], object, object, int, int], TaskResult]
+Template = Callable[[Task, list[dict], object, object, Settings, str], TaskResult]
 TEMPLATES: dict[str, Template] = {
     MCQA: _choice_template,
     DC: _choice_template,
@@ -154,28 +226,46 @@ TEMPLATES: dict[str, Template] = {
     MT: _mt_template,
     NER: _ner_template,
 }
+STDERR_KIND = {MCQA: "binomial", DC: "binomial", STS: "bootstrap", MT: "bootstrap",
+               NER: "bootstrap"}
 
 
-def evaluate_task(task: Task, records: list[dict], model, tokenizer, *, batch_size: int = 16,
-                  max_new_tokens: int = 48) -> TaskResult:
-    """Score a loaded model on one task's (validated) records."""
-    return TEMPLATES[task.category](task, records, model, tokenizer, batch_size, max_new_tokens)
+def evaluate_task(task: Task, records: list[dict], model, tokenizer, *,
+                  settings: Settings | None = None, source: str = "") -> TaskResult:
+    """Score a loaded model on one task's (validated) records; `source` (the data file) names
+    records in errors."""
+    settings = settings or Settings()
+    return TEMPLATES[task.category](task, records, model, tokenizer, settings,
+                                    source or task.folder)
 
 
 # --- the stage's entry point -------------------------------------------------------------------
 
+def provenance_path(out_tsv: str | Path) -> Path:
+    """Where `evaluate_model` records provenance by default: `scores.tsv` ->
+    `scores.provenance.json`."""
+    out_tsv = Path(out_tsv)
+    return out_tsv.with_name(f"{out_tsv.stem}.provenance.json")
+
+
 def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | Path,
                    predictions_dir: str | Path, tasks: Sequence[str] | None = None,
                    batch_size: int = 16, max_new_tokens: int = 48, threads: int = 1,
-                   progress: bool = True) -> pd.DataFrame:
+                   progress: bool = True, provenance_json: str | Path | None = None,
+                   method: str = "prefix", seed: int = BOOTSTRAP_SEED,
+                   n_bootstrap: int = N_BOOTSTRAP, device: str | None = None,
+                   dtype: str | None = None) -> pd.DataFrame:
     """Evaluate the model in `model_dir` on JMedBench tasks read from `data_dir`.
 
     `tasks`: task names (None or "all": all 27); the output follows registry order regardless.
 
-    Writes `out_tsv` (columns task, category, language, metric, score, n; one row per task in
-    registry order; scores with 6 decimals) and `predictions_dir/{predictions_name}.jsonl` per
-    task. `batch_size` counts sequences per forward pass (option scoring) or prompts per
-    `generate` call. Returns the score table (unrounded scores).
+    Writes `out_tsv` (columns task, category, language, metric, score, stderr, n; one row per
+    task in registry order; 6 decimals), `predictions_dir/{predictions_name}.jsonl` per task,
+    and `provenance_json` (default `provenance_path(out_tsv)`): hashes of each task's template
+    and data file, the tokenizer hash, dtype, device, batch size, scoring method, bootstrap
+    seed and sacrebleu signatures. Nothing is written until every task has been scored, and
+    the score table last, so a failure leaves no score file. Every task's data is read and
+    validated before the model is loaded. Returns the score table (unrounded).
     """
     if isinstance(tasks, str):  # config files say `tasks: all`; a bare name means one task
         tasks = None if tasks == "all" else [tasks]
@@ -183,33 +273,62 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
     selected = [t for t in TASKS if t.name in wanted]  # registry order, whatever order was given
     if not selected:
         raise ValueError("no tasks to evaluate")
-    if batch_size < 1 or max_new_tokens < 1 or threads < 1:
-        raise ValueError(f"batch_size ({batch_size}), max_new_tokens ({max_new_tokens}) and "
-                         f"threads ({threads}) must be positive")
+    if batch_size < 1 or max_new_tokens < 1 or threads < 1 or n_bootstrap < 2:
+        raise ValueError(f"batch_size ({batch_size}), max_new_tokens ({max_new_tokens}), "
+                         f"threads ({threads}) must be positive and n_bootstrap "
+                         f"({n_bootstrap}) at least 2")
+    if method not in ("prefix", "naive"):
+        raise ValueError(f"unknown scoring method {method!r}; use 'prefix' or 'naive'")
+    settings = Settings(batch_size, max_new_tokens, method, seed, n_bootstrap)
     # Read and validate every task's data before loading the model: a bad record fails fast.
     records = {t.name: load_records(t, data_dir) for t in selected}
+    data_files = {t.name: task_data_path(t, data_dir) for t in selected}
     predictions_dir = Path(predictions_dir)
+    device_name, torch_dtype = resolve_device_dtype(device, dtype)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        model, tokenizer = load_model(model_dir)
-        rows = []
+        model, tokenizer = load_model(model_dir, device_name, str(torch_dtype).split(".")[-1])
+        results: list[TaskResult] = []
         bar = tqdm(selected, desc="evaluate", unit="task", disable=not progress)
         for task in bar:
             bar.set_postfix_str(task.name)
             start = time.perf_counter()
             result = evaluate_task(task, records[task.name], model, tokenizer,
-                                   batch_size=batch_size, max_new_tokens=max_new_tokens)
-            _write_jsonl(predictions_dir / f"{predictions_name(task)}.jsonl", result.predictions)
-            rows.append({"task": task.name, "category": task.category,
-                         "language": task.language, "metric": task.metric,
-                         "score": float(result.score), "n": len(records[task.name])})
-            log.info("%s: %s=%.4f n=%d (%.1f s)", task.name, task.metric, result.score,
-                     len(records[task.name]), time.perf_counter() - start)
+                                   settings=settings, source=str(data_files[task.name]))
+            results.append(result)
+            log.info("%s: %s=%.4f ± %.4f n=%d (%.1f s)", task.name, task.metric, result.score,
+                     result.stderr, len(records[task.name]), time.perf_counter() - start)
     finally:
         torch.set_num_threads(previous_threads)
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    write_tsv(out_tsv, table, float_format=SCORE_FORMAT)  # atomic: temp file + rename
+
+    table = pd.DataFrame([{"task": r.task.name, "category": r.task.category,
+                           "language": r.task.language, "metric": r.task.metric,
+                           "score": float(r.score), "stderr": float(r.stderr),
+                           "n": len(records[r.task.name])} for r in results], columns=COLUMNS)
+    provenance = {
+        "model": {"dir": str(model_dir), "tokenizer_sha256": tokenizer_hash(model_dir),
+                  "config_sha256": sha256_file(Path(model_dir) / "config.json"),
+                  "dtype": str(torch_dtype).split(".")[-1], "device": device_name},
+        "settings": {"batch_size": batch_size, "max_new_tokens": max_new_tokens,
+                     "option_scoring": method, "bootstrap_seed": seed,
+                     "bootstrap_resamples": n_bootstrap, "threads": threads,
+                     "decoding": "greedy, stop at newline or EOS",
+                     "length_normalisation_units": list(LENGTH_UNITS)},
+        "tasks": {r.task.name: {"data_file": str(data_files[r.task.name]),
+                                "data_sha256": sha256_file(data_files[r.task.name]),
+                                "template_sha256": template_hash(r.task),
+                                "metric": r.task.metric,
+                                "stderr": STDERR_KIND[r.task.category],
+                                "n": len(records[r.task.name]), **r.provenance}
+                  for r in results},
+        "versions": library_versions(),
+    }
+    for result in results:
+        _write_jsonl(predictions_dir / f"{predictions_name(result.task)}.jsonl",
+                     result.predictions)
+    write_json(provenance_json or provenance_path(out_tsv), provenance)
+    write_tsv(out_tsv, table, float_format=SCORE_FORMAT)  # atomic: temp file + rename, last
     return table
 
 

@@ -1,0 +1,80 @@
+"""What each score depends on, recorded next to the scores: template, data, tokenizer, settings.
+
+Part of the evaluate stage. Scores that silently change with the prompt version, the data file,
+the tokenizer or the batch size are the most common complaint about evaluation harnesses, so
+`evaluate_model` writes, beside `scores.tsv`, a JSON file with a hash of each of these and the
+settings that produced the numbers (dtype, batch size, scoring method, bootstrap seed,
+sacrebleu's signature). Two score files are comparable when their provenance files agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from pathlib import Path
+
+from cptmix import tasks as task_module
+from cptmix.tasks import DC, MCQA, MT, NER, STS, Task
+
+# The template code each category's prompts and answers come from. Hashing the source (plus
+# the Task entry and the label words) changes the hash whenever any prompt text could change,
+# without depending on the data.
+_TEMPLATE_CODE = {
+    MCQA: ("mcqa_prompt", "record_context", "has_own_options", "gold_index",
+           "prompt_and_choices"),
+    DC: ("classification_prompt", "mcqa_prompt", "record_context", "has_own_options",
+         "gold_index", "prompt_and_choices"),
+    STS: ("classification_prompt", "has_own_options", "gold_index", "prompt_and_choices"),
+    MT: ("mt_prompt", "mt_reference", "prompt_and_target"),
+    NER: ("ner_prompt", "ner_answer", "prompt_and_target"),
+}
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def template_hash(task: Task) -> str:
+    """sha256 of everything that renders `task`'s prompts: the category's template functions'
+    source, the `Task` entry (labels, instruction) and the template label words."""
+    parts = [repr(task), json.dumps(task_module._LABELS, ensure_ascii=False, sort_keys=True),
+             task_module.DC_CONTEXT_LABEL, task_module.NER_SEPARATOR, task_module.NER_NONE]
+    parts += [inspect.getsource(getattr(task_module, name))
+              for name in _TEMPLATE_CODE[task.category]]
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
+
+
+def tokenizer_hash(model_dir: str | Path) -> str:
+    """sha256 of the model's tokenizer.json (the whole fast tokenizer: vocabulary, merges,
+    normaliser); for a model without one, of its tokenizer*/vocab files together."""
+    model_dir = Path(model_dir)
+    single = model_dir / "tokenizer.json"
+    if single.is_file():
+        return sha256_file(single)
+    files = sorted(p for p in model_dir.iterdir()
+                   if p.is_file() and p.name.startswith(("tokenizer", "vocab", "merges",
+                                                         "special_tokens")))
+    if not files:
+        raise FileNotFoundError(f"no tokenizer files in {model_dir}")
+    digest = hashlib.sha256()
+    for p in files:
+        digest.update(p.name.encode() + b"\0" + sha256_file(p).encode())
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("cptmix", "torch", "transformers", "tokenizers", "sacrebleu", "mecab-python3",
+                 "numpy", "scipy"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
