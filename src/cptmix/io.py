@@ -3,6 +3,7 @@ name the file, the line and the field."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -32,9 +33,24 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp, tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())  # durable before the rename makes it visible
+
+
 def write_text(path: str | Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    write_bytes(path, text.encode("utf-8"))
+
+
+def sha256_file(path: str | Path, block: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes, read in blocks (provenance of inputs)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while chunk := fh.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def write_json(path: str | Path, obj) -> None:

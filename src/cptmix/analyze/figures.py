@@ -37,7 +37,7 @@ from matplotlib.ticker import EngFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from cptmix.analyze.stats import CATEGORIES, STATISTICS, language_key
-from cptmix.analyze.tables import atomic_write_bytes
+from cptmix.io import write_bytes as atomic_write_bytes
 
 DPI = 120
 _DIVERGING = "RdBu_r"  # red = CPT helped / positive r, blue = hurt / negative r

@@ -55,8 +55,6 @@ from cptmix.analyze.stats import (
     wide_differences,
 )
 from cptmix.analyze.tables import (
-    atomic_write_text,
-    file_sha256,
     format_tsv,
     read_composition,
     read_planted,
@@ -64,6 +62,8 @@ from cptmix.analyze.tables import (
     read_scores,
     write_tsv,
 )
+from cptmix.io import sha256_file as file_sha256
+from cptmix.io import write_text as atomic_write_text
 
 # Figure stems under figures/; each is written as .png and .svg.
 FIGURES = (

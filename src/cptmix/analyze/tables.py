@@ -10,16 +10,15 @@ same inputs give byte-identical files.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from cptmix.analyze.stats import check_composition, check_differences, check_scores
+from cptmix.io import write_text as atomic_write_text
 
 FLOAT_DECIMALS = 6
 FLOAT_FORMAT = f"%.{FLOAT_DECIMALS}f"
@@ -69,34 +68,6 @@ def read_planted(path: str | os.PathLike) -> pd.DataFrame:
     if bad:
         raise ValueError(f"{path}: column expected_sign: {', '.join(bad)} (expected +, - or 0)")
     return df
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` via a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def format_tsv(df: pd.DataFrame) -> str:

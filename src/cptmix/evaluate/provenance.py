@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from cptmix import tasks as task_module
+from cptmix.io import sha256_file
 from cptmix.tasks import DC, MCQA, MT, NER, STS, Task
 
 # The template code each category's prompts and answers come from. Hashing the source (plus
@@ -29,14 +30,6 @@ _TEMPLATE_CODE = {
     MT: ("mt_prompt", "mt_reference", "prompt_and_target"),
     NER: ("ner_prompt", "ner_answer", "prompt_and_target"),
 }
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def template_hash(task: Task) -> str:
