@@ -7,7 +7,12 @@ rule evaluate_model:
         model="results/models/sft/{model}",
         data=eval_data_dir(),
     output:
-        scores="results/eval/{model}/scores.tsv",
+        scores=report(
+            "results/eval/{model}/scores.tsv",
+            category="3. Evaluation",
+            subcategory="{model}",
+            caption="../report/scores.rst",
+        ),
         provenance="results/eval/{model}/scores.provenance.json",
         predictions=directory("results/eval/{model}/predictions"),
     params:
