@@ -47,6 +47,7 @@ def test_dry_run_plans_the_whole_study(tmp_path):
     assert counts["train_cpt"] == "6" and counts["train_sft"] == "7"
     assert counts["evaluate_model"] == "7" and counts["build_mixture"] == "6"
     assert counts["generate_world"] == "1" and counts["analyze"] == "1"
+    assert counts["ledger"] == "6"
 
 
 @pytest.mark.slow

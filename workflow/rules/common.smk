@@ -41,6 +41,25 @@ wildcard_constraints:
     model=_alternatives(MODELS),
 
 
+# Corpus settings; the megatron backend also needs indexed sources and index caches.
+CORPUS = config.get("corpus", {})
+MEGATRON = config["train"]["backend"] == "megatron"
+# Megatron sample length: corpus.sequence_length, else the CPT block size.
+MEGATRON_SEQUENCE_LENGTH = CORPUS.get(
+    "sequence_length", config["train"]["cpt"].get("block_size")
+)
+
+
+def mixture_indexed(wildcards):
+    """The indexed files (.bin/.idx + provenance) of the sources a mixture blends."""
+    return [
+        f"results/corpus/{s}/{name}"
+        for s, frac in MIXTURES[wildcards.mixture].items()
+        if frac > 0
+        for name in ("tokens.bin", "tokens.idx", "provenance.json")
+    ]
+
+
 def tokenizer_dir():
     """The tokenizer every stage uses: trained by the demo, or the model's own."""
     return "results/tokenizer" if TRAIN_TOKENIZER else config["tokenizer"]["path"]
@@ -104,6 +123,7 @@ def analysis_outputs():
 def final_targets():
     return [
         "results/corpus/composition.tsv",
+        *expand("results/corpus/mixtures/{mixture}/ledger.tsv", mixture=MIXTURES),
         *expand("results/eval/{model}/scores.tsv", model=MODELS),
         *analysis_outputs(),
     ]

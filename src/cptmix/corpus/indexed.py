@@ -1,0 +1,181 @@
+"""Megatron indexed data: each source tokenised once into megatron-core's `.bin`/`.idx` format.
+
+Sits beside `count_source` in the corpus stage and feeds the megatron training backend (the
+demo's hf backend never needs it). Every source is indexed *in full*, once; mixtures then
+select by blend weight (`cptmix.corpus.ledger`), so adding a mixture costs no tokenisation.
+
+The files are written by megatron-core's own `IndexedDatasetBuilder` (one document = one
+sequence, EOD appended), so whatever megatron-core reads back is exactly what it wrote. Reading
+is streamed in chunks of documents: memory is bounded by a chunk, not by the corpus.
+Tokenisation calls the tokenizer's Rust backend (`encode_batch_fast`), which spreads a chunk
+over all rayon threads (`RAYON_NUM_THREADS`, set from the rule's `threads:`).
+
+megatron-core is imported lazily so that `import cptmix.corpus` works without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from cptmix.corpus.sources import iter_documents
+from cptmix.corpus.tokenizer import load_tokenizer
+from cptmix.io import write_json
+
+log = logging.getLogger(__name__)
+
+# A chunk is flushed at whichever limit comes first: enough documents to keep every core busy
+# inside one Rust call, few enough bytes that a chunk of very long documents stays small.
+CHUNK_DOCS = 2048
+CHUNK_BYTES = 8 << 20
+
+
+def sha256_file(path: str | Path, block: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while chunk := fh.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tokenizer_file(tokenizer_dir: str | Path) -> Path:
+    """The file whose hash identifies a tokenizer (its `tokenizer.json`)."""
+    path = Path(tokenizer_dir) / "tokenizer.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{tokenizer_dir}: not a tokenizer directory (no tokenizer.json)")
+    return path
+
+
+def bin_path(prefix: str | Path) -> Path:
+    return Path(f"{prefix}.bin")
+
+
+def idx_path(prefix: str | Path) -> Path:
+    return Path(f"{prefix}.idx")
+
+
+def _utf8_error_line(path: Path) -> int:
+    """1-based line of the first invalid UTF-8 byte (only called on the error path)."""
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return lineno
+    return 0
+
+
+def _chunks(docs: Iterable[dict], max_docs: int, max_bytes: int) -> Iterator[list[str]]:
+    texts: list[str] = []
+    size = 0
+    for doc in docs:
+        texts.append(doc["text"])
+        size += len(doc["text"])  # characters, not bytes: free, and within 3x of UTF-8 size
+        if len(texts) >= max_docs or size >= max_bytes:
+            yield texts
+            texts, size = [], 0
+    if texts:
+        yield texts
+
+
+def index_source(path: str | Path, lang: str, tokenizer_dir: str | Path, out_prefix: str | Path,
+                 *, name: str | None = None, config_entry: dict | None = None,
+                 chunk_docs: int = CHUNK_DOCS, chunk_bytes: int = CHUNK_BYTES,
+                 progress: bool = True) -> dict:
+    """Tokenise one source into `{out_prefix}.bin/.idx` (+ `provenance.json` beside them).
+
+    Every document of the source, in file order, becomes one megatron sequence followed by the
+    tokenizer's EOS as EOD. Errors in the source (bad JSON, missing field, invalid UTF-8, empty
+    source) name the file and line; on any error no output is left behind. Returns the
+    provenance record.
+    """
+    from megatron.core.datasets.indexed_dataset import DType, IndexedDatasetBuilder
+    from tqdm import tqdm
+
+    path, out_prefix = Path(path), Path(out_prefix)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: source file does not exist")
+    tok = load_tokenizer(tokenizer_dir)
+    backend = tok.backend_tokenizer  # the raw `tokenizers.Tokenizer`: no Python-side wrapping
+    eod = tok.eos_token_id
+    vocab_size = len(tok)
+    dtype = DType.optimal_dtype(vocab_size)  # megatron's own choice: uint16 below 65,500 ids
+
+    out_prefix.parent.mkdir(parents=True, exist_ok=True)
+    # Temporary names beside the outputs, renamed only after `finalize`, so a crash never
+    # leaves a .bin/.idx pair that a rerun or megatron would take as complete.
+    tmp = out_prefix.with_name(f".{out_prefix.name}.tmp-{os.getpid()}")
+    n_docs = n_tokens = 0
+    t0 = time.perf_counter()
+    try:
+        builder = IndexedDatasetBuilder(str(bin_path(tmp)), dtype=dtype)
+        bar = tqdm(unit="tok", unit_scale=True, desc=name or path.stem, disable=not progress,
+                   mininterval=1.0)
+        try:
+            for texts in _chunks(iter_documents(path, lang), chunk_docs, chunk_bytes):
+                chunk_tokens = 0
+                for enc in backend.encode_batch_fast(texts, add_special_tokens=False):
+                    ids = np.empty(len(enc.ids) + 1, dtype=dtype)
+                    ids[:-1] = enc.ids
+                    ids[-1] = eod
+                    builder.add_document(ids, [ids.size])
+                    chunk_tokens += ids.size
+                n_docs += len(texts)
+                n_tokens += chunk_tokens
+                bar.update(chunk_tokens)
+                bar.set_postfix(docs=n_docs, refresh=False)
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{path}:{_utf8_error_line(path)}: not valid UTF-8 "
+                             f"({exc.reason})") from None
+        finally:
+            bar.close()
+            builder.data_file.close()  # idempotent; `finalize` closes it on success too
+        if n_docs == 0:
+            raise ValueError(f"{path}: source has no documents")
+        builder.finalize(str(idx_path(tmp)))
+        os.replace(bin_path(tmp), bin_path(out_prefix))
+        os.replace(idx_path(tmp), idx_path(out_prefix))
+    finally:
+        for p in (bin_path(tmp), idx_path(tmp)):
+            p.unlink(missing_ok=True)
+    seconds = time.perf_counter() - t0
+    log.info("%s: %d documents, %d tokens (incl. EOD) in %.1f s = %.0f tokens/s",
+             path, n_docs, n_tokens, seconds, n_tokens / max(seconds, 1e-9))
+    provenance = {
+        "source": name or path.stem,
+        "path": str(path),
+        "lang": lang,
+        "config": config_entry or {"path": str(path), "lang": lang},
+        "source_sha256": sha256_file(path),
+        "tokenizer_dir": str(tokenizer_dir),
+        "tokenizer_sha256": sha256_file(tokenizer_file(tokenizer_dir)),
+        "vocab_size": vocab_size,
+        "eod_id": eod,
+        "dtype": np.dtype(dtype).name,
+        "documents": n_docs,
+        "tokens": n_tokens,  # what megatron samples from: text tokens + one EOD per document
+        "text_tokens": n_tokens - n_docs,  # what counts.tsv and Table C.1 count
+        "prefix": str(out_prefix),
+        "megatron_core": _megatron_version(),
+    }
+    # Deterministic (no timings): equal inputs give byte-equal provenance.
+    write_json(out_prefix.parent / "provenance.json", provenance)
+    return provenance
+
+
+def _megatron_version() -> str:
+    from importlib.metadata import version
+
+    return version("megatron-core")
+
+
+def read_provenance(prefix: str | Path) -> dict:
+    import json
+
+    return json.loads((Path(prefix).parent / "provenance.json").read_text(encoding="utf-8"))
