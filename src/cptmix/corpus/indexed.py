@@ -15,7 +15,6 @@ megatron-core is imported lazily so that `import cptmix.corpus` works without it
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -26,7 +25,7 @@ import numpy as np
 
 from cptmix.corpus.sources import iter_documents
 from cptmix.corpus.tokenizer import load_tokenizer
-from cptmix.io import write_json
+from cptmix.io import sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +33,6 @@ log = logging.getLogger(__name__)
 # inside one Rust call, few enough bytes that a chunk of very long documents stays small.
 CHUNK_DOCS = 2048
 CHUNK_BYTES = 8 << 20
-
-
-def sha256_file(path: str | Path, block: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while chunk := fh.read(block):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def tokenizer_file(tokenizer_dir: str | Path) -> Path:

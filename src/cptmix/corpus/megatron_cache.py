@@ -24,9 +24,9 @@ from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
-from cptmix.corpus.indexed import read_provenance, sha256_file, tokenizer_file
+from cptmix.corpus.indexed import read_provenance, tokenizer_file
 from cptmix.corpus.ledger import megatron_blend, num_samples, read_blend
-from cptmix.io import atomic_path, write_json
+from cptmix.io import atomic_path, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
