@@ -47,7 +47,7 @@ def test_dry_run_plans_the_whole_study(tmp_path):
     assert counts["train_cpt"] == "6" and counts["train_sft"] == "7"
     assert counts["evaluate_model"] == "7" and counts["build_mixture"] == "6"
     assert counts["generate_world"] == "1" and counts["analyze"] == "1"
-    assert counts["ledger"] == "6"
+    assert counts["ledger"] == "6" and counts["score_mt_source"] == "1"
 
 
 @pytest.mark.slow
@@ -96,6 +96,14 @@ def test_every_model_scored_on_all_27_tasks(study):
         assert list(scores.task) == list(TASK_NAMES)
         assert scores.score.notna().all()
         assert (scores.n > 0).all()
+
+
+@pytest.mark.slow
+def test_mt_source_quality(study):
+    import json
+
+    q = json.loads((study / "results/eval/mt_source_quality.json").read_text())
+    assert 0 < q["bleu"] < 1 and "ja-mecab" in q["sacrebleu_signature"] and q["n"] > 0
 
 
 @pytest.mark.slow

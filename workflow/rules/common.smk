@@ -26,6 +26,7 @@ MIXTURES = resolve_mixtures(config)  # name -> {source: fraction}, extends flatt
 MODELS = ["base", *MIXTURES]  # "base" = the model before CPT, shared by all mixtures
 SOURCES = list(config["sources"])
 TASKS = selected_tasks(config)
+MT_SOURCE = config["evaluate"].get("mt_source")  # appendix-B check of the MT engine, optional
 WORLD = "world" in config
 TRAIN_TOKENIZER = "train" in config["tokenizer"]
 PRETRAIN_BASE = "path" not in config["base_model"]
@@ -126,6 +127,7 @@ def final_targets():
         *expand("results/corpus/mixtures/{mixture}/ledger.tsv", mixture=MIXTURES),
         *expand("results/eval/{model}/scores.tsv", model=MODELS),
         *analysis_outputs(),
+        *(["results/eval/mt_source_quality.json"] if MT_SOURCE else []),
     ]
 
 

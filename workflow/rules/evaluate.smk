@@ -31,3 +31,32 @@ rule evaluate_model:
         "../../envs/evaluate.yaml"
     script:
         "../scripts/evaluate_model.py"
+
+
+if MT_SOURCE:
+
+    # Paper appendix B: BLEU (ja-mecab) of the MT engine behind the translated PMC subcorpus.
+    rule score_mt_source:
+        input:
+            hypotheses=MT_SOURCE["hypotheses"],
+            references=MT_SOURCE["references"],
+        output:
+            report(
+                "results/eval/mt_source_quality.json",
+                category="3. Evaluation",
+                caption="../report/mt_source.rst",
+            ),
+        params:
+            comet_model=MT_SOURCE.get("comet_model"),
+        log:
+            "results/logs/score_mt_source/mt_source.log",
+        benchmark:
+            "results/benchmarks/score_mt_source/mt_source.tsv"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=30,
+        conda:
+            "../../envs/evaluate.yaml"
+        script:
+            "../scripts/score_mt_source.py"

@@ -17,6 +17,7 @@ if WORLD:
                 caption="../report/planted.rst",
             ),
             world="results/world/world.json",
+            mt_source="results/world/mt_source/ejmmt_en2ja.jsonl",
         params:
             world=config.get("world"),
         log:

@@ -58,7 +58,8 @@ def _jsonl(records) -> str:
 def generate_world(cfg: dict, out_dir: str | Path) -> None:
     """Generate the demo world described by `cfg` (see `DEFAULT_WORLD`) under `out_dir`:
     sources/{name}.jsonl, jmedbench/{folder}/test.jsonl, sft/train.jsonl,
-    planted_effects.tsv and world.json. The same cfg gives byte-identical files."""
+    planted_effects.tsv, world.json and mt_source/ejmmt_en2ja.jsonl (the noisy translator's
+    output on EJMMT's English side, for the appendix-B MT-source quality check). The same cfg gives byte-identical files."""
     check_world_config(cfg)
     out = Path(out_dir)
     world = build_world(cfg)
@@ -91,7 +92,7 @@ def generate_world(cfg: dict, out_dir: str | Path) -> None:
     audit["config"] = cfg
     audit["sources"] = {name: {"documents": len(d), "characters": sum(len(x["text"]) for x in d)}
                         for name, d in sources.items()}
-    audit["translator"] = {"noise": cfg["mt_noise"], "errors": writer.translator.errors,
+    audit["translator"] = {"noise": cfg["mt_noise"], "errors": dict(writer.translator.errors),
                            "unmatched_sentences": writer.translator.unmatched}
     audit["eval_items"] = {t.name: len(eval_records[t.name]) for t in TASKS}
     sft_counts: dict[str, int] = {}
@@ -100,3 +101,11 @@ def generate_world(cfg: dict, out_dir: str | Path) -> None:
     audit["sft_examples"] = sft_counts
     write_text(out / "world.json", json.dumps(audit, ensure_ascii=False, indent=1,
                                               sort_keys=True) + "\n")
+
+    # Appendix B: the engine that made pmc_ja_mt also translates EJMMT's English side, so the
+    # MT-source quality rule can score it against EJMMT's Japanese references.
+    ejmmt = eval_records["EJMMT-Ja"]
+    write_text(out / "mt_source" / "ejmmt_en2ja.jsonl", _jsonl(
+        {"sample_id": r["sample_id"], "english": r["english"],
+         "japanese": writer.translator.translate(r["english"], f"ejmmt/{r['sample_id']}")}
+        for r in ejmmt))
