@@ -227,7 +227,7 @@ def test_mt_noise_changes_pmc_ja_mt_only(tmp_path):
     generate_world({**cfg, "mt_noise": 0.5}, tmp_path / "noisy")
     clean, noisy = _snapshot(tmp_path / "clean"), _snapshot(tmp_path / "noisy")
     changed = {k for k in clean if clean[k] != noisy[k]}
-    assert changed == {"sources/pmc_ja_mt.jsonl", "world.json"}
+    assert changed == {"sources/pmc_ja_mt.jsonl", "mt_source/ejmmt_en2ja.jsonl", "world.json"}
     # Without noise every English term is translated: only gene symbols stay in Latin letters.
     genes = json.loads(clean["world.json"])["entities"]["gene"]
     for d in map(json.loads, clean["sources/pmc_ja_mt.jsonl"].decode().splitlines()):
