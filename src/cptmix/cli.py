@@ -6,6 +6,7 @@
     cptmix count --source F --lang ja ...    # token counts of one source
     cptmix evaluate --model DIR --data DIR   # one model on the JMedBench tasks
     cptmix analyze --composition C.tsv ...   # the analysis on any study's tables
+    cptmix plan config/paper.yaml            # compute and disk budget of the CPT runs
 """
 
 from __future__ import annotations
@@ -122,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("analyze", help="score differences, (partial) correlations, figures")
     add_arguments(p)
     p.set_defaults(func=run_from_args)
+
+    from cptmix import plan
+
+    p = sub.add_parser("plan", help="tokens, steps, FLOPs, GPU-hours and disk of the CPT runs")
+    plan.add_arguments(p)
+    p.set_defaults(func=plan.run_from_args)
     return parser
 
 

@@ -171,18 +171,22 @@ def produced_by_workflow(path: str) -> bool:
     return Path(path).parts[:1] == ("results",)
 
 
+def external_inputs(cfg: dict) -> list[tuple[str, str, bool]]:
+    """(config field, path, is_directory) of every input the study reads but no rule makes."""
+    found = [(f"sources.{n}.path", s.get("path"), False)
+             for n, s in (cfg.get("sources") or {}).items()]
+    found += [("tokenizer.path", (cfg.get("tokenizer") or {}).get("path"), True),
+              ("base_model.path", (cfg.get("base_model") or {}).get("path"), True),
+              ("evaluate.data_dir", (cfg.get("evaluate") or {}).get("data_dir"), True),
+              ("sft_data", cfg.get("sft_data"), False)]
+    return [(f, p, d) for f, p, d in found if p and not produced_by_workflow(p)]
+
+
 def path_problems(cfg: dict, root: str | Path = ".") -> list[str]:
     """Input paths that must exist before anything runs (not those the workflow produces)."""
     root = Path(root)
-    wanted = [(f"sources.{n}.path", s.get("path")) for n, s in (cfg.get("sources") or {}).items()]
-    wanted += [("tokenizer.path", (cfg.get("tokenizer") or {}).get("path")),
-               ("base_model.path", (cfg.get("base_model") or {}).get("path")),
-               ("evaluate.data_dir", (cfg.get("evaluate") or {}).get("data_dir")),
-               ("sft_data", cfg.get("sft_data"))]
-    problems = []
-    for field, path in wanted:
-        if path and not produced_by_workflow(path) and not (root / path).exists():
-            problems.append(f"{field}: {path} does not exist")
+    problems = [f"{field}: {path} does not exist"
+                for field, path, _ in external_inputs(cfg) if not (root / path).exists()]
     tok, model = (cfg.get("tokenizer") or {}).get("path"), (cfg.get("base_model") or {}).get("path")
     if tok and model and (root / model).is_dir() and (root / tok).is_dir():
         mine, theirs = root / tok / "tokenizer.json", root / model / "tokenizer.json"
@@ -210,3 +214,12 @@ def selected_tasks(cfg: dict) -> list[str]:
 
     tasks = (cfg.get("evaluate") or {}).get("tasks", "all")
     return list(TASK_NAMES) if tasks == "all" else [t for t in TASK_NAMES if t in set(tasks)]
+
+
+def missing_inputs(cfg: dict, root: str | Path = ".") -> list[tuple[str, bool]]:
+    """Input paths that do not exist and that no rule makes: (path, is_directory) pairs."""
+    out: dict[str, bool] = {}
+    for _, path, is_dir in external_inputs(cfg):
+        if not (Path(root) / path).exists():
+            out.setdefault(path, is_dir)
+    return list(out.items())

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from cptmix.config import check_config, resolve_mixtures, selected_tasks
+from cptmix.config import check_config, missing_inputs, resolve_mixtures, selected_tasks
 
 # No surprise network: a missing local model is an error, not a download or a hang.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -21,6 +21,19 @@ validate(config, schema="../schemas/config.schema.yaml")
 # cluster recipe's plan can be seen without its data), before any job starts.
 onstart:
     check_config(config, where="config", check_paths=True)
+
+# Inputs the study reads but no rule makes (corpora, model, JMedBench, SFT data) that are not
+# there yet, e.g. config/paper.yaml's /path/to/ placeholders: a rule stands in for them so that
+# `snakemake -n` plans the study without its data. A real run stops in `onstart` first.
+MISSING_INPUTS = missing_inputs(config)
+if MISSING_INPUTS:
+
+    rule missing_input:
+        output:
+            [directory(p) if is_dir else p for p, is_dir in MISSING_INPUTS],
+        run:
+            check_config(config, where="config", check_paths=True)  # names every missing path
+
 
 MIXTURES = resolve_mixtures(config)  # name -> {source: fraction}, extends flattened
 MODELS = ["base", *MIXTURES]  # "base" = the model before CPT, shared by all mixtures
@@ -104,6 +117,13 @@ def sft_data():
 
 def eval_data_dir():
     return config["evaluate"]["data_dir"]
+
+
+def mt_source_references():
+    """The references' input: a file inside the evaluation data directory (EJMMT's test set)
+    is represented by that directory, which is what the world rule declares as its output."""
+    ref, data = MT_SOURCE["references"], eval_data_dir()
+    return data if Path(data) in Path(ref).parents else ref
 
 
 def analysis_outputs():

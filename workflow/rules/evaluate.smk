@@ -39,7 +39,7 @@ if MT_SOURCE:
     rule score_mt_source:
         input:
             hypotheses=MT_SOURCE["hypotheses"],
-            references=MT_SOURCE["references"],
+            references=mt_source_references(),
         output:
             report(
                 "results/eval/mt_source_quality.json",
@@ -47,6 +47,7 @@ if MT_SOURCE:
                 caption="../report/mt_source.rst",
             ),
         params:
+            references=MT_SOURCE["references"],
             comet_model=MT_SOURCE.get("comet_model"),
         log:
             "results/logs/score_mt_source/mt_source.log",

@@ -4,5 +4,5 @@ from cptmix.io import log_to, write_json
 
 sm = snakemake  # noqa: F821 - injected by the script directive
 log_to(sm.log[0])
-write_json(sm.output[0], mt_quality(sm.input.hypotheses, sm.input.references,
+write_json(sm.output[0], mt_quality(sm.input.hypotheses, sm.params.references,
                                     comet_model=sm.params.comet_model))

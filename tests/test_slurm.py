@@ -1,0 +1,165 @@
+"""The workflow through a real Slurm: `snakemake --profile` (profiles/slurm shrunk to one node)
+on a single-node cluster started here (tests/slurm/cluster.py), against a local run.
+
+One mixture's chain (EnJa-Base: world, tokenizer, counts, mixture, base pre-training, CPT, SFT
+of base and EnJa-Base, their evaluations) plus Table C.1 (every mixture's corpus, CPU only)
+goes through sbatch; the same targets also run locally, and the results must be identical.
+Skipped only when Slurm/munge are not installed (`make system` installs them) or not root.
+Fast checks of the profile itself and of the paper config's plan run everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from slurm.cluster import SlurmCluster, available
+from slurm.profile import load_real, partitions, write_test_profile
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "tests" / "config" / "config.yaml"
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+TARGETS = ["results/eval/EnJa-Base/scores.tsv", "results/eval/base/scores.tsv",
+           "results/corpus/composition.tsv"]
+COMPARED = [*TARGETS, "results/corpus/mixtures/EnJa-Base/stats.json",
+            "results/corpus/mixtures/EnJa-Hybrid/stats.json",
+            "results/eval/EnJa-Base/predictions/medqa.jsonl"]
+GPU_RULES = {"pretrain_base", "train_cpt", "train_sft", "evaluate_model"}
+
+needs_slurm = pytest.mark.skipif(available() is not None, reason=str(available()))
+
+
+def _rules() -> set[str]:
+    text = "".join(p.read_text() for p in (ROOT / "workflow" / "rules").glob("*.smk"))
+    return set(re.findall(r"^\s*rule (\w+):", text, flags=re.MULTILINE))
+
+
+def test_profile_covers_real_rules_and_keeps_cpu_rules_on_cpu():
+    prof = load_real()
+    assert prof["executor"] == "slurm"
+    assert set(prof["set-resources"]) <= _rules()  # no entry for a rule that does not exist
+    cpu = prof["default-resources"]["slurm_partition"]
+    for rule, res in prof["set-resources"].items():
+        if rule in GPU_RULES:
+            assert "gpu" in res["gres"] and res["slurm_partition"] != cpu, rule
+        else:
+            assert "gres" not in res and "gpu" not in res, rule
+            assert res.get("slurm_partition", cpu) == cpu, rule
+    assert {"train_cpt", "train_sft", "evaluate_model"} <= set(prof["set-resources"])
+
+
+def test_test_profile_shrinks_sizes_only(tmp_path):
+    real, small = load_real(), write_test_profile(tmp_path)
+    assert set(small["set-resources"]) == set(real["set-resources"])
+    cpt = small["set-resources"]["train_cpt"]
+    assert cpt["nodes"] == 1 and cpt["gres"] == "gpu:1" and cpt["cpus_per_task"] == 1
+    assert cpt["slurm_extra"] == real["set-resources"]["train_cpt"]["slurm_extra"]
+    assert "slurm_account" not in small["default-resources"]
+    assert small["slurm-logdir"] == real["slurm-logdir"]
+
+
+def test_paper_config_plans_without_its_data(tmp_path):
+    proc = subprocess.run(
+        [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path),
+         "--configfile", str(ROOT / "config" / "paper.yaml"), "-n"],
+        check=False, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    stats = proc.stdout.split("Job stats:")[1].split("total")[0]
+    counts = dict(line.split() for line in stats.splitlines()[3:] if line.strip())
+    assert counts["train_cpt"] == "6" and counts["train_sft"] == "7"
+    assert counts["evaluate_model"] == "7" and counts["count_source"] == "8"
+    assert not {"generate_world", "pretrain_base", "train_tokenizer"} & set(counts)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    why = available()
+    if why:
+        pytest.skip(why)
+    # the partitions the real profile names exist on the test node, so they stay unchanged
+    cluster = SlurmCluster(partitions=tuple(partitions(load_real())), cpus=2, gpus=2,
+                           memory_mb=8000, min_job_age_s=3600).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def _snakemake(workdir: Path, *args: str, env: dict | None = None):
+    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(CONFIG), *args, *TARGETS]
+    env = {**(env or os.environ), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, cwd=workdir,
+                          timeout=900)
+    assert proc.returncode == 0, f"{' '.join(cmd)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+    return proc
+
+
+def _jobs(cluster: SlurmCluster, run_id: str) -> list[dict]:
+    """The jobs of one Snakemake run (the plugin names every job by the run's id) that the
+    cluster still lists (MinJobAge keeps finished ones): id, comment (the plugin writes
+    rule_<rule>_wildcards_<w>), partition, gres per node, state."""
+    out = subprocess.run(["squeue", "-h", "-t", "all", "-n", run_id, "-o", "%i|%k|%P|%b|%T"],
+                         capture_output=True, text=True, env=cluster.env, check=True).stdout
+    keys = ("id", "comment", "partition", "gres", "state")
+    return [dict(zip(keys, line.split("|"), strict=True)) for line in out.splitlines()]
+
+
+def _rule(comment: str) -> str:
+    return comment.removeprefix("rule_").split("_wildcards_")[0]
+
+
+@pytest.mark.slow
+@needs_slurm
+def test_workflow_through_slurm_matches_local_run(slurm_cluster, tmp_path):
+    local, remote = tmp_path / "local", tmp_path / "slurm"
+    local.mkdir()
+    remote.mkdir()
+    _snakemake(local, "--cores", "2")
+
+    profile = write_test_profile(tmp_path / "profile")
+    started = time.monotonic()
+    proc = _snakemake(remote, "--profile", str(tmp_path / "profile"), env=slurm_cluster.env)
+    elapsed = time.monotonic() - started
+    print(f"slurm run: {elapsed:.0f} s")
+
+    log = proc.stdout + proc.stderr
+    run_id = re.search(r"SLURM run ID: (\S+)", log).group(1)
+    jobs = _jobs(slurm_cluster, run_id)
+    assert jobs, f"no job reached Slurm:\n{log[-3000:]}"
+    assert all(j["state"] == "COMPLETED" for j in jobs), jobs
+    # every job of the plan went through sbatch: one Slurm job per Snakemake job
+    planned = _snakemake(remote, "-n", "--forceall").stdout
+    n_planned = int(planned.split("Job stats:")[1].split("total")[1].split()[0])
+    assert len(jobs) == n_planned, (len(jobs), n_planned)
+    rules = {_rule(j["comment"]) for j in jobs}
+    assert {"generate_world", "count_source", "train_cpt", "evaluate_model"} <= rules
+    # GPU rules asked for a GPU on the profile's GPU partition; CPU rules for none
+    gpu_partition = profile["set-resources"]["train_cpt"]["slurm_partition"]
+    cpu_partition = profile["default-resources"]["slurm_partition"]
+    for job in jobs:
+        if _rule(job["comment"]) in GPU_RULES:
+            assert job["partition"] == gpu_partition and "gpu:1" in job["gres"], job
+        else:
+            assert job["partition"] == cpu_partition and "gpu" not in job["gres"], job
+    # the profile's slurm_extra reached sbatch as two options: one task per node, whole node
+    cpt = next(j for j in jobs if _rule(j["comment"]) == "train_cpt")
+    shown = subprocess.run(["scontrol", "show", "job", cpt["id"]], capture_output=True,
+                           text=True, env=slurm_cluster.env, check=True).stdout.split()
+    assert "NtasksPerN:B:S:C=1:0:*:*" in shown and "OverSubscribe=NO" in shown, shown
+    # the job-completion log has them too, and sbatch's per-job logs sit under the log path
+    assert slurm_cluster.jobcomp.read_text().count(f"Name={run_id} JobState=COMPLETED") \
+        == len(jobs)
+    logs = list((remote / profile["slurm-logdir"]).rglob("*.log"))
+    cpt_logs = list((remote / profile["slurm-logdir"] / "rule_train_cpt").rglob("*.log"))
+    assert len(logs) == len(jobs) and len(cpt_logs) == 1, logs
+
+    for name in COMPARED:
+        assert (remote / name).read_bytes() == (local / name).read_bytes(), name
+    shutil.rmtree(tmp_path / "local")  # large-ish; the Slurm side is kept for inspection
