@@ -17,6 +17,7 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/inputs.smk"
 include: "workflow/rules/world.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/train.smk"
