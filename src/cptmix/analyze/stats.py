@@ -288,32 +288,12 @@ def language_averages(diffs: pd.DataFrame, mixture_scores: Mapping[str, pd.DataF
     diff_<category> for MCQA, MT, NER, DC, STS (NaN where a category has no task). Means are
     unweighted over tasks, as in the paper (20 Japanese, 7 English tasks).
     """
-    diffs = diffs.assign(_lang=diffs["language"].map(language_key),
-                         _cat=diffs["category"].astype(str).str.upper())
-    cat_cols = _category_columns(diffs["_cat"].unique().tolist())
-
-    def lang_means(table: pd.DataFrame, source: str) -> tuple[float, float]:
-        checked = check_scores(table, source)
-        lang = checked["language"].map(language_key)
-        return (float(checked.loc[lang == "ja", "score"].mean()),
-                float(checked.loc[lang == "en", "score"].mean()))
-
-    rows = []
-    ja, en = lang_means(base_scores, "base scores")
-    rows.append({"mixture": BASE, "ja_score": ja, "en_score": en})
+    # The score files are validated here; their scores are the base_score / cpt_score columns
+    # of `diffs` (score_differences keeps them), so Table 1 has one implementation.
+    check_scores(base_scores, "base scores")
     for name, table in mixture_scores.items():
-        ja, en = lang_means(table, f"scores of mixture {name!r}")
-        sub = diffs[diffs["mixture"] == name]
-        row = {"mixture": name, "ja_score": ja, "en_score": en,
-               "ja_diff": float(sub.loc[sub["_lang"] == "ja", "score_diff"].mean()),
-               "en_diff": float(sub.loc[sub["_lang"] == "en", "score_diff"].mean())}
-        for col in cat_cols:
-            row[col] = float(sub.loc[sub["_cat"] == col[len("diff_"):], "score_diff"].mean())
-        rows.append(row)
-    columns = ["mixture", "ja_score", "en_score", "ja_diff", "en_diff", *cat_cols]
-    out = pd.DataFrame(rows, columns=columns)
-    out[columns[1:]] = out[columns[1:]].astype(float)
-    return out
+        check_scores(table, f"scores of mixture {name!r}")
+    return averages_from_differences(diffs[diffs["mixture"].isin(list(mixture_scores))])
 
 
 # ---------------------------------------------------------------------------------------------
