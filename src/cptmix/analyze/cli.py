@@ -48,30 +48,28 @@ def parse_mixture_scores(items: Sequence[str]) -> dict[str, Path]:
     return out
 
 
-def parse_covariates(items: Sequence[str] | None) -> dict[str, list[str]] | None:
-    """STAT=COV1,COV2 items -> {stat: [cov1, cov2]}; "STAT=" means no covariates."""
+def _parse_lists(items: Sequence[str] | None, flag: str, form: str, what: str
+                 ) -> dict[str, list[str]] | None:
+    """KEY=A,B items -> {key: [a, b]}; "KEY=" gives an empty list; a repeated key is an error."""
     if not items:
         return None
     out: dict[str, list[str]] = {}
     for item in items:
-        stat, covs = _split_pair(item, "--covariates", "STAT=COV1,COV2")
-        if stat in out:
-            raise ValueError(f"--covariates: statistic {stat!r} given more than once")
-        out[stat] = [c.strip() for c in covs.split(",") if c.strip()]
+        key, values = _split_pair(item, flag, form)
+        if key in out:
+            raise ValueError(f"{flag}: {what} {key!r} given more than once")
+        out[key] = [v.strip() for v in values.split(",") if v.strip()]
     return out
+
+
+def parse_covariates(items: Sequence[str] | None) -> dict[str, list[str]] | None:
+    """STAT=COV1,COV2 items -> {stat: [cov1, cov2]}; "STAT=" means no covariates."""
+    return _parse_lists(items, "--covariates", "STAT=COV1,COV2", "statistic")
 
 
 def parse_mixture_sources(items: Sequence[str] | None) -> dict[str, list[str]] | None:
     """NAME=SRC1,SRC2 items -> {mixture: [sources]} (for the planted-effect check)."""
-    if not items:
-        return None
-    out: dict[str, list[str]] = {}
-    for item in items:
-        name, sources = _split_pair(item, "--mixture-sources", "NAME=SRC1,SRC2")
-        if name in out:
-            raise ValueError(f"--mixture-sources: mixture {name!r} given more than once")
-        out[name] = [s.strip() for s in sources.split(",") if s.strip()]
-    return out
+    return _parse_lists(items, "--mixture-sources", "NAME=SRC1,SRC2", "mixture")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
