@@ -4,6 +4,7 @@ import json
 
 import pandas as pd
 import pytest
+from samples import EN, JA, write_jsonl
 
 from cptmix.corpus import (
     build_mixture,
@@ -17,25 +18,15 @@ from cptmix.corpus import (
 )
 from cptmix.corpus.tokenizer import encode_batch
 
-JA = ["糖尿病の治療にはインスリンを用いる。", "高血圧の患者に降圧薬を投与した。", "肺がんの病期はT2であった。"]
-EN = ["Insulin is used to treat diabetes.", "The patient received an antihypertensive drug.",
-      "Gene VELR1 is associated with Velorin syndrome."]
-
-
-def _write(path, docs):
-    path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs),
-                    encoding="utf-8")
-    return path
-
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     d = tmp_path_factory.mktemp("corpus")
-    ja = _write(d / "ja.jsonl", [{"id": f"j{i}", "text": JA[i % 3] * (1 + i % 4)}
+    ja = write_jsonl(d / "ja.jsonl", [{"id": f"j{i}", "text": JA[i % 3] * (1 + i % 4)}
                                  for i in range(40)])
-    en = _write(d / "en.jsonl", [{"id": f"e{i}", "text": EN[i % 3] * (1 + i % 3)}
+    en = write_jsonl(d / "en.jsonl", [{"id": f"e{i}", "text": EN[i % 3] * (1 + i % 3)}
                                  for i in range(40)])
-    par = _write(d / "par.jsonl", [{"id": f"p{i}", "text": EN[i % 3] + "\n\n" + JA[i % 3]}
+    par = write_jsonl(d / "par.jsonl", [{"id": f"p{i}", "text": EN[i % 3] + "\n\n" + JA[i % 3]}
                                    for i in range(20)])
     train_tokenizer((t for t in JA + EN) , d / "tok", vocab_size=300, min_frequency=1)
     tok = load_tokenizer(d / "tok")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from samples import write_jsonl
 
 from cptmix.evaluate import evaluate_model, predictions_name
 from cptmix.evaluate.loaders import load_records, task_data_path
@@ -185,12 +186,6 @@ def test_bleu_signature_names_tokenizer():
 
 # --- loaders ---------------------------------------------------------------------------------
 
-def _write_jsonl(path: Path, records: list) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
-                    encoding="utf-8")
-
-
 def _mcqa(i: int, lang: str = JA) -> dict:
     if lang == JA:
         return {"sample_id": f"q{i}", "question": f"症例{i}: 発熱と頭痛を訴える患者の診断は。",
@@ -240,7 +235,7 @@ FIXTURE_TASKS = [n for n in TASK_NAMES if n in FIXTURE_DATA]  # registry order
 
 def _write_data(data_dir: Path, data: dict[str, list[dict]]) -> Path:
     for name, records in data.items():
-        _write_jsonl(task_data_path(get_task(name), data_dir), records)
+        write_jsonl(task_data_path(get_task(name), data_dir), records)
     return data_dir
 
 
@@ -255,7 +250,7 @@ def _write_data(data_dir: Path, data: dict[str, list[dict]]) -> Path:
 def test_loader_names_file_and_missing_field(tmp_path, task, record, field):
     t = get_task(task)
     path = task_data_path(t, tmp_path)
-    _write_jsonl(path, [FIXTURE_DATA[task][0], record])
+    write_jsonl(path, [FIXTURE_DATA[task][0], record])
     with pytest.raises(ValueError) as err:
         load_records(t, tmp_path)
     message = str(err.value)
@@ -272,7 +267,7 @@ def test_loader_names_file_and_missing_field(tmp_path, task, record, field):
 ])
 def test_loader_rejects_bad_values(tmp_path, task, patch, match):
     t = get_task(task)
-    _write_jsonl(task_data_path(t, tmp_path), [{**FIXTURE_DATA[task][0], **patch}])
+    write_jsonl(task_data_path(t, tmp_path), [{**FIXTURE_DATA[task][0], **patch}])
     with pytest.raises(ValueError, match=match):
         load_records(t, tmp_path)
 
@@ -694,8 +689,8 @@ def test_mt_quality_bleu_pairs_by_id_and_skips_unconfigured_comet(tmp_path):
         ("The patient has a fever.", "患者は発熱している。"),
         ("Blood pressure was high.", "血圧が高かった。"),
         ("He complained of a headache.", "彼は頭痛を訴えた。")])]
-    _write_jsonl(tmp_path / "ref.jsonl", refs)
-    _write_jsonl(tmp_path / "same.jsonl", [{"sample_id": r["sample_id"],
+    write_jsonl(tmp_path / "ref.jsonl", refs)
+    write_jsonl(tmp_path / "same.jsonl", [{"sample_id": r["sample_id"],
                                            "japanese": r["japanese"]} for r in reversed(refs)])
     out = mt_quality(tmp_path / "same.jsonl", tmp_path / "ref.jsonl")
     assert out["n"] == 3 and out["bleu"] == pytest.approx(1.0)  # paired by id, not by line
@@ -703,15 +698,15 @@ def test_mt_quality_bleu_pairs_by_id_and_skips_unconfigured_comet(tmp_path):
     assert out["comet"] is None and out["comet_model"] is None
     hyps = [{"japanese": "患者は熱がある。"}, {"japanese": "血圧が高かった。"},
             {"japanese": "頭痛を訴えた。"}]
-    _write_jsonl(tmp_path / "hyp.jsonl", hyps)  # no ids: paired by line
+    write_jsonl(tmp_path / "hyp.jsonl", hyps)  # no ids: paired by line
     out = mt_quality(tmp_path / "hyp.jsonl", tmp_path / "ref.jsonl")
     assert out["bleu"] == pytest.approx(bleu([h["japanese"] for h in hyps],
                                              [r["japanese"] for r in refs], JA))
     assert 0 < out["bleu"] < 1 and out["bleu_stderr"] > 0
-    _write_jsonl(tmp_path / "short.jsonl", hyps[:2])
+    write_jsonl(tmp_path / "short.jsonl", hyps[:2])
     with pytest.raises(ValueError, match="2 lines but .* has 3"):
         mt_quality(tmp_path / "short.jsonl", tmp_path / "ref.jsonl")
-    _write_jsonl(tmp_path / "stray.jsonl", [{"sample_id": "m9", "japanese": "x"}])
+    write_jsonl(tmp_path / "stray.jsonl", [{"sample_id": "m9", "japanese": "x"}])
     with pytest.raises(ValueError, match="have no reference .* 'm9'"):
         mt_quality(tmp_path / "stray.jsonl", tmp_path / "ref.jsonl")
     with pytest.raises(FileNotFoundError, match="COMET checkpoint"):

@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("megatron.core")
 
 from megatron.core.datasets.indexed_dataset import IndexedDataset
+from samples import EN, JA, write_jsonl
 
 from cptmix.corpus import count_source, load_tokenizer, train_tokenizer
 from cptmix.corpus.indexed import index_source
@@ -25,16 +26,7 @@ from cptmix.corpus.megatron_cache import (
 )
 from cptmix.corpus.tokenizer import encode_batch
 
-JA = ["糖尿病の治療にはインスリンを用いる。", "高血圧の患者に降圧薬を投与した。", "肺がんの病期はT2であった。"]
-EN = ["Insulin is used to treat diabetes.", "The patient received an antihypertensive drug.",
-      "Gene VELR1 is associated with Velorin syndrome."]
 SEQ = 32
-
-
-def _write(path, docs):
-    path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs),
-                    encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +37,11 @@ def corpus(tmp_path_factory):
     train_tokenizer(JA + EN, d / "tok", vocab_size=300, min_frequency=1)
     tok = load_tokenizer(d / "tok")
     sources = {
-        "ja": _write(d / "ja.jsonl", [{"id": f"j{i}", "text": JA[i % 3] * (1 + i % 5)}
+        "ja": write_jsonl(d / "ja.jsonl", [{"id": f"j{i}", "text": JA[i % 3] * (1 + i % 5)}
                                       for i in range(120)]),
-        "en": _write(d / "en.jsonl", [{"id": f"e{i}", "text": " ".join([EN[i % 3]] * (1 + i % 3))}
+        "en": write_jsonl(d / "en.jsonl", [{"id": f"e{i}", "text": " ".join([EN[i % 3]] * (1 + i % 3))}
                                       for i in range(90)]),
-        "jb": _write(d / "jb.jsonl", [{"id": f"b{i}", "text": JA[(i + 1) % 3] * (2 + i % 4)}
+        "jb": write_jsonl(d / "jb.jsonl", [{"id": f"b{i}", "text": JA[(i + 1) % 3] * (2 + i % 4)}
                                       for i in range(200)]),
     }
     counts, prov = {}, {}
