@@ -29,7 +29,9 @@ output_type: multiple_choice
 doc_to_text: prompt
 doc_to_choice: choices
 doc_to_target: gold
-# The items' choices already start with the space that separates them from the prompt.
+# The choices are appended to the prompt as they are (med-eval appends options directly; an
+# English prompt ends in "Answer: "). lm-eval, like cptmix, moves a trailing space of the
+# prompt to the continuation and cuts the joint encoding at the prompt's length.
 target_delimiter: ""
 metric_list:
   - metric: acc

@@ -27,10 +27,13 @@ from cptmix.evaluate.metrics import (
     bleu_signature,
     bootstrap_se,
     mean_bootstrap_se,
+    mean_sentence_bleu,
+    mt_hypothesis,
     ner_f1,
     parse_entities,
     pearson,
     pearson_bootstrap_se,
+    sentence_bleus,
 )
 from cptmix.evaluate.provenance import template_hash
 from cptmix.tasks import (
@@ -48,44 +51,101 @@ JMEDBENCH_FIXTURES = Path(__file__).parent / "fixtures" / "jmedbench"
 # --- metrics ---------------------------------------------------------------------------------
 
 
+# NER parsing and F1 as med-eval's evaluate_ner.py: first line, stripped, split on ", " only,
+# items stripped and lower-cased; "" reads as ["none"]; set F1, 0 if either set is empty.
 @pytest.mark.parametrize(("text", "expected"), [
     ("頭痛, 発熱", ["頭痛", "発熱"]),
-    ("頭痛、発熱，咳嗽", ["頭痛", "発熱", "咳嗽"]),
-    ("  頭痛 ,  発熱  ", ["頭痛", "発熱"]),
-    ("なし", []),
-    (" なし ", []),
-    ("", []),
-    ("   ", []),
-    (",、，", []),
+    ("頭痛、発熱，咳嗽", ["頭痛、発熱，咳嗽"]),      # only ", " separates (no Japanese commas)
+    ("頭痛,発熱", ["頭痛,発熱"]),                   # nor a bare comma
+    ("  頭痛 ,発熱  ", ["頭痛 ,発熱"]),              # ", " absent: one stripped item
+    ("  頭痛 ,  発熱  ", ["頭痛", "発熱"]),          # ", " present: items stripped
+    ("頭痛 , 発熱", ["頭痛", "発熱"]),
+    ("", ["none"]),                                # an empty answer is "none"
+    ("   ", ["none"]),
+    ("\n頭痛", ["none"]),                           # the first line is empty
+    ("none", ["none"]),
     ("頭痛, 頭痛, 発熱", ["頭痛", "発熱"]),          # duplicates collapse, first order kept
-    ("頭痛, なし", ["頭痛"]),                       # the "none" marker is never an entity
+    ("頭痛, , 発熱", ["頭痛", "", "発熱"]),          # an empty item stays (matches nothing)
     ("頭痛\n発熱, 咳嗽", ["頭痛"]),                  # only the first line is the answer
-    ("BRCA1, TP53", ["BRCA1", "TP53"]),            # case kept here; ner_f1 lowercases
-    ("なし病", ["なし病"]),                         # only the exact marker is dropped
+    ("BRCA1, TP53", ["brca1", "tp53"]),            # lower-cased
 ])
 def test_parse_entities(text, expected):
     assert parse_entities(text) == expected
 
 
 @pytest.mark.parametrize(("pred", "gold", "expected"), [
-    ("なし", [], 1.0),                    # correct "no entity" answer
-    ("", [], 1.0),
-    ("なし", ["頭痛"], 0.0),              # missed everything
-    ("頭痛", [], 0.0),                    # invented an entity
+    ("", ["none"], 1.0),                  # BLURB-derived sets write ["none"] for no entity
+    ("none", ["None"], 1.0),
+    ("", [], 0.0),                        # an empty gold set can never be matched
+    ("none", [], 0.0),
+    ("", ["頭痛"], 0.0),                  # missed everything
+    ("頭痛", ["none"], 0.0),              # invented an entity
     ("頭痛, 発熱", ["頭痛", "発熱"], 1.0),
-    ("発熱、頭痛", ["頭痛", "発熱"], 1.0),  # order and separator do not matter
+    ("発熱, 頭痛", ["頭痛", "発熱"], 1.0),  # order does not matter
+    ("発熱、頭痛", ["頭痛", "発熱"], 0.0),  # "、" does not separate: one unknown entity
     ("頭痛", ["頭痛", "発熱"], 2 / 3),     # P=1, R=1/2
     ("頭痛, 発熱, 咳嗽, 嘔吐", ["頭痛"], 0.4),  # P=1/4, R=1
     ("咳嗽", ["頭痛"], 0.0),
     ("brca1, Tp53", ["BRCA1", "TP53"], 1.0),  # case-insensitive
     ("頭痛, 頭痛", ["頭痛"], 1.0),        # sets, not lists
-    ("頭痛", [" 頭痛 ", ""], 1.0),        # gold whitespace and empty labels ignored
-    ("なし", ["none"], 1.0),              # BLURB-derived sets write ["none"] for no entity
-    ("", ["None"], 1.0),
-    ("頭痛", ["none"], 0.0),
+    ("頭痛", [" 頭痛 "], 1.0),            # gold labels stripped
+    ("頭痛", ["頭痛", ""], 2 / 3),        # an empty gold label counts (P=1, R=1/2)
 ])
 def test_ner_f1(pred, gold, expected):
     assert ner_f1(pred, gold) == pytest.approx(expected)
+
+
+def _med_eval_entity_f1(raw: str, labels: list[str]) -> float:
+    """med-eval's evaluate_ner.py scoring of one sample, transcribed."""
+    def _post_process(prediction_raw_text):
+        if prediction_raw_text == "":
+            return ["none"]
+        return [p.strip().lstrip().lower() for p in prediction_raw_text.split(", ")]
+
+    predictions = _post_process(raw.split("\n")[0].strip().lstrip())
+    ground_truths = [r.strip().lstrip().lower() for r in labels]
+    prediction_set, reference_set = set(predictions), set(ground_truths)
+    intersection = prediction_set.intersection(reference_set)
+    precision = len(intersection) / len(prediction_set) if len(prediction_set) > 0 else 0
+    recall = len(intersection) / len(reference_set) if len(reference_set) > 0 else 0
+    return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0
+
+
+def _med_eval_bleu(raws: list[str], refs: list[str], target_lang: str) -> float:
+    """med-eval's evaluate_mt.py BLEU, transcribed (0-100 scale)."""
+    import unicodedata
+
+    import sacrebleu
+
+    scores = []
+    for raw, ref in zip(raws, refs, strict=True):
+        prediction = raw.split("\n")[0].strip().lstrip()
+        if target_lang == "japanese":
+            prediction = unicodedata.normalize("NFKC", prediction)
+            ref = unicodedata.normalize("NFKC", ref)
+            scores.append(sacrebleu.corpus_bleu([prediction], [[ref]], tokenize="ja-mecab").score)
+        else:
+            scores.append(sacrebleu.corpus_bleu([prediction], [[ref]]).score)
+    return sum(scores) / len(scores)
+
+
+_NER_CASES = [(" BRCA1, tp53\nmore", ["BRCA1", "TP53"]), ("", ["none"]), ("  ", []),
+              ("none", ["none"]), ("頭痛、発熱", ["頭痛", "発熱"]), ("頭痛, , 発熱", ["頭痛", ""]),
+              ("A, B, C, D", ["a", "x"]), ("\n頭痛", ["頭痛"]), ("頭痛 ,  発熱", ["頭痛", "発熱"])]
+
+
+def test_metrics_equal_med_eval_transcriptions():
+    for raw, labels in _NER_CASES:
+        assert ner_f1(raw, labels) == pytest.approx(_med_eval_entity_f1(raw, labels)), raw
+    ja_refs = ["患者はＣＴで径３ｃｍの腫瘤を認めた。", "血圧は高かった。", "彼は頭痛を訴えた。"]
+    ja_raws = [" 患者はCTで径3cmの腫瘤を認めた。\n次", "血圧が高かった。", ""]
+    en_refs = ["The patient had a fever .", "Blood pressure was high .", "He had a headache ."]
+    en_raws = [" The patient had a fever .\nNext", "Blood pressure was ＨＩＧＨ .", "headache"]
+    for raws, refs, lang, code in ((ja_raws, ja_refs, JA, "japanese"),
+                                   (en_raws, en_refs, EN, "english")):
+        ours = mean_sentence_bleu([mt_hypothesis(r) for r in raws], refs, lang)
+        assert ours == pytest.approx(_med_eval_bleu(raws, refs, code) / 100)
+        assert 0 < ours < 1
 
 
 def test_bleu_japanese_uses_mecab():
@@ -113,6 +173,32 @@ def test_bleu_tokeniser_follows_mt_target_language():
     # EJMMT-Ja translates into Japanese (MeCab), EJMMT-En into English (13a).
     assert BLEU_TOKENIZERS[get_task("EJMMT-Ja").language] == "ja-mecab"
     assert BLEU_TOKENIZERS[get_task("EJMMT-En").language] == "13a"
+
+
+def test_jmedbench_bleu_is_the_mean_of_sentence_bleus():
+    """med-eval's evaluate_mt.py: mean over sentences of sacrebleu.corpus_bleu([hyp], [[ref]])
+    (NFKC + ja-mecab for Japanese targets), which differs from corpus BLEU."""
+    import sacrebleu
+
+    refs = ["患者は昨日から強い頭痛と発熱を訴えている。", "血圧は高かった。"]
+    hyps = ["患者は昨日から強い頭痛と発熱を訴えている。", "検査で異常はなかった。"]
+    per = sentence_bleus(hyps, refs, JA)
+    assert per[0] == pytest.approx(1.0)
+    assert per[1] == pytest.approx(
+        sacrebleu.corpus_bleu([hyps[1]], [[refs[1]]], tokenize="ja-mecab").score / 100)
+    assert mean_sentence_bleu(hyps, refs, JA) == pytest.approx(sum(per) / 2)
+    assert mean_sentence_bleu(hyps, refs, JA) != pytest.approx(bleu(hyps, refs, JA))
+    # NFKC for Japanese targets: full-width letters and digits equal their ASCII forms ...
+    assert sentence_bleus(["ＣＴで径３ｃｍの腫瘤を認めた。"], ["CTで径3cmの腫瘤を認めた。"],
+                          JA) == pytest.approx([1.0])
+    # ... but English is scored as is (13a), as in med-eval.
+    assert sentence_bleus(["The ＣＴ scan showed a 3 cm mass ."],
+                          ["The CT scan showed a 3 cm mass ."], EN)[0] < 1.0
+    assert sentence_bleus(["The CT scan showed a 3 cm mass ."],
+                          ["The CT scan showed a 3 cm mass ."], EN) == pytest.approx([1.0])
+    assert mt_hypothesis("  患者は発熱している。 \n次の文") == "患者は発熱している。"
+    with pytest.raises(ValueError, match="2 predictions but 1 golds"):
+        sentence_bleus(hyps, refs[:1], JA)
 
 
 def test_pearson(caplog):
@@ -321,17 +407,64 @@ def test_context_and_record_options_reach_the_prompt():
     # published (MCQA-shaped) DC record is scored over its own options.
     pub = load_records(get_task("PubMedQA-Jp"), JMEDBENCH_FIXTURES)[0]
     prompt, choices = prompt_and_choices(get_task("PubMedQA-Jp"), pub)
-    assert prompt.startswith("要旨: 2型糖尿病患者120名")
-    assert choices == [" はい", " いいえ", " たぶん"]
+    assert prompt.startswith("要旨：2型糖尿病患者120名") and prompt.endswith("\n答え：")
+    assert choices == ["はい", "いいえ", "たぶん"]  # appended without a space, as med-eval
     crade = load_records(get_task("CRADE"), JMEDBENCH_FIXTURES)[0]
     prompt, choices = prompt_and_choices(get_task("CRADE"), crade)
-    assert prompt.startswith("文脈: 抗菌薬投与開始3日後") and "質問: この症例報告" in prompt
-    assert choices == [" " + o for o in crade["options"]]
+    assert prompt.startswith("文脈：抗菌薬投与開始3日後") and "\n質問：この症例報告" in prompt
+    assert choices == crade["options"]
     # Only PubMedQA and DC use a context (as in med-eval): a MedQA record carrying one in its
     # metadata keeps the plain MCQA prompt.
     medqa = load_records(get_task("MedQA"), JMEDBENCH_FIXTURES)[0]
     medqa["metadata"] = {"context": "stray passage"}
     assert prompt_and_choices(get_task("MedQA"), medqa)[0].startswith("Question: A 45-year-old")
+
+
+# The prompts med-eval renders for these records, written out by hand from its templates
+# (templates/mcqa.py, nli.py, mt.py, ner.py + tasks/ner.py; full-width colons in Japanese).
+_MCQA_JA = {"sample_id": 1, "question": "発熱の原因は。", "options": ["髄膜炎", "骨折"],
+            "answer_idx": 0, "n_options": 2, "metadata": {}}
+_MCQA_EN = {"sample_id": 1, "question": "Cause of fever?", "options": ["meningitis", "fracture"],
+            "answer_idx": 1, "n_options": 2, "metadata": {}}
+_PUB = {"sample_id": 1, "question": "有効か。", "options": ["はい", "いいえ", "たぶん"],
+        "answer_idx": 2, "n_options": 3, "metadata": {"context": "要旨本文。"}}
+_DC_MCQA = {"sample_id": 1, "question": "T分類は。", "options": ["T1", "T2", "T3", "T4"],
+            "answer_idx": 1, "n_options": 4, "metadata": {"context": "腫瘤を認める。"}}
+_DC_NLI = {"sample_id": 1, "premise": "腫瘤を認める。", "hypothesis": "", "label": 1,
+           "n_label": 4, "metadata": {}}
+_STS = {"sample_id": 1, "premise": "文A。", "hypothesis": "文B。", "label": 3, "n_label": 6,
+        "metadata": {}}
+_MT = {"english": "Fever.", "japanese": "発熱。"}
+_NER = {"text": "BRCA1を認めた。", "labels": ["BRCA1"], "entity_type": "遺伝子"}
+_MRNER = {"text": "頭痛あり。", "labels": ["頭痛"], "entity_type": "Disease"}
+_MRNER_TYPE = "患者に実際に認められた病変や症状の存在を示す異常などの所見を表す表現"
+
+
+@pytest.mark.parametrize(("task", "record", "prompt", "target"), [
+    ("MedQA-Jp", _MCQA_JA, "質問：発熱の原因は。\nA. 髄膜炎\nB. 骨折\n答え：", "髄膜炎"),
+    ("MedQA", _MCQA_EN, "Question: Cause of fever?\nA. meningitis\nB. fracture\nAnswer: ",
+     "fracture"),
+    ("PubMedQA-Jp", _PUB, "要旨：要旨本文。\n質問：有効か。\n答え：", "たぶん"),
+    ("PubMedQA", _PUB, "Abstract: 要旨本文。\nQuestion: 有効か。\nAnswer: ", "たぶん"),
+    ("RRTNM", _DC_MCQA, "文脈：腫瘤を認める。\n質問：T分類は。\nA. T1\nB. T2\nC. T3\nD. T4\n答え：",
+     "T2"),
+    # The demo's NLI-shaped DC record renders as the MCQA-shaped one with the task's question.
+    ("RRTNM", _DC_NLI, ("文脈：腫瘤を認める。\n質問：この読影所見のT分類はどれか。\nA. T1\nB. T2\n"
+                        "C. T3\nD. T4\n答え："), "T2"),
+    ("JCSTS", _STS, "テキスト1：文A。\nテキスト2：文B。\n類似度 (0-5)：", " 3"),
+    ("EJMMT-Ja", _MT, "翻訳（English => 日本語）：Fever. => ", "発熱。"),
+    ("EJMMT-En", _MT, "Translation (日本語 => English): 発熱。 => ", "Fever."),
+    ("BC2GM-Jp", _NER, "以下の段落において、遺伝子は？\n段落: BRCA1を認めた。 => 遺伝子:", " BRCA1"),
+    ("MRNER-Disease", _MRNER, (f"以下の段落において、{_MRNER_TYPE}は？\n段落: 頭痛あり。 => "
+                               f"{_MRNER_TYPE}:"), " 頭痛"),
+    ("BC2GM-Jp", {**_NER, "labels": ["none"]}, None, " none"),
+    ("BC2GM-Jp", {**_NER, "labels": []}, None, " none"),
+])
+def test_prompts_are_med_evals(task, record, prompt, target):
+    got_prompt, got_target = prompt_and_target(get_task(task), record)
+    if prompt is not None:
+        assert got_prompt == prompt
+    assert got_target == target
 
 
 # --- bad input: one error naming task, file and record; nothing written -------------------------
@@ -453,7 +586,7 @@ def test_scores_recompute_from_predictions(first_run):
         elif task.metric == "pearson":
             expected = pearson(preds, golds)
         elif task.metric == "bleu":
-            expected = bleu(preds, golds, task.language)
+            expected = mean_sentence_bleu(preds, golds, task.language)
         else:
             expected = sum(ner_f1(p, g) for p, g in zip(preds, golds, strict=True)) / len(rows)
         assert score == pytest.approx(expected), name
@@ -477,15 +610,19 @@ def test_option_scores_match_direct_computation(first_run, tiny_model_dir):
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
     _, out_dir = first_run
-    for task_name in ("MedQA-Jp", "CRADE"):
+    for task_name in ("MedQA-Jp", "MedQA", "CRADE"):
         task = get_task(task_name)
         record = FIXTURE_DATA[task_name][1]
         prompt, choices = prompt_and_choices(task, record)
+        # The English template ends in "Answer: ": its space goes with the option.
+        base = prompt.rstrip()
+        conts = [prompt[len(base):] + c for c in choices]
         manual = []
         with torch.no_grad():
-            for choice in choices:
-                p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-                c = tokenizer(choice, add_special_tokens=False)["input_ids"]
+            for cont in conts:
+                # med-eval: encode prompt and prompt + option, the option is the tail.
+                p = tokenizer(base)["input_ids"]
+                c = tokenizer(base + cont)["input_ids"][len(p):]
                 ids = torch.tensor([p + c])
                 logprobs = torch.log_softmax(model(ids).logits[0], dim=-1)
                 manual.append(sum(float(logprobs[t - 1, ids[0, t]])
@@ -498,10 +635,10 @@ def test_option_scores_match_direct_computation(first_run, tiny_model_dir):
         assert row["loglik_per_token"] == pytest.approx(
             [m / n for m, n in zip(manual, row["n_tokens"], strict=True)], abs=1e-4)
         # Per-character normalisation divides by the continuation text's length, labelled.
-        assert row["n_chars"] == [len(c) for c in choices]
+        assert row["n_chars"] == [len(c) for c in conts]
         assert row["loglik_per_char"] == pytest.approx(
-            [m / len(c) for m, c in zip(manual, choices, strict=True)], abs=1e-4)
-        per_char = [m / len(c) for m, c in zip(manual, choices, strict=True)]
+            [m / len(c) for m, c in zip(manual, conts, strict=True)], abs=1e-4)
+        per_char = [m / len(c) for m, c in zip(manual, conts, strict=True)]
         assert row["prediction_per_char"] == max(range(len(per_char)), key=per_char.__getitem__)
         # The options are far apart, so the check would catch a wrong answer, not just noise.
         assert len({round(x, 1) for x in manual}) == len(manual)
@@ -602,10 +739,12 @@ def test_template_hash_tracks_prompt_changes(monkeypatch):
     from cptmix import tasks as task_module
 
     medqa = template_hash(get_task("MedQA"))
-    assert medqa != template_hash(get_task("MedQA-Jp"))  # language (label words) differs
+    assert medqa != template_hash(get_task("MedQA-Jp"))  # the template differs
     assert template_hash(get_task("MedQA")) == medqa  # deterministic
-    monkeypatch.setitem(task_module._LABELS, EN, {**task_module._LABELS[EN], "a": "A:"})
+    monkeypatch.setitem(task_module.MEDEVAL_TEMPLATES, "mcqa_with_options",
+                        "Question: {question}\n{options}\nAnswer:")
     assert template_hash(get_task("MedQA")) != medqa
+    assert template_hash(get_task("MedQA-Jp")) == template_hash(get_task("MedQA-Jp"))
 
 
 # --- shared-prefix option scoring == naive per-option scoring ------------------------------------
@@ -644,6 +783,130 @@ def test_prefix_scoring_equals_naive(tiny_model_dir, batch_size):
         assert np.argmax([s.loglik for s in a]) == np.argmax([s.loglik for s in b])
     # Random options differ by whole nats: the agreement is not an artefact of ties.
     assert len({round(s.loglik, 1) for s in naive[0]}) == len(naive[0])
+
+
+@pytest.fixture(scope="module")
+def bos_model_dir(tiny_model_dir, tmp_path_factory):
+    """The tiny model with a tokenizer that adds BOS to every encoding, as Llama's and
+    llm-jp's do (the case med-eval's `[bos] + ids[1:]` was written for)."""
+    import shutil
+
+    from tokenizers.processors import TemplateProcessing
+    from transformers import AutoTokenizer
+
+    out = tmp_path_factory.mktemp("bos_model")
+    for f in Path(tiny_model_dir).iterdir():
+        shutil.copy(f, out / f.name)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tok.backend_tokenizer.post_processor = TemplateProcessing(
+        single=f"{tok.bos_token} $A", special_tokens=[(tok.bos_token, tok.bos_token_id)])
+    tok.save_pretrained(out)
+    assert AutoTokenizer.from_pretrained(out)("x")["input_ids"][0] == tok.bos_token_id
+    return out
+
+
+def _med_eval_losses(model, tokenizer, prompt: str, options: list[str],
+                     overwrite_bos: bool = True) -> list[float]:
+    """med-eval's MCQA scoring, transcribed from `tasks/mcqa.py` (construct_requests) and
+    `evaluate_mcqa.py` (_loglikelihood_batch): one unpadded sequence per option.
+    `overwrite_bos=False` skips its `[bos] + ids[1:]` (our one departure on the token side
+    for tokenizers that define a BOS but do not add it)."""
+    import torch
+    from torch import nn
+
+    input_ids = tokenizer(prompt, return_tensors="pt")["input_ids"].squeeze().tolist()
+    losses = []
+    for option in options:
+        all_ids = tokenizer(prompt + f"{option}",
+                            return_tensors="pt")["input_ids"].squeeze().tolist()
+        output_ids = all_ids[len(input_ids):]
+        if tokenizer.bos_token_id is not None and overwrite_bos:
+            ids = [tokenizer.bos_token_id] + input_ids[1:] + output_ids
+        else:
+            ids = input_ids + output_ids
+        labels = torch.tensor([[-100] * len(input_ids) + output_ids])
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids])).logits
+        loss = nn.CrossEntropyLoss(ignore_index=-100, reduction="none")(
+            logits[0, :-1], labels[0, 1:])
+        losses.append(float(loss.sum()))
+    return losses
+
+
+@pytest.mark.parametrize("with_bos", [False, True])
+def test_option_scores_equal_med_eval_on_japanese_templates(tiny_model_dir, bos_model_dir,
+                                                            with_bos):
+    """On the Japanese templates (no trailing space) our log-likelihoods are minus med-eval's
+    summed losses, prompt-cache path included, for a tokenizer that adds BOS (the paper's
+    models). For one that defines a BOS without adding it (cptmix's), med-eval would
+    overwrite the prompt's first token with it; we keep the prompt whole."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from cptmix.evaluate.scoring import score_options
+
+    model_dir = bos_model_dir if with_bos else tiny_model_dir
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    requests = [prompt_and_choices(get_task(name), r)
+                for name in ("MedQA-Jp", "CRADE", "SMDIS", "JCSTS")
+                for r in FIXTURE_DATA[name]]
+    requests += [prompt_and_choices(get_task(n), load_records(get_task(n), JMEDBENCH_FIXTURES)[0])
+                 for n in ("PubMedQA-Jp", "CRADE")]
+    for method in ("prefix", "naive"):
+        ours = score_options(model, tokenizer, requests, batch_size=3, method=method)
+        for (prompt, options), scores in zip(requests, ours, strict=True):
+            theirs = _med_eval_losses(model, tokenizer, prompt, options,
+                                      overwrite_bos=with_bos)
+            assert [-s.loglik for s in scores] == pytest.approx(theirs, abs=1e-4)
+            assert np.argmax([s.loglik for s in scores]) == np.argmin(theirs)
+            if not with_bos:  # the overwrite would change the scores: a real departure
+                overwritten = _med_eval_losses(model, tokenizer, prompt, options)
+                assert [-s.loglik for s in scores] != pytest.approx(overwritten, abs=1e-4)
+
+
+def test_english_trailing_space_goes_with_the_option(tiny_model_dir):
+    """med-eval's cut after "Answer: " would drop the option's first token (or all of it);
+    moving the space keeps every token of " amlodipine" and the text scored is the same."""
+    from transformers import AutoTokenizer
+
+    from cptmix.evaluate.scoring import encode, encode_pair, split_text
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    prompt = "Question: Which drug?\nA. amlodipine\nB. insulin\nAnswer: "
+    _, med_eval_cut, merged = encode_pair(tokenizer, prompt, "amlodipine")
+    assert merged  # the joint encoding does not start with the prompt's ids
+    assert tokenizer.decode(med_eval_cut) != "amlodipine"
+    base, cont = split_text(prompt, "amlodipine")
+    assert (base, cont) == (prompt[:-1], " amlodipine")
+    ids, cut, merged = encode_pair(tokenizer, base, cont)
+    assert not merged and ids == encode(tokenizer, base)
+    assert tokenizer.decode(cut) == " amlodipine"
+    assert split_text("質問：x\n答え：", "はい") == ("質問：x\n答え：", "はい")
+
+
+@pytest.mark.parametrize("task", ["MedQA", "MedQA-Jp", "CRADE", "JCSTS", "EJMMT-Ja",
+                                  "EJMMT-En", "BC2GM-Jp"])
+def test_sft_answer_tokens_are_the_tokens_evaluation_uses(tiny_model_dir, task):
+    """`answer_token_ids` (for SFT) gives the gold option exactly the tokens it is scored with,
+    and a generated answer the prompt ids generation starts from."""
+    from transformers import AutoTokenizer
+
+    from cptmix.evaluate.scoring import _tokenise, encode
+    from cptmix.tasks import answer_token_ids
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    t, record = get_task(task), FIXTURE_DATA[task][0]
+    prompt, answer = prompt_and_target(t, record)
+    prompt_ids, answer_ids = answer_token_ids(tokenizer, t, prompt, answer)
+    if t.category in ("MCQA", "DC", "STS"):
+        item = _tokenise(tokenizer, [prompt_and_choices(t, record)], None)[0]
+        assert prompt_ids == item.prompt
+        assert answer_ids == item.conts[gold_index(t, record)]
+        assert tokenizer.decode(answer_ids) == prompt[len(prompt.rstrip()):] + answer
+    else:
+        assert prompt_ids == encode(tokenizer, prompt)  # "=> " keeps its space, as med-eval
+        assert tokenizer.decode(answer_ids) == answer
 
 
 def test_zero_token_option_is_an_error_naming_the_record(tiny_model_dir):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from cptmix.demo.sources import tnm_size
 from cptmix.demo.templates import FACT_PAIRS
 from cptmix.demo.world import GLOBAL_KINDS, JP_KINDS, World
-from cptmix.tasks import get_task, prompt_and_target
+from cptmix.tasks import NER_NONE, get_task, prompt_and_target
 
 SPLIT_NAME = {"eval": "test", "sft": "train"}
 ENTITY_EVAL_SHARE = 0.7  # invented entities used by fact-free generators (NER, STS, SMDIS)
@@ -241,8 +241,10 @@ class BenchmarkWriter:
         for i in range(n):
             template = spec["templates"][i % len(spec["templates"])]
             text, labels = self._ner_fill(template, spec["labels"], split, rng)
+            # A sentence without entities is labelled ["none"], as in JMedBench's BLURB-derived
+            # sets: med-eval's F1 can never match an empty gold set.
             out.append({"sample_id": f"{task.folder}-{SPLIT_NAME[split]}-{i:04d}", "text": text,
-                        "labels": labels, "entity_type": task.instruction})
+                        "labels": labels or [NER_NONE], "entity_type": task.instruction})
         return out
 
     def _ner_fill(self, template: str, label_types: tuple[str, ...], split: str,

@@ -4,6 +4,18 @@ Part of the evaluate stage (after SFT, before analysis). Nothing here touches a 
 metric is tested on hand-written tables. Every score is on a comparable 0–1 scale (Pearson r on
 [-1, 1]), which is why BLEU is reported divided by 100.
 
+Each metric is computed as JMedBench's evaluator computes it (github.com/nii-nlp/med-eval):
+- accuracy: option with the lowest summed loss (`evaluate_mcqa.py`);
+- BLEU (`evaluate_mt.py`): the *mean of sentence-level* sacrebleu BLEU (each sentence scored
+  with `corpus_bleu([hyp], [[ref]])`), the hypothesis being the first line of the generation,
+  stripped; for Japanese targets hypothesis and reference are NFKC-normalised and tokenised
+  with `ja-mecab`, English uses sacrebleu's default `13a`. Corpus BLEU is kept as a variant.
+- entity F1 (`evaluate_ner.py`): the first line of the answer, stripped, split on ", " only,
+  items stripped and lower-cased, an empty answer read as ["none"]; gold labels stripped and
+  lower-cased; set F1 per sample (0 when either set is empty), averaged over samples.
+- Pearson r (`evaluate_sts.py`): `scipy.stats.pearsonr` of predicted and gold grades. One
+  departure: med-eval returns NaN when a side is constant; we report 0.0 (see `pearson`).
+
 Each score also gets a standard error, the task's noise floor for the analysis: the binomial
 SE for accuracy, and a seeded bootstrap over items for BLEU, entity F1 and Pearson r (fixed
 seed and resample count, so reruns are byte-identical).
@@ -12,12 +24,12 @@ seed and resample count, so reruns are byte-identical).
 from __future__ import annotations
 
 import logging
-import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from cptmix.tasks import EN, JA, NER_NONE
+from cptmix.tasks import EN, JA, NER_NONE, NER_SEPARATOR
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +40,6 @@ BLEU_TOKENIZERS = {JA: "ja-mecab", EN: "13a"}
 # Bootstrap defaults: 200 resamples put the SE's own relative error near 1/sqrt(2 * 200) = 5%.
 N_BOOTSTRAP = 200
 BOOTSTRAP_SEED = 20240917
-
-# Entity separators a model may produce: the template's ASCII comma, the Japanese comma and
-# the full-width comma.
-_ENTITY_SPLIT = re.compile(r"[,、，]")
 
 
 def accuracy(predictions: Sequence, golds: Sequence) -> float:
@@ -72,7 +80,8 @@ def _pearson_quiet(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def bleu(hypotheses: Sequence[str], references: Sequence[str], target_language: str) -> float:
-    """Corpus BLEU on the 0–1 scale, one reference per hypothesis.
+    """Corpus BLEU on the 0–1 scale, one reference per hypothesis: the appendix-B MT-source
+    score (`mt_quality`) and a variant recorded beside JMedBench's `mean_sentence_bleu`.
 
     `target_language` is the language of the references (`cptmix.tasks.JA` / `EN`): Japanese
     is tokenised with MeCab (`ja-mecab`), English with sacrebleu's `13a`.
@@ -87,6 +96,34 @@ def bleu(hypotheses: Sequence[str], references: Sequence[str], target_language: 
                          f"known: {', '.join(BLEU_TOKENIZERS)}") from None
     result = sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize=tokenize)
     return float(result.score) / 100.0
+
+
+def mt_hypothesis(generation: str) -> str:
+    """The translation med-eval scores: the generation's first line, stripped."""
+    return generation.split("\n")[0].strip()
+
+
+def bleu_normalise(text: str, target_language: str) -> str:
+    """NFKC for Japanese targets (med-eval normalises Japanese hypotheses and references
+    alike, so full- and half-width forms match); English text is scored as is."""
+    return unicodedata.normalize("NFKC", text) if target_language == JA else text
+
+
+def sentence_bleus(hypotheses: Sequence[str], references: Sequence[str],
+                   target_language: str) -> list[float]:
+    """Per-sentence BLEU on the 0–1 scale, as med-eval computes each: sacrebleu's corpus BLEU
+    of the one sentence (default exponential smoothing), Japanese NFKC-normalised first."""
+    _check_lengths(hypotheses, references)
+    metric = _bleu_metric(target_language)
+    return [float(metric.corpus_score([bleu_normalise(h, target_language)],
+                                      [[bleu_normalise(r, target_language)]]).score) / 100.0
+            for h, r in zip(hypotheses, references, strict=True)]
+
+
+def mean_sentence_bleu(hypotheses: Sequence[str], references: Sequence[str],
+                       target_language: str) -> float:
+    """JMedBench's BLEU: the mean of `sentence_bleus` (0–1 scale)."""
+    return float(np.mean(sentence_bleus(hypotheses, references, target_language)))
 
 
 def _bleu_metric(target_language: str):
@@ -165,37 +202,32 @@ def bleu_bootstrap_se(hypotheses: Sequence[str], references: Sequence[str],
 
 
 def parse_entities(text: str) -> list[str]:
-    """Entities in a generated NER answer, in order of first appearance, without duplicates.
+    """The entity set med-eval reads from a generated NER answer, in order, without duplicates.
 
-    Only the first line counts (generation stops at a newline). Items are split on ",", "、"
-    or "，" and stripped; empty items and the "no entity" answer (`NER_NONE`) are dropped, so
-    "なし" or "" parse to [].
+    Only the first line counts (generation stops at a newline); it is stripped and split on
+    ", " (`NER_SEPARATOR`) only, each item stripped and lower-cased. An empty answer reads as
+    ["none"] (`NER_NONE`), which matches a gold ["none"]; empty items are kept as "", as
+    med-eval keeps them (they match no gold entity).
     """
-    first_line = text.split("\n", 1)[0]
+    first_line = text.split("\n")[0].strip()
+    if first_line == "":
+        return [NER_NONE]
     seen: dict[str, None] = {}
-    for item in _ENTITY_SPLIT.split(first_line):
-        item = item.strip()
-        if item and item != NER_NONE:
-            seen.setdefault(item, None)
+    for item in first_line.split(NER_SEPARATOR):
+        seen.setdefault(item.strip().lower(), None)
     return list(seen)
 
 
-# Gold labels that mean "no entity": JMedBench's BLURB-derived NER sets write ["none"] for a
-# sentence without entities (med-eval `data_loaders/base.py`, `load_blurb`); ours is NER_NONE.
-_GOLD_NONE = {"none", NER_NONE}
-
-
 def ner_f1(pred_text: str, gold_labels: Iterable[str]) -> float:
-    """Entity-set F1 of one sample, case-insensitive.
+    """Entity-set F1 of one sample, exactly as med-eval's `evaluate_ner.py`.
 
-    Both sets empty is a correct "no entity" answer (1.0); exactly one empty scores 0.0. A gold
-    list of just "none" (or `NER_NONE`) is the empty set, as med-eval counts an empty
-    prediction as "none".
+    Predicted set: `parse_entities`; gold set: the labels stripped and lower-cased. F1 is 0
+    when the sets share nothing, including when either is empty: a gold list of [] can never
+    be matched, which is why JMedBench writes ["none"] for a sentence without entities and
+    an empty or "none" answer matches it.
     """
-    pred = {e.lower() for e in parse_entities(pred_text)}
-    gold = {g.strip().lower() for g in gold_labels if g.strip()} - _GOLD_NONE
-    if not pred and not gold:
-        return 1.0
+    pred = set(parse_entities(pred_text))
+    gold = {g.strip().lower() for g in gold_labels}
     tp = len(pred & gold)
     if tp == 0:
         return 0.0

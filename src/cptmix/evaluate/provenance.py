@@ -19,26 +19,30 @@ from cptmix.io import sha256_file
 from cptmix.tasks import DC, MCQA, MT, NER, STS, Task
 
 # The template code each category's prompts and answers come from. Hashing the source (plus
-# the Task entry and the label words) changes the hash whenever any prompt text could change,
-# without depending on the data.
+# the Task entry, the med-eval template string and the label words) changes the hash whenever
+# any prompt text could change, without depending on the data.
+_SHARED_CODE = ("template_name", "prompt_and_target", "encode_prompt", "encode_pair", "split_text")
 _TEMPLATE_CODE = {
-    MCQA: ("mcqa_prompt", "record_context", "has_own_options", "gold_index",
-           "prompt_and_choices"),
-    DC: ("classification_prompt", "mcqa_prompt", "record_context", "has_own_options",
+    MCQA: ("mcqa_prompt", "mcqa_view", "options_text", "record_context", "has_own_options",
+           "gold_index", "prompt_and_choices"),
+    DC: ("mcqa_prompt", "mcqa_view", "options_text", "record_context", "has_own_options",
          "gold_index", "prompt_and_choices"),
-    STS: ("classification_prompt", "has_own_options", "gold_index", "prompt_and_choices"),
-    MT: ("mt_prompt", "mt_reference", "prompt_and_target"),
-    NER: ("ner_prompt", "ner_answer", "prompt_and_target"),
+    STS: ("sts_prompt", "has_own_options", "gold_index", "prompt_and_choices"),
+    MT: ("mt_prompt", "mt_reference"),
+    NER: ("ner_prompt", "ner_entity_type", "ner_answer"),
 }
 
 
 def template_hash(task: Task) -> str:
-    """sha256 of everything that renders `task`'s prompts: the category's template functions'
-    source, the `Task` entry (labels, instruction) and the template label words."""
-    parts = [repr(task), json.dumps(task_module._LABELS, ensure_ascii=False, sort_keys=True),
-             task_module.DC_CONTEXT_LABEL, task_module.NER_SEPARATOR, task_module.NER_NONE]
+    """sha256 of everything that renders `task`'s prompts: the med-eval template string it
+    uses, the category's template functions' source, the `Task` entry (labels, instruction)
+    and the constants the answers are written and read with."""
+    parts = [repr(task), task_module.template_name(task),
+             task_module.MEDEVAL_TEMPLATES[task_module.template_name(task)],
+             json.dumps(task_module.NER_ENTITY_TYPE_JA, ensure_ascii=False, sort_keys=True),
+             task_module.OPTION_LETTERS, task_module.NER_SEPARATOR, task_module.NER_NONE]
     parts += [inspect.getsource(getattr(task_module, name))
-              for name in _TEMPLATE_CODE[task.category]]
+              for name in _SHARED_CODE + _TEMPLATE_CODE[task.category]]
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
 
 

@@ -31,13 +31,14 @@ from cptmix.evaluate.metrics import (
     accuracy,
     binomial_se,
     bleu,
-    bleu_bootstrap_se,
     bleu_signature,
     mean_bootstrap_se,
+    mt_hypothesis,
     ner_f1,
     parse_entities,
     pearson,
     pearson_bootstrap_se,
+    sentence_bleus,
 )
 from cptmix.evaluate.provenance import (
     library_versions,
@@ -61,6 +62,7 @@ from cptmix.tasks import (
     mt_reference,
     prompt_and_choices,
     prompt_and_target,
+    template_name,
 )
 
 log = logging.getLogger(__name__)
@@ -156,6 +158,8 @@ def _choice_template(task: Task, records: list[dict], model, tokenizer, settings
                "loglik": [round(x, LOGLIK_DIGITS) for x in loglik],
                "n_tokens": [s.n_tokens for s in options],
                "n_chars": [s.n_chars for s in options]}
+        if any(s.boundary_merge for s in options):  # see `scoring`: med-eval's boundary cut
+            row["boundary_merge"] = [s.boundary_merge for s in options]
         for unit in LENGTH_UNITS:
             by_unit[unit].append(_argmax(normed[unit]))
             row[f"prediction_per_{unit}"] = by_unit[unit][-1]
@@ -176,29 +180,32 @@ def _choice_template(task: Task, records: list[dict], model, tokenizer, settings
     log.info("%s: %s=%.4f (per token %.4f, per char %.4f, per byte %.4f)", task.name,
              task.metric, score, variants["token"], variants["char"], variants["byte"])
     extra = {"length_normalised": {f"per_{u}": round(v, LOGLIK_DIGITS)
-                                   for u, v in variants.items()}}
+                                   for u, v in variants.items()},
+             # Options whose tokens med-eval's joint-encode-and-cut split differently from
+             # the option text alone (BPE merged across the prompt boundary).
+             "boundary_merged_options": sum(s.boundary_merge for o in scores for s in o)}
     return TaskResult(task, score, stderr, rows, extra)
-
-
-def _first_line(text: str) -> str:
-    return text.split("\n", 1)[0].strip()
 
 
 def _mt_template(task: Task, records: list[dict], model, tokenizer, settings: Settings,
                  source: str) -> TaskResult:
-    """MT: greedy translation up to the first newline; corpus BLEU against the target side.
+    """MT: greedy translation up to the first newline; JMedBench's BLEU, the mean of
+    sentence BLEUs against the target side (corpus BLEU kept in provenance as a variant).
     `task.language` is the target language (EJMMT-Ja translates into Japanese)."""
     prompts = [prompt_and_target(task, r)[0] for r in records]
     raw = generate_greedy(model, tokenizer, prompts, settings.max_new_tokens, settings.batch_size)
-    hyps = [_first_line(t) for t in raw]
+    hyps = [mt_hypothesis(t) for t in raw]
     refs = [mt_reference(task, r) for r in records]
-    score = bleu(hyps, refs, task.language)
-    stderr = bleu_bootstrap_se(hyps, refs, task.language, n_resamples=settings.n_bootstrap,
-                               seed=settings.seed)
-    rows = [{"sample_id": r["sample_id"], "prediction": h, "gold": g, "generation": t}
-            for r, h, g, t in zip(records, hyps, refs, raw, strict=True)]
+    per_item = sentence_bleus(hyps, refs, task.language)
+    score = float(np.mean(per_item))
+    stderr = mean_bootstrap_se(per_item, n_resamples=settings.n_bootstrap, seed=settings.seed)
+    rows = [{"sample_id": r["sample_id"], "prediction": h, "gold": g,
+             "bleu": round(b, LOGLIK_DIGITS), "generation": t}
+            for r, h, g, b, t in zip(records, hyps, refs, per_item, raw, strict=True)]
     return TaskResult(task, score, stderr, rows,
-                      {"sacrebleu_signature": bleu_signature(task.language)})
+                      {"sacrebleu_signature": bleu_signature(task.language),
+                       "bleu_aggregation": "mean of sentence BLEU (med-eval)",
+                       "corpus_bleu": round(bleu(hyps, refs, task.language), LOGLIK_DIGITS)})
 
 
 def _ner_template(task: Task, records: list[dict], model, tokenizer, settings: Settings,
@@ -208,7 +215,7 @@ def _ner_template(task: Task, records: list[dict], model, tokenizer, settings: S
     raw = generate_greedy(model, tokenizer, prompts, settings.max_new_tokens, settings.batch_size)
     rows, f1s = [], []
     for record, text in zip(records, raw, strict=True):
-        answer = _first_line(text)
+        answer = text.split("\n")[0].strip()
         f1 = ner_f1(answer, record["labels"])
         f1s.append(f1)
         rows.append({"sample_id": record["sample_id"], "prediction": answer,
@@ -314,9 +321,16 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
                      "option_scoring": method, "bootstrap_seed": seed,
                      "bootstrap_resamples": n_bootstrap, "threads": threads,
                      "decoding": "greedy, stop at newline or EOS",
+                     # How prompts, options and metrics follow JMedBench's evaluator.
+                     "conventions": "med-eval templates; options appended as med-eval does; "
+                                    "joint encode cut at the prompt's length, trailing "
+                                    "whitespace moved to the option; BLEU = mean sentence "
+                                    "BLEU (NFKC for Japanese); NER = ', '-split lower-cased "
+                                    "entity-set F1",
                      "length_normalisation_units": list(LENGTH_UNITS)},
         "tasks": {r.task.name: {"data_file": str(data_files[r.task.name]),
                                 "data_sha256": sha256_file(data_files[r.task.name]),
+                                "template": template_name(r.task),
                                 "template_sha256": template_hash(r.task),
                                 "metric": r.task.metric,
                                 "stderr": STDERR_KIND[r.task.category],

@@ -7,18 +7,21 @@ the first newline. Both are batched; nothing here knows about tasks or metrics.
 Option scoring shares each prompt across its options: the prompt runs once and every option is
 scored on top of its key/value cache (`method="prefix"`), instead of re-running prompt + option
 per option (`method="naive"`, kept as the reference; the two agree to float rounding).
-This differs from JMedBench's own evaluator (med-eval), which encodes `prompt + option` jointly,
-cuts at the prompt's token count and prepends BOS; see below for why cptmix does not.
 
-Tokenisation at the prompt/answer boundary: the prompt and each continuation are encoded
-*separately* and the id lists concatenated. Encoding `prompt + continuation` as one string and
-cutting at the prompt's length would be wrong whenever BPE merges tokens across the boundary
-(the continuation's first tokens would then be mis-attributed); separate encoding makes the
-continuation's tokens exactly `encode(continuation)`, the same for every prompt. Templates start
-continuations with a space, so this matches how the joint string would naturally split.
-No special tokens are added (no BOS, even where the tokenizer defines one): this is exactly how
-`cptmix.train.data.sft_examples` builds SFT inputs, so the model is scored on the sequences it
-was fine-tuned on.
+Token sequences are built exactly as JMedBench's evaluator builds them (med-eval,
+`tasks/mcqa.py` `MCQARequestDataset.construct_requests`, and `tasks/nli.py` alike): the prompt
+is encoded with the tokenizer's own special tokens (`tokenizer(prompt)`: a BOS for tokenizers
+that add one, as Llama's do), `prompt + option` is encoded as one string, and the option's
+tokens are whatever follows the prompt's token count in it. The scored sequence is the
+prompt's own ids followed by those tokens. Where BPE merges across the boundary the cut
+mis-attributes a token exactly as med-eval does; `OptionScore.boundary_merge` flags such
+options so their effect can be counted.
+Three deliberate departures, all on inputs med-eval handles badly: a prompt's trailing
+whitespace is moved to the option before the cut (`split_text`; only the English templates,
+which end in "Answer: ", have any), an option that leaves no tokens after the cut is an error
+(med-eval falls back to encoding the option alone), and no token of the prompt is overwritten
+by BOS (med-eval writes `[bos] + ids[1:]`, which for a tokenizer that adds no BOS replaces the
+prompt's first token; for one that adds BOS, the paper's case, the two are identical).
 """
 
 from __future__ import annotations
@@ -29,6 +32,13 @@ from dataclasses import dataclass
 
 import torch
 from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
+
+# How prompts and answers are tokenised lives with the templates, shared with SFT.
+from cptmix.tasks import encode_pair, encode_prompt, split_text
+
+encode = encode_prompt  # the name this module's callers know
+__all__ = ["OptionScore", "encode", "encode_pair", "generate_greedy", "score_options",
+           "split_text"]
 
 
 @dataclass(frozen=True)
@@ -42,8 +52,9 @@ class OptionScore:
 
     loglik: float  # sum over the continuation's tokens of log p(token | everything before)
     n_tokens: int  # number of continuation tokens
-    n_chars: int  # characters of the continuation text as scored (its leading space included)
+    n_chars: int  # characters of the continuation text as appended (a leading space included)
     n_bytes: int  # UTF-8 bytes of the same text
+    boundary_merge: bool = False  # the joint encoding does not start with the prompt's ids
 
     @property
     def loglik_per_token(self) -> float:
@@ -57,11 +68,6 @@ class OptionScore:
     @property
     def loglik_per_byte(self) -> float:
         return self.loglik / self.n_bytes
-
-
-def encode(tokenizer, text: str) -> list[int]:
-    """Token ids of a prompt or a continuation, without special tokens (as in SFT)."""
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def context_limit(model) -> int | None:
@@ -87,6 +93,7 @@ class _Item:
     prompt: list[int]
     conts: list[list[int]]
     texts: list[str]
+    merged: list[bool]
 
 
 def _tokenise(tokenizer, requests: Sequence[tuple[str, Sequence[str]]],
@@ -96,26 +103,31 @@ def _tokenise(tokenizer, requests: Sequence[tuple[str, Sequence[str]]],
     items = []
     for i, (prompt, choices) in enumerate(requests):
         name = names[i] if names is not None else f"item {i}"
-        prompt_ids = encode(tokenizer, prompt)
+        if not choices:
+            raise ValueError(f"{name}: no options to score")
+        base = split_text(prompt, "")[0]
+        prompt_ids = encode(tokenizer, base)
         if not prompt_ids:
             # The first continuation token needs at least one token of context.
             raise ValueError(f"{name}: empty prompt, nothing to condition on")
-        if not choices:
-            raise ValueError(f"{name}: no options to score")
-        conts = []
+        conts, merged = [], []
         for j, choice in enumerate(choices):
-            cont = encode(tokenizer, choice)
+            _, cont, merge = encode_pair(tokenizer, *split_text(prompt, choice), prompt_ids)
             if not cont:
                 # A zero-token option would score log p = 0, i.e. beat every real option.
                 raise ValueError(f"{name}: option {j} ({choice!r}) tokenizes to zero "
-                                 f"continuation tokens")
+                                 f"continuation tokens at the prompt boundary")
             conts.append(cont)
-        items.append(_Item(prompt_ids, conts, list(choices)))
+            merged.append(merge)
+        items.append(_Item(prompt_ids, conts, [split_text(prompt, c)[1] for c in choices],
+                           merged))
     return items
 
 
-def _option_score(loglik: float, cont: list[int], text: str) -> OptionScore:
-    return OptionScore(loglik, len(cont), max(len(text), 1), max(len(text.encode("utf-8")), 1))
+def _option_score(loglik: float, item: _Item, j: int) -> OptionScore:
+    text = item.texts[j]
+    return OptionScore(loglik, len(item.conts[j]), max(len(text), 1),
+                       max(len(text.encode("utf-8")), 1), item.merged[j])
 
 
 @torch.inference_mode()
@@ -203,8 +215,7 @@ def _score_naive(model, tokenizer, items: list[_Item], batch_size: int,
             positions = torch.arange(start - 1, len(ids) - 1) - offset
             targets = torch.tensor(ids[start:])
             token_lp = logprobs[r, positions, targets].double()
-            results[i][j] = _option_score(float(token_lp.sum()), items[i].conts[j],
-                                          items[i].texts[j])
+            results[i][j] = _option_score(float(token_lp.sum()), items[i], j)
     return results  # type: ignore[return-value]
 
 
@@ -287,8 +298,7 @@ def _score_prefix(model, tokenizer, items: list[_Item],
             if len(cont) > 1:
                 steps = torch.arange(len(cont) - 1)
                 total = total + rest_lp[row, steps, torch.tensor(cont[1:])].double().sum()
-            per_item.setdefault(k, []).append(_option_score(float(total), cont,
-                                                            items[k].texts[j]))
+            per_item.setdefault(k, []).append(_option_score(float(total), items[k], j))
         for k, scores in per_item.items():
             results[k] = scores
     return results  # type: ignore[return-value]

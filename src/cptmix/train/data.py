@@ -9,6 +9,7 @@ import torch
 
 from cptmix.corpus.tokenizer import encode_batch
 from cptmix.io import read_jsonl
+from cptmix.tasks import TASKS_BY_NAME, answer_token_ids
 
 IGNORE = -100
 
@@ -37,6 +38,11 @@ def sft_examples(tokenizer, path: str | Path, max_length: int) -> list[tuple[lis
     recs = list(read_jsonl(path, required=("prompt", "response")))
     prompts = encode_batch(tokenizer, [r["prompt"] for r in recs])
     responses = encode_batch(tokenizer, [r["response"] for r in recs])
+    for i, rec in enumerate(recs):
+        # JMedBench examples: the token split evaluation scores them with (med-eval's).
+        if rec.get("task") in TASKS_BY_NAME:
+            prompts[i], responses[i] = answer_token_ids(
+                tokenizer, TASKS_BY_NAME[rec["task"]], rec["prompt"], rec["response"])
     out = []
     for p, r in zip(prompts, responses):
         r = (r + [tokenizer.eos_token_id])[:max_length]
