@@ -24,6 +24,7 @@ SMALL = {
 }
 SOURCES = ("general", "ja_base", "en_base", "pmc_en", "pmc_ja_mt", "parallel_abstracts",
            "textbooks")
+BUILT = ("pmc_ja_mt", "parallel_abstracts")  # made from the world's raw inputs (cptmix.build)
 KANA = re.compile(r"[\u3040-\u30ff]")
 LATIN = re.compile(r"[A-Za-z]")
 
@@ -37,15 +38,43 @@ def _sentences(text: str) -> list[str]:
     return [s for s in re.split(r"(?<=。)|(?<=[.?])\s+|\n", text) if s and s.strip()]
 
 
+def build_from_world(cfg, out, built):
+    """What the demo DAG builds from the world's raw inputs (cptmix.build, as build.smk's rules
+    do): pmc_ja_mt (noisy translator, 2 shards), parallel_abstracts and the SFT set."""
+    from cptmix.build.parallel import build_parallel
+    from cptmix.build.sft import build_sft
+    from cptmix.build.translate import NoisyBackend, merge_shards, translate_shard
+    from cptmix.corpus.tokenizer import train_tokenizer
+
+    backend = NoisyBackend(cfg)
+    for k in range(2):
+        translate_shard(out / "sources" / "pmc_en.jsonl", built / f"mt-{k}.jsonl", backend,
+                        shard=k, n_shards=2, id_suffix="-ja", provenance_path=built / f"mt-{k}.json")
+    merge_shards([built / f"mt-{k}.jsonl" for k in range(2)],
+                 [built / f"mt-{k}.json" for k in range(2)], built / "pmc_ja_mt.jsonl",
+                 built / "pmc_ja_mt.provenance.json")
+    build_parallel(built / "parallel_abstracts.jsonl", seed=cfg["seed"],
+                   pairs=out / "parallel" / "abstract_pairs.jsonl")
+    train_tokenizer([json.loads(x)["text"] for x in (out / "sources" / "general.jsonl")
+                     .read_text(encoding="utf-8").splitlines()], built / "tokenizer", 400)
+    build_sft({"jmedbench_train": {"format": "jmedbench", "path": str(out / "sft_sources")}},
+              eval_data_dir=out / "jmedbench", tokenizer=built / "tokenizer",
+              out_jsonl=built / "sft.jsonl", stats_tsv=built / "sft_stats.tsv",
+              contamination_tsv=built / "contamination.tsv", removed_jsonl=built / "removed.jsonl")
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     out = tmp_path_factory.mktemp("world")
     generate_world(SMALL, out)
+    built = tmp_path_factory.mktemp("built")
+    build_from_world(SMALL, out, built)
     audit = json.loads((out / "world.json").read_text(encoding="utf-8"))
     entities = {e["id"]: e for ents in audit["entities"].values() for e in ents}
-    sources = {s: _read_jsonl(out / "sources" / f"{s}.jsonl") for s in SOURCES}
+    sources = {s: _read_jsonl((built if s in BUILT else out / "sources") / f"{s}.jsonl")
+               for s in SOURCES}
     tests = {t.name: _read_jsonl(out / "jmedbench" / t.folder / "test.jsonl") for t in TASKS}
-    sft = _read_jsonl(out / "sft" / "train.jsonl")
+    sft = _read_jsonl(built / "sft.jsonl")
     return {"out": out, "audit": audit, "entities": entities, "sources": sources,
             "tests": tests, "sft": sft}
 
@@ -77,8 +106,11 @@ def test_expected_files_are_written(world):
     assert len(folders) == 26  # EJMMT's one folder serves both directions
     for folder in folders:
         assert (out / "jmedbench" / folder / "test.jsonl").is_file()
-    for name in ("sft/train.jsonl", "planted_effects.tsv", "world.json"):
+    for name in ("parallel/abstract_pairs.jsonl", "planted_effects.tsv", "world.json"):
         assert (out / name).is_file()
+    for folder in folders:
+        assert (out / "sft_sources" / folder / "train.jsonl").is_file()
+    assert not (out / "sources" / "pmc_ja_mt.jsonl").exists(), "built by the translate rule"
 
 
 # --- sources ---------------------------------------------------------------------------------
@@ -227,10 +259,18 @@ def test_mt_noise_changes_pmc_ja_mt_only(tmp_path):
     generate_world({**cfg, "mt_noise": 0.5}, tmp_path / "noisy")
     clean, noisy = _snapshot(tmp_path / "clean"), _snapshot(tmp_path / "noisy")
     changed = {k for k in clean if clean[k] != noisy[k]}
-    assert changed == {"sources/pmc_ja_mt.jsonl", "mt_source/ejmmt_en2ja.jsonl", "world.json"}
+    assert changed == {"world.json"}  # the translator's outputs are built (cptmix.build)
+    from cptmix.build.translate import NoisyBackend, translate_shard
+
+    for name, noise in (("clean", 0.0), ("noisy", 0.5)):
+        translate_shard(tmp_path / name / "sources" / "pmc_en.jsonl",
+                        tmp_path / name / "pmc_ja_mt.jsonl", NoisyBackend({**cfg, "mt_noise": noise}),
+                        shard=0, n_shards=1, id_suffix="-ja")
+    clean_mt = (tmp_path / "clean" / "pmc_ja_mt.jsonl").read_text(encoding="utf-8")
+    assert clean_mt != (tmp_path / "noisy" / "pmc_ja_mt.jsonl").read_text(encoding="utf-8")
     # Without noise every English term is translated: only gene symbols stay in Latin letters.
     genes = json.loads(clean["world.json"])["entities"]["gene"]
-    for d in map(json.loads, clean["sources/pmc_ja_mt.jsonl"].decode().splitlines()):
+    for d in map(json.loads, clean_mt.splitlines()):
         text = d["text"]
         for g in genes:
             text = text.replace(g["ja"], "")
@@ -266,11 +306,13 @@ def test_every_task_has_well_formed_records(world, task):
             assert 0 <= r["label"] < r["n_label"]
         elif task.category == NER:
             assert r["entity_type"] == task.instruction and len(r["text"]) < 120
-            assert all(label in r["text"] for label in r["labels"])
+            assert r["labels"] == ["none"] or all(label in r["text"] for label in r["labels"])
         elif task.category == MT:
             assert LATIN.search(r["english"]) and KANA.search(r["japanese"])
         prompt, target = prompt_and_target(task, r)
-        assert prompt and target.startswith(" ")
+        # med-eval appends options and translations directly, grades and entities after a space
+        assert prompt and target.strip() and target.startswith(" ") == (task.category in (STS,
+                                                                                          NER))
 
 
 def test_mcqa_option_counts(world):
@@ -332,9 +374,11 @@ def test_ner_labels_are_all_the_entities_of_the_asked_type(world):
             present = [n for n in names if n in r["text"]]
             negated = [n for n in present
                        if re.search(re.escape(n) + "(は認めなかった|はなかった|なし)", r["text"])]
-            assert sorted(r["labels"]) == sorted(set(present) - set(negated)), r
-            assert r["labels"] == sorted(r["labels"], key=r["text"].index)
-            n_empty += not r["labels"]
+            labels = [] if r["labels"] == ["none"] else r["labels"]  # JMedBench's "no entity"
+            assert "none" not in labels, r
+            assert sorted(labels) == sorted(set(present) - set(negated)), r
+            assert labels == sorted(labels, key=r["text"].index)
+            n_empty += not labels
         assert n_empty < len(world["tests"][name])
 
 
@@ -362,15 +406,16 @@ def test_sft_examples_cover_every_task_and_never_repeat_a_test_prompt(world):
     assert not eval_prompts & {ex["prompt"] for ex in sft}
     assert {ex["task"] for ex in sft} == {t.name for t in TASKS}
     for ex in sft:
-        assert set(ex) == {"id", "task", "prompt", "response"}
-        assert ex["response"].startswith(" ")
+        assert set(ex) == {"id", "source", "task", "prompt", "response"}
+        assert ex["response"].strip()
         get_task(ex["task"])
 
 
 def test_sft_mcqa_asks_about_other_facts_than_the_tests(world):
     test_questions = {r["question"] for t in TASKS if t.category == MCQA
                       for r in world["tests"][t.name]}
-    sft_questions = {ex["prompt"].split("\n")[0].split(": ", 1)[1] for ex in world["sft"]
+    sft_questions = {re.split(r": |：", ex["prompt"].split("\n")[0], maxsplit=1)[1]
+                     for ex in world["sft"]
                      if get_task(ex["task"]).category == MCQA}
     assert sft_questions and not sft_questions & test_questions
 

@@ -30,7 +30,7 @@ TARGETS = ["results/eval/EnJa-Base/scores.tsv", "results/eval/base/scores.tsv",
 COMPARED = [*TARGETS, "results/corpus/mixtures/EnJa-Base/stats.json",
             "results/corpus/mixtures/EnJa-Hybrid/stats.json",
             "results/eval/EnJa-Base/predictions/medqa.jsonl"]
-GPU_RULES = {"pretrain_base", "train_cpt", "train_sft", "evaluate_model"}
+GPU_RULES = {"pretrain_base", "translate_shard", "train_cpt", "train_sft", "evaluate_model"}
 
 needs_slurm = pytest.mark.skipif(available() is not None, reason=str(available()))
 

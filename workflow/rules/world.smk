@@ -1,6 +1,7 @@
 # The embedded demo: a synthetic bilingual medical world (sources, JMedBench-shaped
-# evaluation sets, an SFT set and the effects planted by design). Only when config has `world`.
-WORLD_SOURCES = [*config.get("world", {}).get("docs", {}), "pmc_ja_mt"]
+# evaluation sets, the raw inputs of the build rules and the effects planted by design).
+# Only when config has `world`. pmc_ja_mt and parallel_abstracts are built (build.smk).
+WORLD_SOURCES = ["general", "ja_base", "en_base", "pmc_en", "textbooks"]
 
 
 if WORLD:
@@ -10,14 +11,14 @@ if WORLD:
         output:
             sources=expand("results/world/sources/{name}.jsonl", name=WORLD_SOURCES),
             jmedbench=directory("results/world/jmedbench"),
-            sft="results/world/sft/train.jsonl",
+            abstract_pairs="results/world/parallel/abstract_pairs.jsonl",
+            sft_sources=directory("results/world/sft_sources"),
             planted=report(
                 "results/world/planted_effects.tsv",
                 category="1. Demo world",
                 caption="../report/planted.rst",
             ),
             world="results/world/world.json",
-            mt_source="results/world/mt_source/ejmmt_en2ja.jsonl",
         params:
             world=config.get("world"),
         log:

@@ -42,11 +42,14 @@ Sources (``sources/{name}.jsonl``, one {"id", "text", "lang"} document per line)
 - ``ja_base`` / ``en_base``: encyclopedic text per topic entity (see the table).
 - ``pmc_en``: PMC-like papers (title, abstract, background, methods, results, conclusions);
   each has a primary finding stated three times and secondary findings. Largest source.
-- ``pmc_ja_mt``: `translate.NoisyTranslator` applied to pmc_en: phrase-based over the world's
+- ``pmc_ja_mt`` (built by the translate rule, `cptmix.build.translate`, from pmc_en):
+  `translate.NoisyTranslator` applied to pmc_en: phrase-based over the world's
   templates; each term goes wrong with probability ``mt_noise`` (wrong term, left in English,
   or dropped), seeded per document. Ids are the pmc_en ids + ``-ja``.
-- ``parallel_abstracts``: shorter abstracts and their clean translation, paragraph-interleaved
-  with the language order of each paragraph pair drawn at random (paper appendix G).
+- ``parallel_abstracts`` (built by build_parallel, `cptmix.build.parallel`, from
+  ``parallel/abstract_pairs.jsonl``): shorter abstracts and their clean translation,
+  paragraph-interleaved with the language order of each paragraph pair drawn at random
+  (paper appendix G).
 - ``textbooks``: Japanese chapters restating all Japan-local facts and a share of the global
   facts, each closed by a key point; every sixth chapter states the lung-cancer T-staging
   thresholds or the adverse-event causality rules (needed by RRTNM and CRADE).
@@ -74,10 +77,11 @@ Evaluation (``jmedbench/{folder}/test.jsonl``, `benchmark.py`), ``eval_items`` r
   sentences with five slots; the gold score is the number of slots they share (0-5).
 
 Items come from the ``eval`` split of facts (and, for NER/STS/SMDIS, of invented entities);
-the SFT set (``sft/train.jsonl``, `cptmix.tasks.prompt_and_target` of ``sft_items`` train
-records per task family, rendered for each task of the family) comes from the disjoint
-``sft`` split; an SFT prompt equal to an evaluation prompt or to an earlier SFT prompt is
-dropped, so a family may yield somewhat fewer than ``sft_items`` examples.
+the SFT source (``sft_sources/{folder}/train.jsonl``: ``sft_items`` train records per task
+family, JMedBench-shaped) comes from the disjoint ``sft`` split; the build_sft rule
+(`cptmix.build.sft`) renders each with `cptmix.tasks.prompt_and_target` for each task of the
+family and drops an item repeating an earlier prompt or overlapping an evaluation item
+(exact or near duplicate), so a family may yield somewhat fewer than ``sft_items`` examples.
 
 ``planted_effects.tsv`` lists what this design implies for each task (`planted.py`);
 ``world.json`` holds the entities, the facts with their tier, split and how often each source

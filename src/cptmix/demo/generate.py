@@ -15,6 +15,9 @@ from cptmix.tasks import TASKS
 SOURCES = ("general", "ja_base", "en_base", "pmc_en", "pmc_ja_mt", "parallel_abstracts",
            "textbooks")
 GENERATED = tuple(s for s in SOURCES if s != "pmc_ja_mt")  # pmc_ja_mt mirrors pmc_en
+# Written as sources; pmc_ja_mt (translate rule) and parallel_abstracts (build_parallel rule,
+# from parallel/abstract_pairs.jsonl) are built from the world's raw inputs by cptmix.build.
+WRITTEN = ("general", "ja_base", "en_base", "pmc_en", "textbooks")
 _INT_KEYS = {"seed": None, "n_diseases": 4, "n_drugs": 4, "n_genes": 4, "eval_items": 1,
              "sft_items": 1}
 
@@ -57,9 +60,12 @@ def _jsonl(records) -> str:
 
 def generate_world(cfg: dict, out_dir: str | Path) -> None:
     """Generate the demo world described by `cfg` (see `DEFAULT_WORLD`) under `out_dir`:
-    sources/{name}.jsonl, jmedbench/{folder}/test.jsonl, sft/train.jsonl,
-    planted_effects.tsv, world.json and mt_source/ejmmt_en2ja.jsonl (the noisy translator's
-    output on EJMMT's English side, for the appendix-B MT-source quality check). The same cfg gives byte-identical files."""
+    sources/{general,ja_base,en_base,pmc_en,textbooks}.jsonl, the raw inputs of the build
+    rules (parallel/abstract_pairs.jsonl: aligned En/Ja abstracts; sft_sources/{folder}/
+    train.jsonl: the JMedBench-shaped train split the SFT set is built from),
+    jmedbench/{folder}/test.jsonl, planted_effects.tsv and world.json. The same cfg gives
+    byte-identical files. (The translate rule runs the world's noisy translator on pmc_en and,
+    for the appendix-B MT-source check, on EJMMT's English side.)"""
     check_world_config(cfg)
     out = Path(out_dir)
     world = build_world(cfg)
@@ -69,14 +75,18 @@ def generate_world(cfg: dict, out_dir: str | Path) -> None:
     sources = {"general": writer.general(docs["general"])}
     sources["ja_base"] = writer.ja_base(docs["ja_base"])
     sources["en_base"] = writer.en_base(docs["en_base"])
-    sources["pmc_en"], sources["pmc_ja_mt"] = writer.pmc(docs["pmc_en"])
-    sources["parallel_abstracts"] = writer.parallel(docs["parallel_abstracts"])
+    # The world translates pmc_en itself only for its audit (which facts survive the noise);
+    # the translate rule makes the pmc_ja_mt source with the same seeded translator.
+    sources["pmc_en"], pmc_ja_mt = writer.pmc(docs["pmc_en"])
+    pairs = writer.parallel(docs["parallel_abstracts"])
     sources["textbooks"] = writer.textbooks(docs["textbooks"])
-    for name in SOURCES:
+    for name in WRITTEN:
         write_text(out / "sources" / f"{name}.jsonl", _jsonl(sources[name]))
+    write_text(out / "parallel" / "abstract_pairs.jsonl", _jsonl(pairs))
 
     bench = BenchmarkWriter(world, seed)
     eval_records = bench.records("eval", cfg["eval_items"])
+    sft_records = bench.records("sft", cfg["sft_items"])
     folders_written = set()
     for task in TASKS:
         if task.folder in folders_written:  # EJMMT: one folder for both directions
@@ -84,28 +94,21 @@ def generate_world(cfg: dict, out_dir: str | Path) -> None:
         folders_written.add(task.folder)
         write_text(out / "jmedbench" / task.folder / "test.jsonl",
                    _jsonl(eval_records[task.name]))
-    sft = bench.sft_examples(cfg["sft_items"], eval_records)
-    write_text(out / "sft" / "train.jsonl", _jsonl(sft))
+        write_text(out / "sft_sources" / task.folder / "train.jsonl",
+                   _jsonl(sft_records[task.name]))
     write_text(out / "planted_effects.tsv", planted_tsv())
 
     audit = world.to_json()
     audit["config"] = cfg
-    audit["sources"] = {name: {"documents": len(d), "characters": sum(len(x["text"]) for x in d)}
-                        for name, d in sources.items()}
+    sizes = {name: [len(d["text"]) for d in sources[name]] for name in WRITTEN}
+    sizes["pmc_ja_mt"] = [len(d["text"]) for d in pmc_ja_mt]
+    # Interleaving reorders the paragraphs of a pair, never changes its length.
+    sizes["parallel_abstracts"] = [len(p["en"]) + len(p["ja"]) + 1 for p in pairs]
+    audit["sources"] = {name: {"documents": len(sizes[name]), "characters": sum(sizes[name])}
+                        for name in SOURCES}
     audit["translator"] = {"noise": cfg["mt_noise"], "errors": dict(writer.translator.errors),
                            "unmatched_sentences": writer.translator.unmatched}
     audit["eval_items"] = {t.name: len(eval_records[t.name]) for t in TASKS}
-    sft_counts: dict[str, int] = {}
-    for ex in sft:
-        sft_counts[ex["task"]] = sft_counts.get(ex["task"], 0) + 1
-    audit["sft_examples"] = sft_counts
+    audit["sft_records"] = {t.name: len(sft_records[t.name]) for t in TASKS}
     write_text(out / "world.json", json.dumps(audit, ensure_ascii=False, indent=1,
                                               sort_keys=True) + "\n")
-
-    # Appendix B: the engine that made pmc_ja_mt also translates EJMMT's English side, so the
-    # MT-source quality rule can score it against EJMMT's Japanese references.
-    ejmmt = eval_records["EJMMT-Ja"]
-    write_text(out / "mt_source" / "ejmmt_en2ja.jsonl", _jsonl(
-        {"sample_id": r["sample_id"], "english": r["english"],
-         "japanese": writer.translator.translate(r["english"], f"ejmmt/{r['sample_id']}")}
-        for r in ejmmt))

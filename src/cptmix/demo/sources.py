@@ -176,9 +176,10 @@ class SourceWriter:
             ja_docs.append(_doc(f"{doc_id}-ja", ja_text, "ja"))
         return en_docs, ja_docs
 
-    def parallel(self, n_docs: int) -> list[Doc]:
-        """Abstracts with their clean Japanese translation, paragraph by paragraph, the two
-        languages of each paragraph in a seeded random order (paper appendix G)."""
+    def parallel(self, n_docs: int) -> list[dict]:
+        """Abstracts with their clean Japanese translation, {"id", "en", "ja"} with aligned
+        newline-separated paragraphs: the input of the `build_parallel` rule, which interleaves
+        the two languages of each paragraph in a seeded random order (paper appendix G)."""
         rng = self.rng("parallel_abstracts")
         facts = self.w.select(tiers=("pmc",), in_parallel=True)
         primaries = schedule(facts, n_docs, rng)
@@ -187,10 +188,12 @@ class SourceWriter:
         for i, primary in enumerate(primaries, 1):
             secondary = [secondaries[i - 1]] if secondaries[i - 1] is not primary else []
             paragraphs = self._paper(rng, primary, secondary, "parallel_abstracts", full=False)
-            lines = []
-            for en, ja in paragraphs:
-                lines += [en, ja] if rng.random() < 0.5 else [ja, en]
-            docs.append(_doc(f"par-{i:05d}", "\n".join(lines), "parallel"))
+            for _ in paragraphs:
+                # The language order is build_parallel's now; this draw, which once chose it,
+                # keeps the world's texts (and its calibrated effects) as they were.
+                rng.random()
+            docs.append({"id": f"par-{i:05d}", "en": "\n".join(p[0] for p in paragraphs),
+                         "ja": "\n".join(p[1] for p in paragraphs)})
         return docs
 
     # --- encyclopedic and explanatory text: en_base, ja_base, textbooks --------------------

@@ -81,8 +81,14 @@ class NoisyTranslator:
 
     def translate(self, text: str, doc_id: str) -> str:
         """Translate a document line by line; errors are seeded by `doc_id`."""
+        return "\n".join(self.translate_segments(text.split("\n"), doc_id))
+
+    def translate_segments(self, segments: list[str], doc_id: str) -> list[str]:
+        """Translate the segments (lines, or groups of whole sentences of a line) of one
+        document in order, with the document's one random stream: joining the segments of a
+        line with "" gives exactly `translate`'s line (`cptmix.build.translate` relies on it)."""
         rng = random.Random(f"{self.seed}:mt:{doc_id}")
-        return "\n".join(self._line(line, rng) for line in text.split("\n"))
+        return [self._line(s, rng) for s in segments]
 
     def _line(self, line: str, rng: random.Random) -> str:
         if line in self.headings:

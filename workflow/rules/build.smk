@@ -1,0 +1,106 @@
+# Build stage: inputs the study constructs before the corpus stage reads them — machine-
+# translated sources (sharded), interleaved parallel sources, the decontaminated SFT set.
+
+
+# Translate shard {part} of the input of translation {translation} (a GPU job with `hf`).
+rule translate_shard:
+    input:
+        source=translation_input,
+        model=translation_model,
+    output:
+        shard="results/build/translate/{translation}/shards/{part}.jsonl",
+        provenance="results/build/translate/{translation}/shards/{part}.provenance.json",
+    params:
+        spec=translation_spec,
+        world=config.get("world"),  # the noisy engine is the demo world's translator
+    log:
+        "results/logs/translate_shard/{translation}/{part}.log",
+    benchmark:
+        "results/benchmarks/translate_shard/{translation}/{part}.tsv"
+    threads: threads_for("translate")
+    resources:
+        mem_mb=16000,
+        runtime=240,
+    conda:
+        "../../envs/build.yaml"
+    script:
+        "../scripts/translate_shard.py"
+
+
+# Concatenate the shards (in order) into the translated source the corpus stage reads.
+rule merge_translation:
+    input:
+        shards=translation_shards,
+        provenances=translation_shard_provenances,
+    output:
+        source="results/build/translate/{translation}.jsonl",
+        provenance="results/build/translate/{translation}.provenance.json",
+    log:
+        "results/logs/merge_translation/{translation}.log",
+    benchmark:
+        "results/benchmarks/merge_translation/{translation}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=60,
+    conda:
+        "../../envs/build.yaml"
+    script:
+        "../scripts/merge_translation.py"
+
+
+# Interleave aligned English/Japanese documents paragraph by paragraph (appendix G).
+rule build_parallel:
+    input:
+        unpack(parallel_inputs),
+    output:
+        "results/build/parallel/{parallel}.jsonl",
+    params:
+        spec=parallel_spec,
+    log:
+        "results/logs/build_parallel/{parallel}.log",
+    benchmark:
+        "results/benchmarks/build_parallel/{parallel}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/build.yaml"
+    script:
+        "../scripts/build_parallel.py"
+
+
+if SFT_BUILD:
+
+    # The SFT set from the declared instruction sources, minus items overlapping evaluation.
+    rule build_sft:
+        input:
+            sources=sft_source_paths(),
+            eval_data=eval_data_dir(),
+            tokenizer=tokenizer_dir(),
+        output:
+            sft="results/build/sft/train.jsonl",
+            stats="results/build/sft/stats.tsv",
+            contamination=report(
+                "results/build/sft/contamination.tsv",
+                category="2. Corpora",
+                subcategory="SFT set: contamination check",
+                caption="../report/contamination.rst",
+            ),
+            removed="results/build/sft/removed.jsonl",
+        params:
+            spec=config.get("sft"),
+            tasks=TASKS,
+        log:
+            "results/logs/build_sft/sft.log",
+        benchmark:
+            "results/benchmarks/build_sft/sft.tsv"
+        threads: 1
+        resources:
+            mem_mb=8000,
+            runtime=60,
+        conda:
+            "../../envs/build.yaml"
+        script:
+            "../scripts/build_sft.py"
