@@ -975,3 +975,20 @@ def test_mt_quality_bleu_pairs_by_id_and_skips_unconfigured_comet(tmp_path):
     with pytest.raises(FileNotFoundError, match="COMET checkpoint"):
         mt_quality(tmp_path / "hyp.jsonl", tmp_path / "ref.jsonl",
                    comet_model=tmp_path / "missing.ckpt")
+
+
+def test_generation_budget_per_category(tiny_model_dir, fixture_data, tmp_path):
+    """`max_new_tokens` may be set per category (med-eval: MT 256, NER 128)."""
+    tasks = ["EJMMT-Ja", "BC2GM-Jp"]
+    _, wide = _run(tiny_model_dir, fixture_data, tmp_path / "wide", tasks=tasks, max_new_tokens=8)
+    _, split = _run(tiny_model_dir, fixture_data, tmp_path / "split", tasks=tasks,
+                    max_new_tokens={"MT": 1, "NER": 8})
+    # Greedy decoding: one token is a prefix of eight, and strictly shorter somewhere.
+    short = [p["generation"] for p in _predictions(split, "EJMMT-Ja")]
+    long = [p["generation"] for p in _predictions(wide, "EJMMT-Ja")]
+    assert all(b.startswith(a) for a, b in zip(short, long, strict=True))
+    assert sum(map(len, short)) < sum(map(len, long))
+    assert _predictions(split, "BC2GM-Jp") == _predictions(wide, "BC2GM-Jp")
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        _run(tiny_model_dir, fixture_data, tmp_path / "bad", tasks=tasks,
+             max_new_tokens={"MT": 4})

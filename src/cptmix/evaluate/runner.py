@@ -79,10 +79,18 @@ class Settings:
     """Everything besides model and data that a score depends on (recorded in provenance)."""
 
     batch_size: int = 16  # (item, option) sequences per forward pass / prompts per generate call
-    max_new_tokens: int = 48  # generation budget for MT and NER answers
+    # Generation budget for MT and NER answers: one number, or per category
+    # ({"MT": 256, "NER": 128} is med-eval's JMedBench setting).
+    max_new_tokens: int | dict[str, int] = 48
     method: str = "prefix"  # option scoring: "prefix" (shared prompt cache) or "naive"
     seed: int = BOOTSTRAP_SEED  # bootstrap resampling seed (decoding is greedy: no other RNG)
     n_bootstrap: int = N_BOOTSTRAP  # bootstrap resamples for BLEU / F1 / Pearson SEs
+
+    def budget(self, category: str) -> int:
+        """The generation budget of a category (MT or NER)."""
+        if isinstance(self.max_new_tokens, int):
+            return self.max_new_tokens
+        return int(self.max_new_tokens[category])
 
 
 @dataclass(frozen=True)
@@ -193,7 +201,7 @@ def _mt_template(task: Task, records: list[dict], model, tokenizer, settings: Se
     sentence BLEUs against the target side (corpus BLEU kept in provenance as a variant).
     `task.language` is the target language (EJMMT-Ja translates into Japanese)."""
     prompts = [prompt_and_target(task, r)[0] for r in records]
-    raw = generate_greedy(model, tokenizer, prompts, settings.max_new_tokens, settings.batch_size)
+    raw = generate_greedy(model, tokenizer, prompts, settings.budget(MT), settings.batch_size)
     hyps = [mt_hypothesis(t) for t in raw]
     refs = [mt_reference(task, r) for r in records]
     per_item = sentence_bleus(hyps, refs, task.language)
@@ -212,7 +220,7 @@ def _ner_template(task: Task, records: list[dict], model, tokenizer, settings: S
                   source: str) -> TaskResult:
     """NER: greedy answer up to the first newline, parsed into entities; mean per-sample F1."""
     prompts = [prompt_and_target(task, r)[0] for r in records]
-    raw = generate_greedy(model, tokenizer, prompts, settings.max_new_tokens, settings.batch_size)
+    raw = generate_greedy(model, tokenizer, prompts, settings.budget(NER), settings.batch_size)
     rows, f1s = [], []
     for record, text in zip(records, raw, strict=True):
         answer = text.split("\n")[0].strip()
@@ -257,7 +265,8 @@ def provenance_path(out_tsv: str | Path) -> Path:
 
 def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | Path,
                    predictions_dir: str | Path, tasks: Sequence[str] | None = None,
-                   batch_size: int = 16, max_new_tokens: int = 48, threads: int = 1,
+                   batch_size: int = 16, max_new_tokens: int | dict[str, int] = 48,
+                   threads: int = 1,
                    progress: bool = True, provenance_json: str | Path | None = None,
                    method: str = "prefix", seed: int = BOOTSTRAP_SEED,
                    n_bootstrap: int = N_BOOTSTRAP, device: str | None = None,
@@ -280,8 +289,11 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
     selected = [t for t in TASKS if t.name in wanted]  # registry order, whatever order was given
     if not selected:
         raise ValueError("no tasks to evaluate")
-    if batch_size < 1 or max_new_tokens < 1 or threads < 1 or n_bootstrap < 2:
-        raise ValueError(f"batch_size ({batch_size}), max_new_tokens ({max_new_tokens}), "
+    budgets = (max_new_tokens.get(c, 0) for c in (MT, NER)) if isinstance(max_new_tokens, dict) \
+        else (max_new_tokens,)
+    if batch_size < 1 or min(budgets) < 1 or threads < 1 or n_bootstrap < 2:
+        raise ValueError(f"batch_size ({batch_size}), max_new_tokens ({max_new_tokens}; one "
+                         f"number or one per category, MT and NER), "
                          f"threads ({threads}) must be positive and n_bootstrap "
                          f"({n_bootstrap}) at least 2")
     if method not in ("prefix", "naive"):
