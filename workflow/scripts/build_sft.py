@@ -10,4 +10,4 @@ build_sft(spec["sources"], eval_data_dir=sm.input.eval_data, tokenizer=sm.input.
           contamination_tsv=sm.output.contamination, removed_jsonl=sm.output.removed,
           eval_tasks=sm.params.tasks, ngram=int(cont.get("ngram", 5)),
           threshold=float(cont.get("threshold", 0.9)), num_perm=int(cont.get("num_perm", 128)),
-          chat_template=spec.get("chat_template", "auto"))
+          chat_template=spec.get("chat_template", "never"))
