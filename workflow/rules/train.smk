@@ -1,4 +1,25 @@
 # Training stage: the base model, CPT on each mixture, SFT of base and of every CPT model.
+# Backends (train.backend, train.sft.backend overrides it for SFT): `hf` trains in the job's
+# own process; `megatron` starts torchrun (srun + rendezvous on several Slurm nodes) on the
+# megatron-core entry point; `nemo` (SFT only) runs NeMo's llm.finetune in envs/nemo.yaml.
+# Every backend writes the same HF (safetensors) directory, which evaluation reads.
+
+CPT_BACKEND = config["train"]["backend"]
+SFT_BACKEND = config["train"]["sft"].get("backend", CPT_BACKEND)
+TRAIN_ENVS = {
+    "hf": "../../envs/train.yaml",
+    "megatron": "../../envs/megatron.yaml",
+    "nemo": "../../envs/nemo.yaml",
+}
+
+
+def cpt_data(wildcards):
+    """megatron reads the mixture's blended indexed data through the CPU-built index cache;
+    hf reads the materialised corpus."""
+    mix = f"results/corpus/mixtures/{wildcards.mixture}"
+    if CPT_BACKEND == "megatron":
+        return {"cache": f"{mix}/megatron_cache"}
+    return {"corpus": f"{mix}/corpus.jsonl"}
 
 
 if PRETRAIN_BASE:
@@ -31,14 +52,15 @@ if PRETRAIN_BASE:
 # Continual pre-training of the base model on one mixture.
 rule train_cpt:
     input:
+        unpack(cpt_data),
         model=base_model_dir(),
-        corpus="results/corpus/mixtures/{mixture}/corpus.jsonl",
     output:
         directory("results/models/cpt/{mixture}"),
     params:
         hp=config["train"]["cpt"],
-        backend=config["train"]["backend"],
+        backend=CPT_BACKEND,
         seed=config.get("seed", 1234),
+        job="results/logs/train_cpt/{mixture}.job.json",
     log:
         "results/logs/train_cpt/{mixture}.log",
     benchmark:
@@ -48,7 +70,7 @@ rule train_cpt:
         mem_mb=4000,
         runtime=240,
     conda:
-        "../../envs/train.yaml"
+        TRAIN_ENVS[CPT_BACKEND]
     script:
         "../scripts/train_cpt.py"
 
@@ -62,8 +84,9 @@ rule train_sft:
         directory("results/models/sft/{model}"),
     params:
         hp=config["train"]["sft"],
-        backend=config["train"]["backend"],
+        backend=SFT_BACKEND,
         seed=config.get("seed", 1234),
+        job="results/logs/train_sft/{model}.job.json",
     log:
         "results/logs/train_sft/{model}.log",
     benchmark:
@@ -73,6 +96,6 @@ rule train_sft:
         mem_mb=4000,
         runtime=120,
     conda:
-        "../../envs/train.yaml"
+        TRAIN_ENVS[SFT_BACKEND]
     script:
         "../scripts/train_sft.py"
