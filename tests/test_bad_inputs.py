@@ -53,6 +53,18 @@ CONFIG_CASES = [
      "analysis.covariates.ja_ratio: bad covariate 'ja_ratio'"),
     ("lowered fraction", lambda c: c["mixtures"]["EnJa-Hybrid"]["sources"].append(
         {"source": "pmc_ja_mt", "fraction": 0.5}), "an extension must be a superset"),
+    ("unknown source format", _set(["sources", "ja_base", "format"], "csv"),
+     "sources.ja_base.format: 'csv' is not one of"),
+    ("text directory per-document lang",
+     lambda c: c["sources"]["ja_base"].update(format="text", lang="document"),
+     "sources.ja_base.lang: a plain-text directory has no per-document language field"),
+    ("glob of workflow outputs", _set(["sources", "ja_base", "path"], "results/x/*.jsonl"),
+     "sources.ja_base.path: 'results/x/*.jsonl' is a glob under results/"),
+    ("braces in a path", _set(["sources", "ja_base", "path"], ["a.jsonl", "b{x}.jsonl"]),
+     "sources.ja_base.path[1]: 'b{x}.jsonl' contains braces"),
+    ("empty path list", _set(["sources", "ja_base", "path"], []), "sources.ja_base.path"),
+    ("zero files per shard", _set(["sources", "ja_base", "files_per_shard"], 0),
+     "sources.ja_base.files_per_shard: 0 is less than the minimum of 1"),
 ]
 
 
@@ -72,6 +84,10 @@ def test_config_not_yaml_and_missing_paths(tmp_path, capsys):
     assert main(["check-config", str(path)]) == 0
     assert main(["check-config", "--paths", str(path)]) == 2
     assert "sources.ja_base.path: corpora/ja.jsonl does not exist" in capsys.readouterr().err
+    path = _config(tmp_path, _set(["sources", "ja_base", "path"], ["corpora/*.jsonl.zst"]))
+    assert main(["check-config", "--paths", str(path)]) == 2
+    assert "sources.ja_base.path[0]: corpora/*.jsonl.zst matches no file" in \
+        capsys.readouterr().err
 
 
 def test_exit_code_of_the_real_command(tmp_path):
@@ -96,7 +112,7 @@ CORPUS_CASES = [
     ("duplicate id", '{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n', "en",
      "field 'id' 'a' is duplicated"),
     ("bad document lang", '{"id": "a", "text": "x", "lang": "de"}\n', "document",
-     "src.jsonl: document 1: field 'lang' is 'de'"),
+     "src.jsonl:1: field 'lang' is 'de'"),
     ("not an object", '["a", "b"]\n', "ja", "src.jsonl:1: a record must be a JSON object"),
 ]
 
@@ -125,6 +141,91 @@ def test_missing_source_and_tokenizer(tmp_path, capsys, tokenizer):
                  str(tmp_path / "no_tok"), "--out", str(out)]) == 2
     assert "no_tok: not a tokenizer directory" in capsys.readouterr().err
     assert not out.exists()
+
+
+def _gz(text: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(text, mtime=0)
+
+
+def _zst(text: bytes) -> bytes:
+    import zstandard
+
+    return zstandard.ZstdCompressor().compress(text)
+
+
+def _parquet(records) -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(records), buf)
+    return buf.getvalue()
+
+
+OK_LINE = b'{"id": "a", "text": "x"}\n'
+# (case, files to write, --source argument(s), extra count arguments, phrase in the error)
+SOURCE_CASES = [
+    ("invalid utf-8 jsonl", {"s.jsonl": OK_LINE + b'{"id": "b", "text": "\xff"}\n'}, ["s.jsonl"],
+     [], "s.jsonl:2: not valid UTF-8"),
+    ("invalid utf-8 gz", {"s.jsonl.gz": _gz(OK_LINE * 2 + b'{"id": "c", "text": "\xfe"}\n')},
+     ["s.jsonl.gz"], [], "s.jsonl.gz:3: not valid UTF-8"),
+    ("malformed zst line", {"s.jsonl.zst": _zst(OK_LINE + b'{"id": "b", "text": }\n')},
+     ["s.jsonl.zst"], [], "s.jsonl.zst:2: not valid JSON"),
+    ("corrupt gzip", {"s.jsonl.gz": b"this is not gzip"}, ["s.jsonl.gz"], [],
+     "s.jsonl.gz:1: cannot decompress"),
+    ("corrupt zst", {"s.jsonl.zst": b"this is not zstd at all"}, ["s.jsonl.zst"], [],
+     "s.jsonl.zst:1: cannot decompress"),
+    ("missing text field", {"s.jsonl": OK_LINE}, ["s.jsonl"], ["--text-field", "body"],
+     "s.jsonl:1: missing field 'body'"),
+    ("text not a string", {"s.jsonl": b'{"id": "a", "text": 3}\n'}, ["s.jsonl"], [],
+     "s.jsonl:1: field 'text' is int, not a string"),
+    ("parquet missing column", {"s.parquet": _parquet([{"id": "a", "body": "x"}])},
+     ["s.parquet"], [], "s.parquet: missing column 'text' (columns: id, body)"),
+    ("parquet null text", {"s.parquet": _parquet([{"id": "a", "text": "x"},
+                                                 {"id": "b", "text": None}])},
+     ["s.parquet"], [], "s.parquet: row 2: field 'text' is null"),
+    ("not parquet", {"s.parquet": b"PAR1 but not really"}, ["s.parquet"], [],
+     "s.parquet: not a readable Parquet file"),
+    ("text dir invalid utf-8", {"d/a.txt": "糖尿病".encode(), "d/b.txt": b"ok\nbad \xff"},
+     ["d"], ["--format", "text"], "d/b.txt:2: not valid UTF-8"),
+    ("empty source", {"s.jsonl": b"\n\n"}, ["s.jsonl"], [],
+     "s.jsonl: source s.jsonl has no documents"),
+    ("empty file among several", {"p/a.jsonl": OK_LINE, "p/b.jsonl": b""}, ["p/*.jsonl"], [],
+     "p/b.jsonl: source *.jsonl has no documents in this file"),
+    ("empty text directory", {"d/.keep": b""}, ["d"], ["--format", "text"],
+     "d: source d has no documents"),
+    ("glob matches nothing", {"p/a.jsonl": OK_LINE}, ["p/*.jsonl.zst"], [],
+     "p/*.jsonl.zst matches no file"),
+    ("path does not exist", {}, ["nope.jsonl"], [], "nope.jsonl: source file does not exist"),
+    ("unknown format", {"s.csv": b"id,text\n"}, ["s.csv"], [], "cannot tell the format of"),
+    ("duplicate id across files", {"p/a.jsonl": OK_LINE, "p/b.jsonl.gz": _gz(OK_LINE)},
+     ["p/*"], [], "p/b.jsonl.gz:1: field 'id' 'a' is duplicated (first at"),
+    ("missing per-document lang", {"s.jsonl": OK_LINE}, ["s.jsonl"], ["--lang", "document"],
+     "s.jsonl:1: missing field 'lang'"),
+]
+
+
+@pytest.mark.parametrize("name, files, paths, extra, phrase", SOURCE_CASES,
+                         ids=[c[0] for c in SOURCE_CASES])
+def test_bad_source_file(tmp_path, capsys, tokenizer, name, files, paths, extra, phrase):
+    data = tmp_path / "data"
+    data.mkdir()
+    for rel, content in files.items():
+        (data / rel).parent.mkdir(parents=True, exist_ok=True)
+        (data / rel).write_bytes(content)
+    out = tmp_path / "out" / "counts.tsv"
+    lang = [] if "--lang" in extra else ["--lang", "ja"]
+    code = main(["count", "--source", *(str(data / p) for p in paths), *lang, *extra,
+                 "--tokenizer", str(tokenizer), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert phrase in err and "Traceback" not in err
+    assert not out.exists()
+    assert not out.parent.exists() or not any(out.parent.iterdir())  # no temp file either
 
 
 # --- analysis tables ------------------------------------------------------------------------

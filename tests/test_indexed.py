@@ -7,6 +7,7 @@ import hashlib
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("megatron.core")
@@ -14,7 +15,7 @@ pytest.importorskip("megatron.core")
 from megatron.core.datasets.indexed_dataset import IndexedDataset
 from samples import EN, JA, write_jsonl
 
-from cptmix.corpus import count_source, load_tokenizer, train_tokenizer
+from cptmix.corpus import Source, count_source, load_tokenizer, read_counts, train_tokenizer
 from cptmix.corpus.indexed import index_source
 from cptmix.corpus.ledger import RepetitionError, write_ledger
 from cptmix.corpus.megatron_cache import (
@@ -46,7 +47,8 @@ def corpus(tmp_path_factory):
     }
     counts, prov = {}, {}
     for name, path in sources.items():
-        counts[name] = count_source(path, "ja", tok, d / name / "counts.tsv")
+        count_source(path, "ja", tok, d / name / "counts.tsv")
+        counts[name] = read_counts(d / name / "counts.tsv")
         prov[name] = index_source(path, "ja", d / "tok", d / name / "tokens", name=name,
                                   progress=False)
     return d, tok, sources, counts, prov
@@ -147,7 +149,7 @@ def test_cache_refuses_a_stale_index(corpus, blend, tmp_path):
     d, _, _, _, _ = corpus
     out, _ = blend
     spec = json.loads((out / "blend.json").read_text())
-    spec["sources"][0]["source_tokens"] += 1
+    spec["shards"][0]["source_tokens"] += 1
     (tmp_path / "blend.json").write_text(json.dumps(spec))
     with pytest.raises(ValueError, match="holds .* tokens but its counts give"):
         build_index_cache(tmp_path / "blend.json", d / "tok", tmp_path / "cache", seed=1,
@@ -164,7 +166,7 @@ def test_ledger_refuses_too_many_repetitions(corpus, tmp_path):
 
 BAD = [
     ("invalid utf-8", b'{"id": "a", "text": "x"}\n{"id": "b", "text": "\xff"}\n', "src.jsonl:2: not valid UTF-8"),
-    ("empty", b"\n", "src.jsonl: source has no documents"),
+    ("empty", b"\n", "src.jsonl: source src.jsonl has no documents"),
     ("missing text", b'{"id": "a"}\n', "src.jsonl:1: missing field 'text'"),
     ("not json", b'{"id": "a", "text": "x"}\n{"id"\n', "src.jsonl:2: not valid JSON"),
 ]
@@ -187,3 +189,67 @@ def test_missing_source_or_tokenizer(corpus, tmp_path):
     with pytest.raises(FileNotFoundError, match="notok: not a tokenizer directory"):
         index_source(sources["ja"], "ja", tmp_path / "notok", tmp_path / "o" / "t")
     assert not (tmp_path / "o").exists()
+
+
+def test_sharded_source_blends_shard_by_shard(corpus, tmp_path):
+    """A source of three files (JSONL, .gz, Parquet) is indexed as three independent shards;
+    the blend lists the shard prefixes directly (no merge), megatron-core builds the blended
+    dataset from them, and its realised per-shard and per-source shares match the weights."""
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    d, tok, _, _, _ = corpus
+    docs = [{"id": f"s{i}", "text": JA[i % 3] * (1 + i % 6)} for i in range(150)]
+    src = tmp_path / "src"
+    write_jsonl(src / "p0.jsonl", docs[:40])
+    (src / "p1.jsonl.gz").write_bytes(gzip.compress(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in docs[40:90]).encode(), mtime=0))
+    pq.write_table(pa.Table.from_pylist(docs[90:]), src / "p2.parquet")
+    entry = {"path": str(src / "p*"), "lang": "ja"}
+    source = Source.from_config("big", entry)
+    assert list(source.shards()) == ["00000", "00001", "00002"]
+    counts, provs = {}, {}
+    for shard in source.shards():
+        out = tmp_path / "big" / shard
+        provs[shard] = index_source(source, None, d / "tok", out / "tokens", shard=shard,
+                                    progress=False)
+        count_source(source, None, tok, out / "counts.tsv", shard=shard)
+        counts[shard] = read_counts(out / "counts.tsv")
+    assert [p["documents"] for p in provs.values()] == [40, 50, 60]
+    assert provs["00001"]["source_sha256"] == hashlib.sha256(
+        (src / "p1.jsonl.gz").read_bytes()).hexdigest()
+    # the shards hold exactly the tokens of the whole source, in order
+    whole = index_source(source, None, d / "tok", tmp_path / "whole" / "tokens", progress=False)
+    parts = np.concatenate([np.fromfile(tmp_path / "big" / s / "tokens.bin", dtype=np.uint16)
+                            for s in provs])
+    assert parts.tolist() == np.fromfile(tmp_path / "whole" / "tokens.bin",
+                                         dtype=np.uint16).tolist()
+    assert whole["tokens"] == sum(p["tokens"] for p in provs.values())
+
+    other = read_counts(d / "en" / "counts.tsv")
+    out = tmp_path / "mix"
+    write_ledger("Sharded", {"big": 0.6, "en": 1.0}, {"big": counts, "en": other},
+                 out / "blend.json", out / "ledger.tsv", epochs=1,
+                 prefix_template=str(tmp_path / "{source}" / "{shard}" / "tokens"))
+    spec = json.loads((out / "blend.json").read_text())
+    assert [p for p, _ in spec["blend"]] == [
+        str(tmp_path / "big" / s / "tokens") for s in ("00000", "00001", "00002")
+    ] + [str(tmp_path / "en" / "00000" / "tokens")]
+    # `en` was indexed under d/en/tokens: link it where the template expects it
+    (tmp_path / "en" / "00000").mkdir(parents=True)
+    for name in ("tokens.bin", "tokens.idx", "provenance.json"):
+        (tmp_path / "en" / "00000" / name).symlink_to(d / "en" / name)
+    record = build_index_cache(out / "blend.json", d / "tok", out / "cache", seed=3,
+                               sequence_length=SEQ)
+    assert record["shards"] == ["big/00000", "big/00001", "big/00002", "en/00000"]
+    tol = 2 / record["samples"]
+    for label, w in zip(record["shards"], record["weights"], strict=True):
+        assert record["realised_shard_shares"][label] == pytest.approx(w, abs=tol)
+    ledger = pd.read_csv(out / "ledger.tsv", sep="\t")
+    for name, w in zip(ledger.source, ledger.weight, strict=True):
+        assert record["realised_shares"][name] == pytest.approx(w, abs=2 * tol)
+    big_weight = sum(w for lab, w in zip(record["shards"], record["weights"], strict=True)
+                     if lab.startswith("big/"))
+    assert big_weight == pytest.approx(ledger.set_index("source").weight["big"])

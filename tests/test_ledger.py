@@ -37,11 +37,11 @@ def test_weights_are_declared_token_shares():
     assert [s["declared_tokens"] for s in spec["sources"]] == [100, 300, declared_c]
     assert [s["source_tokens"] for s in spec["sources"]] == [100, 300, 200]
     prefixes, weights = megatron_blend(spec)
-    assert prefixes == ["results/corpus/a/tokens", "results/corpus/b/tokens",
-                        "results/corpus/c/tokens"]
+    assert prefixes == ["results/corpus/a/00000/tokens", "results/corpus/b/00000/tokens",
+                        "results/corpus/c/00000/tokens"]
     assert weights == pytest.approx([100 / total, 300 / total, declared_c / total])
     assert sum(weights) == pytest.approx(1.0)
-    assert megatron_data_path(spec)[:2] == [repr(100 / total), "results/corpus/a/tokens"]
+    assert megatron_data_path(spec)[:2] == [repr(100 / total), "results/corpus/a/00000/tokens"]
 
 
 def test_half_a_source_is_half_its_weight():
@@ -147,3 +147,31 @@ def test_corpus_config_keys_are_checked(corpus, phrase):
     cfg["corpus"] = corpus
     with pytest.raises(ConfigError, match=phrase):
         check_config(cfg, schema=schema)
+
+
+def test_a_sharded_source_is_listed_shard_by_shard(tmp_path):
+    """Shards are blend entries of their own (no merge); their weights are their declared
+    token shares and add up to the unsharded source's weight. Counts may come as TSVs in
+    `.../{shard}/counts.tsv`, named by their folder."""
+    whole = blend_spec("M", {"a": 1.0, "c": 0.5}, COUNTS)
+    c = COUNTS["c"]
+    paths = []
+    for shard, part in {"00000": c.iloc[:15], "00001": c.iloc[15:32], "00002": c.iloc[32:]}.items():
+        (tmp_path / shard).mkdir()
+        part.to_csv(tmp_path / shard / "counts.tsv", sep="\t", index=False)
+        paths.append(str(tmp_path / shard / "counts.tsv"))
+    split = blend_spec("M", {"a": 1.0, "c": 0.5}, {"a": COUNTS["a"], "c": paths})
+    kept = [[keep_document("c", f"c{i}", 0.5) for i in range(lo, hi)]
+            for lo, hi in ((0, 15), (15, 32), (32, 40))]
+    declared = [5 * sum(k) for k in kept]  # 4 tokens + EOD per kept document
+    assert all(declared)  # every shard selects something, so all three are listed
+    total = 100 + sum(declared)
+    assert split["epoch_tokens"] == whole["epoch_tokens"] == total
+    assert split["blend"] == [["results/corpus/a/00000/tokens", 100 / total]] + [
+        [f"results/corpus/c/{s}/tokens", n / total]
+        for s, n in zip(("00000", "00001", "00002"), declared, strict=True)]
+    assert split["sources"][1]["shards"] == 3
+    for a, b in zip(whole["sources"], split["sources"], strict=True):
+        assert {k: v for k, v in a.items() if k != "shards"} == \
+            {k: v for k, v in b.items() if k != "shards"}
+    assert [s["source_tokens"] for s in split["shards"]] == [100, 75, 85, 40]

@@ -3,7 +3,7 @@
     cptmix check-config config/config.yaml   # schema + cross-field checks, before any GPU hour
     cptmix mixtures config/config.yaml       # how the mixtures are composed (extends resolved)
     cptmix world --out DIR                   # generate the synthetic demo world
-    cptmix count --source F --lang ja ...    # token counts of one source
+    cptmix count --source 'D/*.jsonl.zst' --lang ja ...   # token counts of one source
     cptmix evaluate --model DIR --data DIR   # one model on the JMedBench tasks
     cptmix analyze --composition C.tsv ...   # the analysis on any study's tables
     cptmix plan config/paper.yaml            # compute and disk budget of the CPT runs
@@ -31,12 +31,19 @@ def _check_config(args) -> int:
 
 def _mixtures(args) -> int:
     from cptmix.config import load_config, resolve_mixtures
+    from cptmix.corpus.mixture import relations
 
     cfg = load_config(args.config)
-    for name, fractions in resolve_mixtures(cfg, where=str(args.config)).items():
+    mixtures = resolve_mixtures(cfg, where=str(args.config))
+    for name, fractions in mixtures.items():
         parent = cfg["mixtures"][name].get("extends")
         parts = ", ".join(f"{s}×{f:g}" for s, f in fractions.items())
         print(f"{name:14s} = {parts}" + (f"   (extends {parent})" if parent else ""))
+    lines, warnings = relations(mixtures, {m: cfg["mixtures"][m].get("extends") for m in mixtures})
+    print("\nhow the mixtures relate:")
+    print("\n".join(f"  {line}" for line in lines))
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
     return 0
 
 
@@ -56,10 +63,17 @@ def _world(args) -> int:
 
 
 def _count(args) -> int:
-    from cptmix.corpus import count_source, load_tokenizer
+    from cptmix.corpus import Source, count_source, load_tokenizer
 
-    df = count_source(args.source, args.lang, load_tokenizer(args.tokenizer), args.out)
-    print(f"{args.source}: {len(df)} documents, {int(df.tokens.sum())} tokens -> {args.out}")
+    entry = {"path": args.source, "lang": args.lang, "text_field": args.text_field,
+             "id_field": args.id_field or None, "lang_field": args.lang_field,
+             **({"format": args.format} if args.format else {})}
+    source = Source.from_config(args.name or Path(args.source[0]).name, entry)
+    totals = count_source(source, None, load_tokenizer(args.tokenizer), args.out,
+                          progress=args.progress)
+    print(f"{', '.join(args.source)}: {totals['documents']} documents, {totals['tokens']} tokens "
+          f"(ja {totals['ja_tokens']}, en {totals['en_tokens']}, parallel "
+          f"{totals['parallel_tokens']}) -> {args.out}")
     return 0
 
 
@@ -100,11 +114,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_world)
 
     p = sub.add_parser("count", help="count the tokens of every document of one source")
-    p.add_argument("--source", required=True, help="JSONL source, one {id, text[, lang]} a line")
+    p.add_argument("--source", required=True, nargs="+",
+                   help="files, globs or (format text) directories of the source: JSONL, "
+                        "JSONL.gz, JSONL.zst, Parquet or plain-text directories")
     p.add_argument("--lang", required=True, choices=["ja", "en", "parallel", "document"],
                    help="the source's language, or 'document' to read each record's lang")
+    p.add_argument("--format", choices=["jsonl", "jsonl.gz", "jsonl.zst", "parquet", "text"],
+                   help="file format (default: from each file's suffix; a directory is text)")
+    p.add_argument("--text-field", default="text", help="field/column of the text")
+    p.add_argument("--id-field", default="id",
+                   help="field/column of the document id; '' = <file>:<line or row>")
+    p.add_argument("--lang-field", default="lang", help="per-document language field")
+    p.add_argument("--name", help="source name (default: the first path's file name)")
     p.add_argument("--tokenizer", required=True, help="HF tokenizer directory")
     p.add_argument("--out", required=True, help="output TSV (id, lang, tokens)")
+    p.add_argument("--progress", action="store_true", help="progress bar with tokens/s")
     p.set_defaults(func=_count)
 
     p = sub.add_parser("evaluate", help="evaluate one HF model on JMedBench-layout data")

@@ -132,6 +132,18 @@ def cross_field_problems(cfg: dict) -> list[str]:
         if spec.get("lang") not in (*LANGS, "document"):
             problems.append(f"sources.{name}.lang: {spec.get('lang')!r} is not one of "
                             f"{(*LANGS, 'document')}")
+        if spec.get("format") == "text" and spec.get("lang") == "document":
+            problems.append(f"sources.{name}.lang: a plain-text directory has no per-document "
+                            f"language field; give ja, en or parallel")
+        if name == "mixtures":
+            problems.append("sources.mixtures: the name is taken by results/corpus/mixtures")
+        for field, path in _source_paths(name, spec):
+            if any(c in path for c in "{}"):
+                problems.append(f"{field}: {path!r} contains braces (the workflow would read "
+                                f"them as wildcards)")
+            elif produced_by_workflow(path) and is_glob(path):
+                problems.append(f"{field}: {path!r} is a glob under results/; a file the "
+                                f"workflow makes must be named exactly")
     mixtures = cfg.get("mixtures") or {}
     if not mixtures:
         problems.append("mixtures: at least one mixture is required")
@@ -171,22 +183,68 @@ def produced_by_workflow(path: str) -> bool:
     return Path(path).parts[:1] == ("results",)
 
 
-def external_inputs(cfg: dict) -> list[tuple[str, str, bool]]:
+def _source_paths(name: str, spec: dict) -> list[tuple[str, str]]:
+    """(config field, path or glob) of a source: `path` is one string or a list."""
+    paths = spec.get("path")
+    if isinstance(paths, str):
+        return [(f"sources.{name}.path", paths)]
+    return [(f"sources.{name}.path[{i}]", p) for i, p in enumerate(paths or [])
+            if isinstance(p, str)]
+
+
+def _source_inputs(name: str, spec: dict, root: str | Path = ".") -> list[tuple[str, str, bool]]:
+    """(field, file or directory, is_directory) a source reads: globs are expanded; a glob
+    that matches nothing stands for itself (it is then missing)."""
+    import glob as globmod
+
+    is_dir = spec.get("format") == "text"
+    out = []
+    for field, pattern in _source_paths(name, spec):
+        matches = sorted(globmod.glob(pattern, root_dir=root, recursive=True)) \
+            if is_glob(pattern) else []
+        out += [(field, m, is_dir or (Path(root) / m).is_dir()) for m in matches] or \
+            [(field, pattern, is_dir)]
+    return out
+
+
+def is_glob(path: str) -> bool:
+    return any(c in path for c in "*?[")
+
+
+def external_inputs(cfg: dict, root: str | Path = ".") -> list[tuple[str, str, bool]]:
     """(config field, path, is_directory) of every input the study reads but no rule makes."""
-    found = [(f"sources.{n}.path", s.get("path"), False)
-             for n, s in (cfg.get("sources") or {}).items()]
+    found = [x for n, s in (cfg.get("sources") or {}).items() for x in _source_inputs(n, s, root)]
     found += [("tokenizer.path", (cfg.get("tokenizer") or {}).get("path"), True),
               ("base_model.path", (cfg.get("base_model") or {}).get("path"), True),
               ("evaluate.data_dir", (cfg.get("evaluate") or {}).get("data_dir"), True),
               ("sft_data", cfg.get("sft_data"), False)]
+    found += _build_inputs(cfg)
     return [(f, p, d) for f, p, d in found if p and not produced_by_workflow(p)]
+
+
+def _build_inputs(cfg: dict) -> list[tuple[str, str, bool]]:
+    """What the build rules (translate, build_parallel, build_sft) read."""
+    found = []
+    data_dir = (cfg.get("evaluate") or {}).get("data_dir")
+    for name, spec in (cfg.get("translate") or {}).items():
+        path = spec.get("input")
+        if data_dir and path and Path(data_dir) in Path(path).parents:
+            path = None  # inside the evaluation data (EJMMT): covered by evaluate.data_dir
+        found += [(f"translate.{name}.input", path, False),
+                  (f"translate.{name}.model", spec.get("model"), True)]
+    for name, spec in (cfg.get("parallel") or {}).items():
+        found += [(f"parallel.{name}.{k}", spec.get(k), False) for k in ("pairs", "en", "ja")]
+    for name, spec in ((cfg.get("sft") or {}).get("sources") or {}).items():
+        found.append((f"sft.sources.{name}.path", spec.get("path"),
+                      spec.get("format") == "jmedbench"))
+    return found
 
 
 def path_problems(cfg: dict, root: str | Path = ".") -> list[str]:
     """Input paths that must exist before anything runs (not those the workflow produces)."""
     root = Path(root)
-    problems = [f"{field}: {path} does not exist"
-                for field, path, _ in external_inputs(cfg) if not (root / path).exists()]
+    problems = [f"{field}: {path} " + ("matches no file" if is_glob(path) else "does not exist")
+                for field, path, _ in external_inputs(cfg, root) if not (root / path).exists()]
     tok, model = (cfg.get("tokenizer") or {}).get("path"), (cfg.get("base_model") or {}).get("path")
     if tok and model and (root / model).is_dir() and (root / tok).is_dir():
         mine, theirs = root / tok / "tokenizer.json", root / model / "tokenizer.json"
@@ -219,7 +277,7 @@ def selected_tasks(cfg: dict) -> list[str]:
 def missing_inputs(cfg: dict, root: str | Path = ".") -> list[tuple[str, bool]]:
     """Input paths that do not exist and that no rule makes: (path, is_directory) pairs."""
     out: dict[str, bool] = {}
-    for _, path, is_dir in external_inputs(cfg):
+    for _, path, is_dir in external_inputs(cfg, root):
         if not (Path(root) / path).exists():
             out.setdefault(path, is_dir)
     return list(out.items())

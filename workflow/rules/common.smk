@@ -6,6 +6,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from cptmix.config import check_config, missing_inputs, resolve_mixtures, selected_tasks
+from cptmix.corpus.sources import source_shards
 
 # No surprise network: a missing local model is an error, not a download or a hang.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -26,11 +27,26 @@ MISSING_INPUTS = missing_inputs(config)  # absent external inputs (see inputs.sm
 MIXTURES = resolve_mixtures(config)  # name -> {source: fraction}, extends flattened
 MODELS = ["base", *MIXTURES]  # "base" = the model before CPT, shared by all mixtures
 SOURCES = list(config["sources"])
+# source -> shard -> its files: globs are expanded now, so each shard is one counting/indexing
+# job and one blend entry; an absent external path stays a placeholder (see inputs.smk).
+SHARDS = source_shards(config["sources"])
 TASKS = selected_tasks(config)
 MT_SOURCE = config["evaluate"].get("mt_source")  # appendix-B check of the MT engine, optional
 WORLD = "world" in config
 TRAIN_TOKENIZER = "train" in config["tokenizer"]
 PRETRAIN_BASE = "path" not in config["base_model"]
+# Build stage (build.smk): translated sources, parallel sources, the SFT set.
+TRANSLATIONS = config.get("translate") or {}  # name -> input, engine, shards
+PARALLEL = config.get("parallel") or {}  # name -> aligned En/Ja documents
+SFT_BUILD = "sft" in config
+# Training backends (train.smk): train.backend, overridden for SFT by train.sft.backend.
+CPT_BACKEND = config["train"]["backend"]
+SFT_BACKEND = config["train"]["sft"].get("backend", CPT_BACKEND)
+TRAIN_ENVS = {
+    "hf": "../../envs/train.yaml",
+    "megatron": "../../envs/megatron.yaml",
+    "nemo": "../../envs/nemo.yaml",
+}
 
 
 def _alternatives(names):
@@ -39,12 +55,18 @@ def _alternatives(names):
 
 wildcard_constraints:
     source=_alternatives(SOURCES),
+    shard=r"\d{5}",
     mixture=_alternatives(MIXTURES),
     model=_alternatives(MODELS),
+    translation=_alternatives(TRANSLATIONS) or "(?!)",
+    parallel=_alternatives(PARALLEL) or "(?!)",
+    part=r"\d{5}",
 
 
 # Corpus settings; the megatron backend also needs indexed sources and index caches.
 CORPUS = config.get("corpus", {})
+# Tokenizer threads of each counting/indexing job (one job per source shard; --cores caps it).
+CORPUS_THREADS = int(config.get("threads", {}).get("corpus", 8))
 MEGATRON = config["train"]["backend"] == "megatron"
 # Megatron sample length: corpus.sequence_length, else the CPT block size.
 MEGATRON_SEQUENCE_LENGTH = CORPUS.get(
@@ -53,11 +75,12 @@ MEGATRON_SEQUENCE_LENGTH = CORPUS.get(
 
 
 def mixture_indexed(wildcards):
-    """The indexed files (.bin/.idx + provenance) of the sources a mixture blends."""
+    """The indexed shards (.bin/.idx + provenance) of the sources a mixture blends."""
     return [
-        f"results/corpus/{s}/{name}"
+        f"results/corpus/{s}/{shard}/{name}"
         for s, frac in MIXTURES[wildcards.mixture].items()
         if frac > 0
+        for shard in SHARDS[s]
         for name in ("tokens.bin", "tokens.idx", "provenance.json")
     ]
 
@@ -67,12 +90,18 @@ def tokenizer_dir():
     return "results/tokenizer" if TRAIN_TOKENIZER else config["tokenizer"]["path"]
 
 
-def source_path(wildcards):
-    return config["sources"][wildcards.source]["path"]
+def shard_files(wildcards):
+    """The files (text format: directories) of one shard of a source."""
+    return SHARDS[wildcards.source][wildcards.shard]
 
 
-def source_lang(wildcards):
-    return config["sources"][wildcards.source]["lang"]
+def source_files(sources):
+    """Every file of the given sources, all shards."""
+    return [f for s in sources for files in SHARDS[s].values() for f in files]
+
+
+def source_entry(wildcards):
+    return config["sources"][wildcards.source]
 
 
 def mixture_fractions(wildcards):
@@ -80,16 +109,41 @@ def mixture_fractions(wildcards):
 
 
 def mixture_counts(wildcards):
-    """Per-source token counts of the sources a mixture draws from."""
-    return {s: f"results/corpus/{s}/counts.tsv" for s in MIXTURES[wildcards.mixture]}
+    """Per-shard token counts of the sources a mixture draws from, named by source."""
+    return {
+        s: [f"results/corpus/{s}/{shard}/counts.tsv" for shard in SHARDS[s]]
+        for s in MIXTURES[wildcards.mixture]
+    }
+
+
+def mixture_count_provenance(wildcards):
+    """The counts.json beside each counts.tsv of a mixture (content and tokenizer hashes)."""
+    return [
+        f"results/corpus/{s}/{shard}/counts.json"
+        for s in MIXTURES[wildcards.mixture]
+        for shard in SHARDS[s]
+    ]
 
 
 def mixture_source_files(wildcards):
-    return [config["sources"][s]["path"] for s in MIXTURES[wildcards.mixture]]
+    return source_files(MIXTURES[wildcards.mixture])
 
 
 def base_model_dir():
     return "results/models/cpt/base" if PRETRAIN_BASE else config["base_model"]["path"]
+
+
+PRETRAIN_SOURCES = config["base_model"].get("pretrain_sources", [])  # demo: from scratch
+
+
+def cpt_data(wildcards):
+    """What CPT reads: megatron the mixture's blended indexed data through the CPU-built index
+    cache, hf the materialised corpus; both wait for the mixture's token ledger (printed and
+    checked against max_repetitions before any training job starts)."""
+    mix = f"results/corpus/mixtures/{wildcards.mixture}"
+    data = {"cache": f"{mix}/megatron_cache"} if CPT_BACKEND == "megatron" \
+        else {"corpus": f"{mix}/corpus.jsonl"}
+    return {**data, "ledger": f"{mix}/ledger.tsv"}
 
 
 def cpt_model_dir(wildcards):
@@ -100,7 +154,51 @@ def cpt_model_dir(wildcards):
 
 
 def sft_data():
-    return config.get("sft_data", "results/world/sft/train.jsonl")
+    """The SFT set train_sft reads: built by build_sft (config `sft`) or given (`sft_data`)."""
+    return "results/build/sft/train.jsonl" if SFT_BUILD else config["sft_data"]
+
+
+# --- Build stage (build.smk): translated sources, parallel sources, the SFT set ---------------
+def translation_spec(wildcards):
+    return TRANSLATIONS[wildcards.translation]
+
+
+def translation_input(wildcards):
+    """The translation input for Snakemake; a file inside the evaluation data directory (EJMMT's test
+    set) is represented by that directory, as in mt_source_references."""
+    path, data = TRANSLATIONS[wildcards.translation]["input"], eval_data_dir()
+    return data if Path(data) in Path(path).parents else path
+
+
+def translation_model(wildcards):
+    """The local model directory of an `hf` translation (none for the demo's noisy engine)."""
+    spec = TRANSLATIONS[wildcards.translation]
+    return [spec["model"]] if spec["backend"] == "hf" else []
+
+
+def translation_shards(wildcards, suffix=".jsonl"):
+    """Shard outputs of one translation, in order (shards: 00000, 00001, ...)."""
+    n = int(TRANSLATIONS[wildcards.translation].get("shards", 1))
+    return [f"results/build/translate/{wildcards.translation}/shards/{k:05d}{suffix}"
+            for k in range(n)]
+
+
+def translation_shard_provenances(wildcards):
+    return translation_shards(wildcards, ".provenance.json")
+
+
+def parallel_spec(wildcards):
+    return PARALLEL[wildcards.parallel]
+
+
+def parallel_inputs(wildcards):
+    """The aligned documents of a parallel source: `pairs`, or `en` + `ja`."""
+    spec = PARALLEL[wildcards.parallel]
+    return {k: spec[k] for k in ("pairs", "en", "ja") if k in spec}
+
+
+def sft_source_paths():
+    return [s["path"] for s in config["sft"]["sources"].values()]
 
 
 def eval_data_dir():

@@ -6,11 +6,12 @@ if TRAIN_TOKENIZER:
     # Train the demo's byte-level BPE tokenizer on all sources.
     rule train_tokenizer:
         input:
-            sources=[config["sources"][s]["path"] for s in SOURCES],
+            sources=source_files(SOURCES),
         output:
             directory("results/tokenizer"),
         params:
             vocab_size=config["tokenizer"].get("train", {}).get("vocab_size"),
+            sources=config["sources"],
         log:
             "results/logs/train_tokenizer/tokenizer.log",
         benchmark:
@@ -25,20 +26,21 @@ if TRAIN_TOKENIZER:
             "../scripts/train_tokenizer.py"
 
 
-# Count every document's tokens once per source (mixture statistics derive from these).
+# Count every document's tokens once per source shard (mixture statistics derive from these).
 rule count_source:
     input:
-        source=source_path,
+        source=shard_files,
         tokenizer=tokenizer_dir(),
     output:
-        "results/corpus/{source}/counts.tsv",
+        counts="results/corpus/{source}/{shard}/counts.tsv",
+        provenance="results/corpus/{source}/{shard}/counts.json",
     params:
-        lang=source_lang,
+        entry=source_entry,
     log:
-        "results/logs/count_source/{source}.log",
+        "results/logs/count_source/{source}/{shard}.log",
     benchmark:
-        "results/benchmarks/count_source/{source}.tsv"
-    threads: 1
+        "results/benchmarks/count_source/{source}/{shard}.tsv"
+    threads: CORPUS_THREADS
     resources:
         mem_mb=2000,
         runtime=60,
@@ -48,14 +50,37 @@ rule count_source:
         "../scripts/count_source.py"
 
 
-# Select each source's documents at its fraction; write the corpus and its statistics.
+# A mixture's composition (the seven statistics), derived from its sources' counts alone.
+rule mixture_stats:
+    input:
+        unpack(mixture_counts),
+        count_provenance=mixture_count_provenance,
+    output:
+        "results/corpus/mixtures/{mixture}/stats.json",
+    params:
+        fractions=mixture_fractions,
+    log:
+        "results/logs/mixture_stats/{mixture}.log",
+    benchmark:
+        "results/benchmarks/mixture_stats/{mixture}.tsv"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    conda:
+        "../../envs/corpus.yaml"
+    script:
+        "../scripts/mixture_stats.py"
+
+
+# Write the documents a mixture selects (hf backend: what CPT trains on; megatron blends the
+# indexed sources instead and never needs it).
 rule build_mixture:
     input:
         unpack(mixture_counts),
         sources=mixture_source_files,
     output:
-        corpus="results/corpus/mixtures/{mixture}/corpus.jsonl",
-        stats="results/corpus/mixtures/{mixture}/stats.json",
+        "results/corpus/mixtures/{mixture}/corpus.jsonl",
     params:
         fractions=mixture_fractions,
         sources=config["sources"],
@@ -73,18 +98,21 @@ rule build_mixture:
         "../scripts/build_mixture.py"
 
 
-# Table C.1: the seven compositional statistics of every mixture.
+# Table C.1: the seven compositional statistics of every mixture, and the design check (how
+# the mixtures relate; warns when an `extends` mixture is not a superset).
 rule composition:
     input:
         expand("results/corpus/mixtures/{mixture}/stats.json", mixture=MIXTURES),
     output:
-        report(
+        table=report(
             "results/corpus/composition.tsv",
             category="2. Corpora",
             caption="../report/composition.rst",
         ),
+        design="results/corpus/design.txt",
     params:
-        mixtures=list(MIXTURES),
+        mixtures=MIXTURES,
+        parents={m: config["mixtures"][m].get("extends") for m in MIXTURES},
     log:
         "results/logs/composition/composition.log",
     benchmark:
@@ -128,22 +156,22 @@ rule ledger:
 
 if MEGATRON:
 
-    # Tokenise one source, in full and once, into megatron-core's .bin/.idx format.
+    # Tokenise one source shard, in full and once, into megatron-core's .bin/.idx format.
     rule index_source:
         input:
-            source=source_path,
+            source=shard_files,
             tokenizer=tokenizer_dir(),
         output:
-            bin="results/corpus/{source}/tokens.bin",
-            idx="results/corpus/{source}/tokens.idx",
-            provenance="results/corpus/{source}/provenance.json",
+            bin="results/corpus/{source}/{shard}/tokens.bin",
+            idx="results/corpus/{source}/{shard}/tokens.idx",
+            provenance="results/corpus/{source}/{shard}/provenance.json",
         params:
-            sources=config["sources"],
+            entry=source_entry,
         log:
-            "results/logs/index_source/{source}.log",
+            "results/logs/index_source/{source}/{shard}.log",
         benchmark:
-            "results/benchmarks/index_source/{source}.tsv"
-        threads: 8
+            "results/benchmarks/index_source/{source}/{shard}.tsv"
+        threads: CORPUS_THREADS
         resources:
             mem_mb=4000,
             runtime=600,

@@ -4,34 +4,17 @@
 # megatron-core entry point; `nemo` (SFT only) runs NeMo's llm.finetune in envs/nemo.yaml.
 # Every backend writes the same HF (safetensors) directory, which evaluation reads.
 
-CPT_BACKEND = config["train"]["backend"]
-SFT_BACKEND = config["train"]["sft"].get("backend", CPT_BACKEND)
-TRAIN_ENVS = {
-    "hf": "../../envs/train.yaml",
-    "megatron": "../../envs/megatron.yaml",
-    "nemo": "../../envs/nemo.yaml",
-}
-
-
-def cpt_data(wildcards):
-    """megatron reads the mixture's blended indexed data through the CPU-built index cache;
-    hf reads the materialised corpus."""
-    mix = f"results/corpus/mixtures/{wildcards.mixture}"
-    if CPT_BACKEND == "megatron":
-        return {"cache": f"{mix}/megatron_cache"}
-    return {"corpus": f"{mix}/corpus.jsonl"}
-
-
 if PRETRAIN_BASE:
 
     # Pre-train the demo's tiny Llama base model from scratch (stands in for llm-jp-3-13b).
     rule pretrain_base:
         input:
             tokenizer=tokenizer_dir(),
-            corpus=[config["sources"][s]["path"] for s in config["base_model"].get("pretrain_sources", [])],
+            corpus=source_files(PRETRAIN_SOURCES),
         output:
             directory("results/models/cpt/base"),
         params:
+            sources={s: config["sources"][s] for s in PRETRAIN_SOURCES},
             arch=config["base_model"].get("architecture"),
             hp=config["base_model"].get("train"),
             seed=config.get("seed", 1234),

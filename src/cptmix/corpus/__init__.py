@@ -1,10 +1,11 @@
 """Corpus stage: tokenizer, per-source token counts, mixtures and compositional statistics.
 
-Sits after the sources (the demo world or a lab's own JSONL files) and before training.
-Each source is read and tokenised once (`count_source`); a mixture's seven compositional
-statistics are then derived from those counts and the mixture's fractions, so the cost grows
-with the number of sources, not of mixtures. `build_mixture` also materialises the selected
-documents, which the CPT step trains on.
+Sits after the sources (the demo world or a lab's own JSONL/JSONL.gz/JSONL.zst/Parquet files
+or text directories, read by `cptmix.corpus.sources`) and before training. Each source is read
+and tokenised once, shard by shard (`count_source`); a mixture's seven compositional
+statistics are then derived from those counts and the mixture's fractions (`mixture_stats`), so
+the cost grows with the number of sources, not of mixtures. `materialise_mixture` writes the
+selected documents, which the hf backend's CPT trains on; `relations` is the design check.
 
 For the megatron backend, `index_source` tokenises each source once into megatron-core's
 `.bin`/`.idx` format and `write_ledger` derives each mixture's blend weights and checks its
@@ -17,13 +18,24 @@ from cptmix.corpus.mixture import (
     build_mixture,
     composition_table,
     keep_document,
+    materialise_mixture,
     mixture_statistics,
+    mixture_stats,
+    relations,
 )
-from cptmix.corpus.sources import count_source, iter_documents, read_counts
+from cptmix.corpus.sources import (
+    Source,
+    count_source,
+    iter_documents,
+    read_counts,
+    shard_counts,
+    source_shards,
+)
 from cptmix.corpus.tokenizer import load_tokenizer, train_tokenizer
 
 __all__ = [
     "RepetitionError",
+    "Source",
     "blend_spec",
     "build_mixture",
     "composition_table",
@@ -32,8 +44,13 @@ __all__ = [
     "iter_documents",
     "keep_document",
     "load_tokenizer",
+    "materialise_mixture",
     "mixture_statistics",
+    "mixture_stats",
     "read_counts",
+    "relations",
+    "shard_counts",
+    "source_shards",
     "token_ledger",
     "train_tokenizer",
     "write_ledger",

@@ -18,21 +18,27 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from cptmix.corpus.sources import iter_documents
+from cptmix.corpus.sources import (
+    CHUNK_CHARS,
+    CHUNK_DOCS,
+    Source,
+    content_hash,
+    encoded_chunks,
+    iter_documents,
+)
 from cptmix.corpus.tokenizer import load_tokenizer
 from cptmix.io import sha256_file, write_json
 
 log = logging.getLogger(__name__)
 
-# A chunk is flushed at whichever limit comes first: enough documents to keep every core busy
-# inside one Rust call, few enough bytes that a chunk of very long documents stays small.
-CHUNK_DOCS = 2048
-CHUNK_BYTES = 8 << 20
+# A chunk (`cptmix.corpus.sources.chunks`) is flushed at whichever limit comes first: enough
+# documents to keep every core busy inside one Rust call, few enough characters that a chunk
+# of very long documents stays small.
+CHUNK_BYTES = CHUNK_CHARS  # the old name
 
 
 def tokenizer_file(tokenizer_dir: str | Path) -> Path:
@@ -51,47 +57,28 @@ def idx_path(prefix: str | Path) -> Path:
     return Path(f"{prefix}.idx")
 
 
-def _utf8_error_line(path: Path) -> int:
-    """1-based line of the first invalid UTF-8 byte (only called on the error path)."""
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError:
-                return lineno
-    return 0
+def index_source(source: Source | str | Path, lang: str | None, tokenizer_dir: str | Path,
+                 out_prefix: str | Path, *, shard: str | None = None, name: str | None = None,
+                 config_entry: dict | None = None, chunk_docs: int = CHUNK_DOCS,
+                 chunk_bytes: int = CHUNK_CHARS, progress: bool = True) -> dict:
+    """Tokenise one source, or one shard of it, into `{out_prefix}.bin/.idx` (+
+    `provenance.json` beside them).
 
-
-def _chunks(docs: Iterable[dict], max_docs: int, max_bytes: int) -> Iterator[list[str]]:
-    texts: list[str] = []
-    size = 0
-    for doc in docs:
-        texts.append(doc["text"])
-        size += len(doc["text"])  # characters, not bytes: free, and within 3x of UTF-8 size
-        if len(texts) >= max_docs or size >= max_bytes:
-            yield texts
-            texts, size = [], 0
-    if texts:
-        yield texts
-
-
-def index_source(path: str | Path, lang: str, tokenizer_dir: str | Path, out_prefix: str | Path,
-                 *, name: str | None = None, config_entry: dict | None = None,
-                 chunk_docs: int = CHUNK_DOCS, chunk_bytes: int = CHUNK_BYTES,
-                 progress: bool = True) -> dict:
-    """Tokenise one source into `{out_prefix}.bin/.idx` (+ `provenance.json` beside them).
-
-    Every document of the source, in file order, becomes one megatron sequence followed by the
-    tokenizer's EOS as EOD. Errors in the source (bad JSON, missing field, invalid UTF-8, empty
-    source) name the file and line; on any error no output is left behind. Returns the
-    provenance record.
+    `source` is a `Source` (config entry) or a path with its `lang`. Every document, in file
+    order, becomes one megatron sequence followed by the tokenizer's EOS as EOD. Errors in the
+    source (bad JSON, missing field, invalid UTF-8, empty source) name the file and line; on
+    any error no output is left behind. Returns the provenance record.
     """
     from megatron.core.datasets.indexed_dataset import DType, IndexedDatasetBuilder
     from tqdm import tqdm
 
-    path, out_prefix = Path(path), Path(out_prefix)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: source file does not exist")
+    if not isinstance(source, Source):
+        source = Source.from_path(source, lang, **({"name": name} if name else {}))
+    out_prefix = Path(out_prefix)
+    units = source.shards()[shard] if shard is not None else source.units()
+    for unit in units:  # before anything is created
+        if not os.path.exists(unit):
+            raise FileNotFoundError(f"{unit}: source file does not exist")
     tok = load_tokenizer(tokenizer_dir)
     backend = tok.backend_tokenizer  # the raw `tokenizers.Tokenizer`: no Python-side wrapping
     eod = tok.eos_token_id
@@ -104,31 +91,28 @@ def index_source(path: str | Path, lang: str, tokenizer_dir: str | Path, out_pre
     tmp = out_prefix.with_name(f".{out_prefix.name}.tmp-{os.getpid()}")
     n_docs = n_tokens = 0
     t0 = time.perf_counter()
+    label = name or source.name
     try:
         builder = IndexedDatasetBuilder(str(bin_path(tmp)), dtype=dtype)
-        bar = tqdm(unit="tok", unit_scale=True, desc=name or path.stem, disable=not progress,
-                   mininterval=1.0)
+        bar = tqdm(unit="tok", unit_scale=True, desc=label if shard is None else
+                   f"{label}/{shard}", disable=not progress, mininterval=1.0)
         try:
-            for texts in _chunks(iter_documents(path, lang), chunk_docs, chunk_bytes):
+            docs = iter_documents(source, shard=shard)
+            for batch, encs in encoded_chunks(backend, docs, chunk_docs, chunk_bytes):
                 chunk_tokens = 0
-                for enc in backend.encode_batch_fast(texts, add_special_tokens=False):
+                for enc in encs:
                     ids = np.empty(len(enc.ids) + 1, dtype=dtype)
                     ids[:-1] = enc.ids
                     ids[-1] = eod
                     builder.add_document(ids, [ids.size])
                     chunk_tokens += ids.size
-                n_docs += len(texts)
+                n_docs += len(batch)
                 n_tokens += chunk_tokens
                 bar.update(chunk_tokens)
                 bar.set_postfix(docs=n_docs, refresh=False)
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"{path}:{_utf8_error_line(path)}: not valid UTF-8 "
-                             f"({exc.reason})") from None
         finally:
             bar.close()
             builder.data_file.close()  # idempotent; `finalize` closes it on success too
-        if n_docs == 0:
-            raise ValueError(f"{path}: source has no documents")
         builder.finalize(str(idx_path(tmp)))
         os.replace(bin_path(tmp), bin_path(out_prefix))
         os.replace(idx_path(tmp), idx_path(out_prefix))
@@ -137,13 +121,16 @@ def index_source(path: str | Path, lang: str, tokenizer_dir: str | Path, out_pre
             p.unlink(missing_ok=True)
     seconds = time.perf_counter() - t0
     log.info("%s: %d documents, %d tokens (incl. EOD) in %.1f s = %.0f tokens/s",
-             path, n_docs, n_tokens, seconds, n_tokens / max(seconds, 1e-9))
+             ", ".join(units), n_docs, n_tokens, seconds, n_tokens / max(seconds, 1e-9))
+    hashes = content_hash(source, units)
     provenance = {
-        "source": name or path.stem,
-        "path": str(path),
-        "lang": lang,
-        "config": config_entry or {"path": str(path), "lang": lang},
-        "source_sha256": sha256_file(path),
+        "source": label,
+        "shard": shard,
+        "path": units[0] if len(units) == 1 else units,
+        "lang": source.lang,
+        "config": config_entry or source.config,
+        "source_sha256": hashes["sha256"],
+        "files": hashes["files"],
         "tokenizer_dir": str(tokenizer_dir),
         "tokenizer_sha256": sha256_file(tokenizer_file(tokenizer_dir)),
         "vocab_size": vocab_size,

@@ -3,8 +3,10 @@
 Sits after `count_source` (it needs only the per-source counts, never the text) and before any
 training job. Two outputs per mixture:
 
-* `blend.json` — the `(prefix, weight)` list that megatron-core's `BlendedMegatronDatasetBuilder`
-  consumes (`GPTDatasetConfig(blend=(prefixes, weights), ...)`). The weights are *derived* from
+* `blend.json` — the `(prefix, weight)` list, one entry per shard of each source (a sharded
+  source is listed shard by shard, never merged), that megatron-core's
+  `BlendedMegatronDatasetBuilder` consumes (`GPTDatasetConfig(blend=(prefixes, weights))`).
+  The weights are *derived* from
   the declared composition, never typed by hand: the weight of a source is its share of the
   mixture's tokens, i.e. the tokens of the documents `keep_document` selects at the source's
   fraction (plus one EOD per document, since megatron samples EODs too), normalised. The
@@ -33,7 +35,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from cptmix.corpus.mixture import keep_document
+from cptmix.corpus.mixture import kept
+from cptmix.corpus.sources import shard_counts
 from cptmix.io import write_json, write_tsv
 
 log = logging.getLogger(__name__)
@@ -50,10 +53,9 @@ class RepetitionError(ValueError):
 
 
 def source_sizes(source: str, fraction: float, counts: pd.DataFrame) -> dict[str, int]:
-    """Documents and tokens (text + one EOD per document) of a whole source and of the subset
-    that `keep_document` selects at `fraction`."""
-    kept = [keep_document(source, i, fraction) for i in counts["id"]]
-    sub = counts[kept]
+    """Documents and tokens (text + one EOD per document) of a whole source (or shard) and of
+    the subset that `keep_document` selects at `fraction`."""
+    sub = kept(source, counts, fraction) if fraction > 0 else counts.iloc[:0]
     return {
         "source_documents": len(counts),
         "source_tokens": int(counts["tokens"].sum()) + len(counts),
@@ -62,26 +64,43 @@ def source_sizes(source: str, fraction: float, counts: pd.DataFrame) -> dict[str
     }
 
 
-def blend_spec(mixture: str, fractions: dict[str, float], counts: dict[str, pd.DataFrame],
-               prefix_template: str = "results/corpus/{source}/tokens") -> dict:
-    """The blend of one mixture: weights = declared token shares; sources selecting nothing are
-    left out (megatron rejects weight 0)."""
-    rows = []
+PREFIX_TEMPLATE = "results/corpus/{source}/{shard}/tokens"
+SIZE_KEYS = ("source_documents", "source_tokens", "declared_documents", "declared_tokens")
+
+
+def blend_spec(mixture: str, fractions: dict[str, float], counts: dict,
+               prefix_template: str = PREFIX_TEMPLATE) -> dict:
+    """The blend of one mixture: one entry per shard of each source, weight = the shard's
+    share of the declared tokens; shards selecting nothing are left out (megatron rejects
+    weight 0). `counts[source]` is a counts table, a TSV, or its shards (`shard_counts`).
+
+    `sources` sums the shards per source (the ledger's rows); `shards` lists every blend
+    entry; `blend` is `[[prefix, weight], ...]` in the same order as `shards`."""
+    shards, rows = [], []
     for source, frac in fractions.items():
-        sizes = source_sizes(source, frac, counts[source])
-        if sizes["declared_tokens"] > 0:
-            rows.append({"source": source, "fraction": frac,
-                         "prefix": prefix_template.format(source=source), **sizes})
+        row = {"source": source, "fraction": frac, "shards": 0, **dict.fromkeys(SIZE_KEYS, 0)}
+        for shard, table in shard_counts(counts[source]).items():
+            sizes = source_sizes(source, frac, table)
+            for k in SIZE_KEYS:
+                row[k] += sizes[k]
+            if sizes["declared_tokens"] > 0:
+                shards.append({"source": source, "shard": shard, "fraction": frac,
+                               "prefix": prefix_template.format(source=source, shard=shard),
+                               **sizes})
+                row["shards"] += 1
+        if row["declared_tokens"] > 0:
+            rows.append(row)
     total = sum(r["declared_tokens"] for r in rows)
     if total == 0:
         raise ValueError(f"mixture {mixture}: selects no tokens (fractions {fractions})")
-    for r in rows:
+    for r in (*rows, *shards):
         r["weight"] = r["declared_tokens"] / total
     return {
         "mixture": mixture,
         "epoch_tokens": total,  # one pass over the declared mixture, EODs included
-        "blend": [[r["prefix"], r["weight"]] for r in rows],
+        "blend": [[r["prefix"], r["weight"]] for r in shards],
         "sources": rows,
+        "shards": shards,
     }
 
 
@@ -160,11 +179,11 @@ def format_ledger(mixture: str, df: pd.DataFrame, budget: int, pool: str) -> str
     return head + "\n" + df.to_string(index=False, float_format=lambda x: f"{x:.4f}")
 
 
-def write_ledger(mixture: str, fractions: dict[str, float], counts: dict[str, pd.DataFrame],
+def write_ledger(mixture: str, fractions: dict[str, float], counts: dict,
                  blend_json: str | Path, ledger_tsv: str | Path, *, epochs: float | None = None,
                  tokens: int | None = None, pool: str = "source",
                  max_repetitions: float | None = None,
-                 prefix_template: str = "results/corpus/{source}/tokens") -> pd.DataFrame:
+                 prefix_template: str = PREFIX_TEMPLATE) -> pd.DataFrame:
     """Blend + ledger of one mixture, both written only if the budget is feasible."""
     spec = blend_spec(mixture, fractions, counts, prefix_template)
     budget = budget_tokens(spec, epochs=epochs, tokens=tokens)

@@ -97,10 +97,14 @@ def blended_dataset(settings: dict, cache_dir: str | Path, tokenizer=None):
 
 
 def realised_shares(dataset, names: list[str]) -> dict[str, float]:
-    """Fraction of the blend's samples drawn from each source."""
+    """Fraction of the blend's samples drawn from each name (blend entries sharing a name,
+    e.g. the shards of one source, are summed)."""
     counts = Counter(int(i) for i in dataset.dataset_index)
     n = len(dataset.dataset_index)
-    return {name: counts.get(i, 0) / n for i, name in enumerate(names)}
+    shares: dict[str, float] = {}
+    for i, name in enumerate(names):
+        shares[name] = shares.get(name, 0.0) + counts.get(i, 0) / n
+    return shares
 
 
 def cache_settings(blend_json: str | Path, tokenizer_dir: str | Path, *, seed: int,
@@ -112,7 +116,8 @@ def cache_settings(blend_json: str | Path, tokenizer_dir: str | Path, *, seed: i
     budget = budget_tokens if budget_tokens is not None else spec["budget_tokens"]
     return {
         "mixture": spec["mixture"],
-        "sources": [s["source"] for s in spec["sources"]],
+        "sources": [s["source"] for s in spec["shards"]],  # per blend entry
+        "shards": [f"{s['source']}/{s['shard']}" for s in spec["shards"]],
         "prefixes": prefixes,
         "weights": weights,
         "budget_tokens": budget,
@@ -132,7 +137,8 @@ def _check_indexed(spec_sources: list[dict], settings: dict) -> None:
         prov = read_provenance(s["prefix"])
         if prov["tokens"] != s["source_tokens"]:
             raise ValueError(
-                f"{s['prefix']}: indexed source {s['source']} holds {prov['tokens']:,} tokens but "
+                f"{s['prefix']}: indexed shard {s['source']}/{s['shard']} holds "
+                f"{prov['tokens']:,} tokens but "
                 f"its counts give {s['source_tokens']:,}; rebuild the index or the counts")
         if prov["tokenizer_sha256"] != settings["tokenizer_sha256"]:
             raise ValueError(f"{s['prefix']}: indexed with a different tokenizer than "
@@ -146,7 +152,7 @@ def build_index_cache(blend_json: str | Path, tokenizer_dir: str | Path,
     write `cache.json`: the settings, the cache files and the realised per-source shares."""
     settings = cache_settings(blend_json, tokenizer_dir, seed=seed,
                               sequence_length=sequence_length, budget_tokens=budget_tokens)
-    _check_indexed(read_blend(blend_json)["sources"], settings)
+    _check_indexed(read_blend(blend_json)["shards"], settings)
     cache_dir = Path(cache_dir)
     with atomic_path(cache_dir) as tmp:
         tmp.mkdir(parents=True)
@@ -155,12 +161,13 @@ def build_index_cache(blend_json: str | Path, tokenizer_dir: str | Path,
         record = {
             **settings,
             "samples": len(dataset),
-            "realised_shares": shares,
+            "realised_shares": shares,  # per source
+            "realised_shard_shares": realised_shares(dataset, settings["shards"]),
             "files": sorted(p.name for p in tmp.iterdir()),
         }
         write_json(tmp / CACHE_SPEC, record)
-    for name, w in zip(settings["sources"], settings["weights"], strict=True):
-        log.info("%s: weight %.6f realised %.6f", name, w, shares[name])
+    for name, w in zip(settings["shards"], settings["weights"], strict=True):
+        log.info("%s: weight %.6f realised %.6f", name, w, record["realised_shard_shares"][name])
     return record
 
 

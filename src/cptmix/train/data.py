@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from cptmix.corpus.sources import Source, iter_documents
 from cptmix.corpus.tokenizer import encode_batch
 from cptmix.io import read_jsonl
 from cptmix.tasks import TASKS_BY_NAME, answer_token_ids
@@ -14,13 +15,16 @@ from cptmix.tasks import TASKS_BY_NAME, answer_token_ids
 IGNORE = -100
 
 
-def pack_documents(tokenizer, paths: list[str | Path], block_size: int) -> torch.Tensor:
-    """All documents of the JSONL files, each followed by EOS, cut into blocks (n, block_size);
-    the incomplete tail is dropped."""
+def pack_documents(tokenizer, paths: list[str | Path | Source], block_size: int) -> torch.Tensor:
+    """All documents of the sources (a path: one JSONL file with a "text" field; a `Source`:
+    any configured source, read by the corpus stage's reader), each followed by EOS, cut into
+    blocks (n, block_size); the incomplete tail is dropped."""
     ids: list[int] = []
     eos = tokenizer.eos_token_id
     for path in paths:
-        texts = [rec["text"] for rec in read_jsonl(path, required=("text",))]
+        docs = iter_documents(path) if isinstance(path, Source) \
+            else read_jsonl(path, required=("text",))
+        texts = [rec["text"] for rec in docs]
         for doc in encode_batch(tokenizer, texts):
             ids.extend(doc)
             ids.append(eos)
