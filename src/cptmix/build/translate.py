@@ -74,32 +74,18 @@ class PerDocument:
 def _split_long(sentence: str, max_chars: int) -> list[str]:
     """Word groups of an over-long sentence, each at most `max_chars` (a word longer than the
     limit is cut into pieces)."""
-    out, cur = [], ""
+    words = []
     for word in sentence.split(" "):
         while len(word) > max_chars:
-            if cur:
-                out.append(cur)
-                cur = ""
-            out.append(word[:max_chars])
+            words.append(word[:max_chars])
             word = word[max_chars:]
-        cand = f"{cur} {word}" if cur else word
-        if len(cand) <= max_chars:
-            cur = cand
-        else:
-            out.append(cur)
-            cur = word
-    if cur:
-        out.append(cur)
-    return out
+        words.append(word)
+    return _pack(words, max_chars)
 
 
-def split_paragraph(paragraph: str, max_chars: int) -> list[str]:
-    """Chunks of one paragraph under `max_chars`: whole sentences greedily grouped."""
-    if len(paragraph) <= max_chars:
-        return [paragraph]
-    pieces = []
-    for sentence in _SENTENCE_END.split(paragraph):
-        pieces += [sentence] if len(sentence) <= max_chars else _split_long(sentence, max_chars)
+def _pack(pieces: list[str], max_chars: int) -> list[str]:
+    """Consecutive pieces (each at most `max_chars`) greedily joined by spaces into chunks of
+    at most `max_chars`."""
     chunks, cur = [], ""
     for piece in pieces:
         cand = f"{cur} {piece}" if cur else piece
@@ -111,6 +97,16 @@ def split_paragraph(paragraph: str, max_chars: int) -> list[str]:
     if cur:
         chunks.append(cur)
     return chunks
+
+
+def split_paragraph(paragraph: str, max_chars: int) -> list[str]:
+    """Chunks of one paragraph under `max_chars`: whole sentences greedily grouped."""
+    if len(paragraph) <= max_chars:
+        return [paragraph]
+    pieces = []
+    for sentence in _SENTENCE_END.split(paragraph):
+        pieces += [sentence] if len(sentence) <= max_chars else _split_long(sentence, max_chars)
+    return _pack(pieces, max_chars)
 
 
 def segment(text: str, max_chars: int) -> list[list[str]]:
