@@ -134,17 +134,24 @@ def test_workflow_through_slurm_matches_local_run(slurm_cluster, tmp_path):
     jobs = _jobs(slurm_cluster, run_id)
     assert jobs, f"no job reached Slurm:\n{log[-3000:]}"
     assert all(j["state"] == "COMPLETED" for j in jobs), jobs
-    # every job of the plan went through sbatch: one Slurm job per Snakemake job
+    # every job of the plan went through sbatch: one Slurm job per Snakemake job, except the
+    # evaluations, which the profile groups into one Slurm job
     planned = _snakemake(remote, "-n", "--forceall").stdout
-    n_planned = int(planned.split("Job stats:")[1].split("total")[1].split()[0])
-    assert len(jobs) == n_planned, (len(jobs), n_planned)
+    stats = planned.split("Job stats:")[1]
+    n_planned = int(stats.split("total")[1].split()[0])
+    n_eval = int(re.search(r"^evaluate_model\s+(\d+)", stats, flags=re.MULTILINE).group(1))
+    assert n_eval >= 2 and profile["groups"] == ["evaluate_model=eval"]
+    assert len(jobs) == n_planned - n_eval + 1, (len(jobs), n_planned, n_eval, jobs)
+    groups = [j for j in jobs if _rule(j["comment"]) not in _rules()]  # named by the group
+    assert len(groups) == 1, [j["comment"] for j in jobs]
     rules = {_rule(j["comment"]) for j in jobs}
-    assert {"generate_world", "count_source", "train_cpt", "evaluate_model"} <= rules
-    # GPU rules asked for a GPU on the profile's GPU partition; CPU rules for none
+    assert {"generate_world", "count_source", "train_cpt"} <= rules
+    # GPU rules (and the evaluation group) asked for a GPU on the profile's GPU partition;
+    # CPU rules for none
     gpu_partition = profile["set-resources"]["train_cpt"]["slurm_partition"]
     cpu_partition = profile["default-resources"]["slurm_partition"]
     for job in jobs:
-        if _rule(job["comment"]) in GPU_RULES:
+        if _rule(job["comment"]) in GPU_RULES or job in groups:
             assert job["partition"] == gpu_partition and "gpu:1" in job["gres"], job
         else:
             assert job["partition"] == cpu_partition and "gpu" not in job["gres"], job
