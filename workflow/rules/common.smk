@@ -65,8 +65,6 @@ wildcard_constraints:
 
 # Corpus settings; the megatron backend also needs indexed sources and index caches.
 CORPUS = config.get("corpus", {})
-# Tokenizer threads of each counting/indexing job (one job per source shard; --cores caps it).
-CORPUS_THREADS = int(config.get("threads", {}).get("corpus", 8))
 MEGATRON = config["train"]["backend"] == "megatron"
 # Megatron sample length: corpus.sequence_length, else the CPT block size.
 MEGATRON_SEQUENCE_LENGTH = CORPUS.get(
@@ -237,5 +235,6 @@ def final_targets():
     ]
 
 
-def threads_for(group):
-    return int(config.get("threads", {}).get(group, 1))
+def threads_for(group, default=1):
+    """Threads of a rule group from config `threads` (tokenisers, torch, generation)."""
+    return int(config.get("threads", {}).get(group, default))

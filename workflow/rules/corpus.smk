@@ -40,7 +40,7 @@ rule count_source:
         "results/logs/count_source/{source}/{shard}.log",
     benchmark:
         "results/benchmarks/count_source/{source}/{shard}.tsv"
-    threads: CORPUS_THREADS
+    threads: threads_for("corpus", default=8)  # per source shard; --cores caps it
     resources:
         mem_mb=2000,
         runtime=60,
@@ -171,7 +171,7 @@ if MEGATRON:
             "results/logs/index_source/{source}/{shard}.log",
         benchmark:
             "results/benchmarks/index_source/{source}/{shard}.tsv"
-        threads: CORPUS_THREADS
+        threads: threads_for("corpus", default=8)  # per source shard; --cores caps it
         resources:
             mem_mb=4000,
             runtime=600,
