@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -55,6 +55,12 @@ def sha256_file(path: str | Path, block: int = 1 << 20) -> str:
 
 def write_json(path: str | Path, obj) -> None:
     write_text(path, json.dumps(obj, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict], sort_keys: bool = True) -> None:
+    """Records as JSON Lines (UTF-8, unescaped non-ASCII), written atomically."""
+    write_text(path, "".join(json.dumps(r, ensure_ascii=False, sort_keys=sort_keys) + "\n"
+                             for r in records))
 
 
 def write_tsv(path: str | Path, df, float_format: str = "%.6f") -> None:

@@ -14,11 +14,10 @@ Paragraphs are newline-separated and must correspond one to one.
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
-from cptmix.io import atomic_path, read_jsonl
+from cptmix.io import read_jsonl, write_jsonl
 
 
 def interleave(en: list[str], ja: list[str], rng: random.Random) -> list[str]:
@@ -79,7 +78,5 @@ def build_parallel(output: str | Path, *, seed: int, pairs: str | Path | None = 
         n_par += len(en_p)
     if not docs:
         raise ValueError(f"build_parallel: no documents in {pairs or en}")
-    with atomic_path(output) as tmp:
-        tmp.write_text("".join(json.dumps(d, ensure_ascii=False, sort_keys=True) + "\n"
-                               for d in docs), encoding="utf-8")
+    write_jsonl(output, docs)
     return {"documents": len(docs), "paragraphs": n_par}

@@ -17,7 +17,6 @@ it has one, wraps each prompt (`chat_template: auto | never | always`).
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from cptmix.build.contamination import (
     record_content,
     removal_table,
 )
-from cptmix.io import atomic_path, read_jsonl, write_tsv
+from cptmix.io import read_jsonl, write_jsonl, write_tsv
 from cptmix.tasks import TASK_NAMES, get_task, prompt_and_target
 
 log = logging.getLogger(__name__)
@@ -174,14 +173,9 @@ def build_sft(sources: dict[str, dict], *, eval_data_dir: str | Path, tokenizer:
                      "contaminated": sum(h.source == name for h in hits), "examples": len(idx),
                      "prompt_tokens": pt, "response_tokens": rt, "tokens": pt + rt})
     stats = pd.DataFrame(rows)
-    with atomic_path(out_jsonl) as tmp:
-        tmp.write_text("".join(json.dumps({k: ex[k] for k in ("id", "source", "task", "prompt",
-                                                               "response")},
-                                          ensure_ascii=False, sort_keys=True) + "\n"
-                               for ex in kept), encoding="utf-8")
-    with atomic_path(removed_jsonl) as tmp:
-        tmp.write_text("".join(json.dumps(h.__dict__, ensure_ascii=False, sort_keys=True) + "\n"
-                               for h in hits), encoding="utf-8")
+    write_jsonl(out_jsonl, ({k: ex[k] for k in ("id", "source", "task", "prompt", "response")}
+                            for ex in kept))
+    write_jsonl(removed_jsonl, (h.__dict__ for h in hits))
     write_tsv(stats_tsv, stats)
     write_tsv(contamination_tsv, removal_table(hits, list(against), eval_task_names))
     return {r["source"]: r for r in rows}

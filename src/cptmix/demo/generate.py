@@ -9,7 +9,7 @@ from cptmix.demo.benchmark import BenchmarkWriter
 from cptmix.demo.planted import planted_tsv
 from cptmix.demo.sources import SourceWriter
 from cptmix.demo.world import build_world
-from cptmix.io import write_text
+from cptmix.io import write_jsonl, write_text
 from cptmix.tasks import TASKS
 
 SOURCES = ("general", "ja_base", "en_base", "pmc_en", "pmc_ja_mt", "parallel_abstracts",
@@ -54,10 +54,6 @@ def check_world_config(cfg: dict) -> None:
                          f"document ({docs['pmc_en']}), got {docs['pmc_ja_mt']}")
 
 
-def _jsonl(records) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in records)
-
-
 def generate_world(cfg: dict, out_dir: str | Path) -> None:
     """Generate the demo world described by `cfg` (see `DEFAULT_WORLD`) under `out_dir`:
     sources/{general,ja_base,en_base,pmc_en,textbooks}.jsonl, the raw inputs of the build
@@ -81,8 +77,8 @@ def generate_world(cfg: dict, out_dir: str | Path) -> None:
     pairs = writer.parallel(docs["parallel_abstracts"])
     sources["textbooks"] = writer.textbooks(docs["textbooks"])
     for name in WRITTEN:
-        write_text(out / "sources" / f"{name}.jsonl", _jsonl(sources[name]))
-    write_text(out / "parallel" / "abstract_pairs.jsonl", _jsonl(pairs))
+        write_jsonl(out / "sources" / f"{name}.jsonl", sources[name])
+    write_jsonl(out / "parallel" / "abstract_pairs.jsonl", pairs)
 
     bench = BenchmarkWriter(world, seed)
     eval_records = bench.records("eval", cfg["eval_items"])
@@ -92,10 +88,8 @@ def generate_world(cfg: dict, out_dir: str | Path) -> None:
         if task.folder in folders_written:  # EJMMT: one folder for both directions
             continue
         folders_written.add(task.folder)
-        write_text(out / "jmedbench" / task.folder / "test.jsonl",
-                   _jsonl(eval_records[task.name]))
-        write_text(out / "sft_sources" / task.folder / "train.jsonl",
-                   _jsonl(sft_records[task.name]))
+        write_jsonl(out / "jmedbench" / task.folder / "test.jsonl", eval_records[task.name])
+        write_jsonl(out / "sft_sources" / task.folder / "train.jsonl", sft_records[task.name])
     write_text(out / "planted_effects.tsv", planted_tsv())
 
     audit = world.to_json()

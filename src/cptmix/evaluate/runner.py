@@ -12,7 +12,6 @@ written to a temporary name and renamed, so a crash never leaves a partial one b
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -47,7 +46,7 @@ from cptmix.evaluate.provenance import (
     tokenizer_hash,
 )
 from cptmix.evaluate.scoring import generate_greedy, score_options
-from cptmix.io import atomic_path, write_json, write_tsv
+from cptmix.io import write_json, write_jsonl, write_tsv
 from cptmix.tasks import (
     DC,
     MCQA,
@@ -351,14 +350,8 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
         "versions": library_versions(),
     }
     for result in results:
-        _write_jsonl(predictions_dir / f"{predictions_name(result.task)}.jsonl",
-                     result.predictions)
+        write_jsonl(predictions_dir / f"{predictions_name(result.task)}.jsonl",
+                    result.predictions, sort_keys=False)
     write_json(provenance_json or provenance_path(out_tsv), provenance)
     write_tsv(out_tsv, table, float_format=SCORE_FORMAT)  # atomic: temp file + rename, last
     return table
-
-
-def _write_jsonl(path: Path, rows: list[dict]) -> None:
-    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -26,7 +26,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from cptmix.io import atomic_path, read_jsonl, write_text
+from cptmix.io import atomic_path, read_jsonl, write_jsonl, write_text
 
 log = logging.getLogger(__name__)
 
@@ -119,11 +119,8 @@ def write_dataset(sft_jsonl: str | Path, root: str | Path) -> dict:
         raise NemoSetupError(f"{sft_jsonl}: no SFT examples")
     root = Path(root)
 
-    def dump(rows):
-        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-
-    write_text(root / "training.jsonl", dump(recs))
-    write_text(root / "validation.jsonl", dump(recs[:VALID_EXAMPLES]))
+    write_jsonl(root / "training.jsonl", recs, sort_keys=False)
+    write_jsonl(root / "validation.jsonl", recs[:VALID_EXAMPLES], sort_keys=False)
     return {"training": len(recs), "validation": min(len(recs), VALID_EXAMPLES)}
 
 
