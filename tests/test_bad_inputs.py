@@ -65,6 +65,22 @@ CONFIG_CASES = [
     ("empty path list", _set(["sources", "ja_base", "path"], []), "sources.ja_base.path"),
     ("zero files per shard", _set(["sources", "ja_base", "files_per_shard"], 0),
      "sources.ja_base.files_per_shard: 0 is less than the minimum of 1"),
+    ("duplicate seeds", _set(["replicates"], {"seeds": [1234, 1235, 1234]}),
+     "replicates.seeds: duplicate seed(s) [1234]"),
+    ("seeds and n", _set(["replicates"], {"seeds": [1, 2], "n": 2}),
+     "replicates: give either seeds (a list) or n (a count), not both"),
+    ("noise floor with one seed",
+     lambda c: (c.update(replicates={"seeds": [7]}), c["analysis"].update(noise_floor=True)),
+     "analysis.noise_floor: a noise floor needs at least 2 seeds"),
+    ("noise floor with no replicates",
+     lambda c: (c.pop("replicates", None), c["analysis"].update(noise_floor=True)),
+     "analysis.noise_floor: a noise floor needs at least 2 seeds"),
+    ("unknown metric", _set(["analysis", "metrics"], ["score", "accuracy"]),
+     "analysis.metrics[1]: 'accuracy' is not one of ['score', 'continuous']"),
+    ("unknown replicate scope", _set(["replicates"], {"n": 2, "scope": "cpt"}),
+     "replicates.scope: 'cpt' is not one of ['full', 'sft']"),
+    ("misspelt top-level key", _set(["replicate"], {"n": 3}),
+     "Additional properties are not allowed ('replicate' was unexpected)"),
 ]
 
 

@@ -57,6 +57,24 @@ def test_hand_computed_plan():
     assert total.flops == pytest.approx(6 * 10 * (8000 + 8200)) and total.steps == 81
 
 
+@pytest.mark.parametrize("replicates, cpt_runs, sft_runs", [
+    ({"seeds": [1, 2, 3]}, 3, 3), ({"n": 2, "scope": "sft"}, 1, 2)])
+def test_replicates_multiply_the_runs(replicates, cpt_runs, sft_runs):
+    one = plan_study(tiny_config(), mfu=0.5, gpu_flops=1000).set_index("mixture")
+    cfg = {**tiny_config(), "replicates": replicates}
+    many = plan_study(cfg, mfu=0.5, gpu_flops=1000).set_index("mixture")
+    m1 = many.loc["M1"]
+    assert m1.runs == cpt_runs and m1.steps == one.loc["M1", "steps"]  # steps: one run's
+    assert m1.flops == pytest.approx(cpt_runs * 480_000)
+    assert m1.gpu_hours == pytest.approx(cpt_runs * 960 / 3600)
+    assert m1.wall_hours == pytest.approx(240 / 3600)  # one run's wall clock
+    # (14 + 2) B/param × 10 params = 160e-9 GB per run: CPT runs + SFT runs, + base SFT per seed
+    assert m1.checkpoint_GB == pytest.approx((cpt_runs + sft_runs) * 160e-9)
+    assert many.loc["total", "checkpoint_GB"] == pytest.approx(
+        2 * (cpt_runs + sft_runs) * 160e-9 + sft_runs * 160e-9)
+    assert many.loc["total", "wall_hours"] == pytest.approx(cpt_runs * (240 + 246) / 3600)
+
+
 def test_token_budget_in_tokens_and_max_steps_cap():
     cfg = tiny_config()
     cfg["corpus"] = {"token_budget": {"tokens": 1000}}

@@ -25,11 +25,12 @@ from slurm.profile import load_real, partitions, write_test_profile
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "tests" / "config" / "config.yaml"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-TARGETS = ["results/eval/EnJa-Base/scores.tsv", "results/eval/base/scores.tsv",
-           "results/corpus/composition.tsv"]
+TARGETS = ["results/eval/EnJa-Base/seed-1234/scores.tsv",
+           "results/eval/base/seed-1234/scores.tsv", "results/corpus/composition.tsv"]
 COMPARED = [*TARGETS, "results/corpus/mixtures/EnJa-Base/stats.json",
             "results/corpus/mixtures/EnJa-Hybrid/stats.json",
-            "results/eval/EnJa-Base/predictions/medqa.jsonl"]
+            "results/eval/EnJa-Base/seed-1234/predictions/medqa.jsonl",
+            "results/eval/EnJa-Base/seed-1234/items.tsv"]
 GPU_RULES = {"pretrain_base", "translate_shard", "train_cpt", "train_sft", "evaluate_model"}
 
 needs_slurm = pytest.mark.skipif(available() is not None, reason=str(available()))

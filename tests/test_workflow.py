@@ -2,6 +2,7 @@
 rule really runs, from the synthetic world to the analysis and the HTML report."""
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from cptmix.tasks import TASK_NAMES
 
@@ -18,9 +20,9 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 MIXTURES = ["EnJa-Base", "JaDominant", "EnDominant", "EnJa-Plus", "EnJa-Balance", "EnJa-Hybrid"]
 
 
-def snakemake(workdir, *args, check=True):
+def snakemake(workdir, *args, check=True, config=CONFIG):
     cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(CONFIG), "--cores", "2", *args]
+           "--configfile", str(config), "--cores", "2", *args]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, cwd=workdir)
     if check and proc.returncode != 0:
@@ -41,23 +43,88 @@ def study(tmp_path_factory):
 def test_dry_run_plans_the_whole_study(tmp_path):
     (tmp_path / "config").mkdir()
     shutil.copy(CONFIG, tmp_path / "config" / "config.yaml")
-    out = snakemake(tmp_path, "-n").stdout
-    counts = dict(line.split()[:2] for line in out.split("Job stats:")[1].splitlines()[3:]
-                  if line.strip() and not line.startswith("total"))
-    assert counts["train_cpt"] == "6" and counts["train_sft"] == "7"
-    assert counts["evaluate_model"] == "7" and counts["build_mixture"] == "6"
-    assert counts["generate_world"] == "1" and counts["analyze"] == "1"
-    assert counts["ledger"] == "6" and counts["score_mt_source"] == "1"
+    counts = job_counts(snakemake(tmp_path, "-n").stdout)
+    assert counts["train_cpt"] == 6 and counts["train_sft"] == 7
+    assert counts["evaluate_model"] == 7 and counts["build_mixture"] == 6
+    assert counts["generate_world"] == 1 and counts["analyze"] == 2  # score, continuous
+    assert counts["ledger"] == 6 and counts["score_mt_source"] == 1
+
+
+def job_counts(out: str) -> dict[str, int]:
+    """rule -> jobs from a dry run's "Job stats" table."""
+    lines = out.split("Job stats:")[1].splitlines()[3:]
+    table = lines[:next((k for k, line in enumerate(lines) if not line.strip()), len(lines))]
+    return {line.split()[0]: int(line.split()[1]) for line in table
+            if not line.startswith("total")}
+
+
+def outputs_of(out: str, rule: str) -> list[str]:
+    """The output paths of every job of `rule` in a dry run's listing."""
+    found = []
+    for block in out.split("\nrule ")[1:]:
+        name, _, body = block.partition(":")
+        if name.strip() == rule:
+            found += [line.split(":", 1)[1].strip() for line in body.splitlines()
+                      if line.strip().startswith("output:")]
+    return found
+
+
+def config_with(tmp_path, **extra):
+    """tests/config/config.yaml plus top-level `extra` keys, as the workdir's default config."""
+    (tmp_path / "config").mkdir()
+    cfg = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+    cfg.update(extra)
+    path = tmp_path / "config" / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    return path
 
 
 @pytest.mark.slow
 def test_one_mixture_chain_alone(tmp_path):
     (tmp_path / "config").mkdir()
     shutil.copy(CONFIG, tmp_path / "config" / "config.yaml")
-    out = snakemake(tmp_path, "-n", "results/eval/EnJa-Plus/scores.tsv").stdout
-    assert "results/models/cpt/EnJa-Plus" in out
+    target = "results/eval/EnJa-Plus/seed-1234/scores.tsv"
+    out = snakemake(tmp_path, "-n", target).stdout
+    assert "results/models/cpt/EnJa-Plus/seed-1234" in out
     assert "results/models/cpt/EnJa-Balance" not in out
     assert "results/models/sft/base" not in out
+    counts = job_counts(out)
+    assert (counts["train_cpt"], counts["train_sft"], counts["evaluate_model"]) == (1, 1, 1)
+
+
+@pytest.mark.slow
+def test_readme_forced_rebuild_of_one_mixture(study):
+    """The README's command: the target first, then -R (-R takes every word after it as a
+    rule name, so a target written after it would be swallowed and all mixtures rerun)."""
+    out = snakemake(study, "-n", "results/eval/EnJa-Plus/seed-1234/scores.tsv",
+                    "-R", "train_cpt").stdout
+    assert job_counts(out) == {"train_cpt": 1, "train_sft": 1, "evaluate_model": 1}
+    assert outputs_of(out, "train_cpt") == ["results/models/cpt/EnJa-Plus/seed-1234"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("replicates, cpt, sft", [
+    ({"seeds": [11, 12, 13]}, 18, 21), ({"n": 3, "scope": "sft"}, 6, 21)])
+def test_replicates_are_wildcards(tmp_path, replicates, cpt, sft):
+    """`replicates` puts every CPT, SFT and evaluation job under a seed wildcard; scope `sft`
+    trains CPT once (first seed) and SFT per seed from it."""
+    config = config_with(tmp_path, replicates=replicates, analysis={"noise_floor": True})
+    out = snakemake(tmp_path, "-n", config=config).stdout
+    counts = job_counts(out)
+    assert (counts["train_cpt"], counts["train_sft"], counts["evaluate_model"]) == (cpt, sft, sft)
+    assert counts["pretrain_base"] == 1 and counts["analyze"] == 2  # score, continuous
+    seeds = replicates.get("seeds") or [1234, 1235, 1236]
+    models = ["base", *MIXTURES]
+    assert sorted(outputs_of(out, "train_sft")) == sorted(
+        f"results/models/sft/{m}/seed-{s}" for m in models for s in seeds)
+    cpt_seeds = seeds if "seeds" in replicates else seeds[:1]
+    assert sorted(outputs_of(out, "train_cpt")) == sorted(
+        f"results/models/cpt/{m}/seed-{s}" for m in MIXTURES for s in cpt_seeds)
+    assert all(f"results/eval/{m}/seed-{s}/items.tsv" in out for m in models for s in seeds)
+    if "scope" in replicates:  # every SFT replicate of a mixture starts from the one CPT run
+        sft_inputs = re.findall(r"input: (results/models/cpt/EnJa-Plus/seed-\d+)", out)
+        assert set(sft_inputs) == {"results/models/cpt/EnJa-Plus/seed-1234"}
+        assert len(sft_inputs) == 3
     rulegraph = snakemake(tmp_path, "--rulegraph").stdout
     assert rulegraph.lstrip().startswith("digraph") and "train_cpt" in rulegraph
 

@@ -175,7 +175,61 @@ def cross_field_problems(cfg: dict) -> list[str]:
         for i, t in enumerate(tasks):
             if t not in TASK_NAMES:
                 problems.append(f"evaluate.tasks[{i}]: unknown task {t!r}")
+    problems += _replicate_problems(cfg)
     return problems
+
+
+def _replicate_problems(cfg: dict) -> list[str]:
+    """Seeds and what the analysis asks of them (the schema has checked their shape)."""
+    problems: list[str] = []
+    rep = cfg.get("replicates") or {}
+    if "seeds" in rep and "n" in rep:
+        problems.append("replicates: give either seeds (a list) or n (a count), not both")
+        return problems
+    seeds = replicate_seeds(cfg)
+    duplicates = sorted({s for s in seeds if seeds.count(s) > 1})
+    if duplicates:
+        problems.append(f"replicates.seeds: duplicate seed(s) {duplicates}; each replicate "
+                        "needs its own seed")
+    analysis = cfg.get("analysis") or {}
+    if analysis.get("noise_floor") and len(set(seeds)) < 2:
+        problems.append(f"analysis.noise_floor: a noise floor needs at least 2 seeds "
+                        f"(replicates gives {len(set(seeds))}: {seeds}); add seeds to "
+                        "replicates.seeds or set analysis.noise_floor: false")
+    metrics = analysis.get("metrics", list(ANALYSIS_METRICS))
+    for i, m in enumerate(metrics):
+        if m not in ANALYSIS_METRICS:
+            problems.append(f"analysis.metrics[{i}]: unknown metric {m!r} (the score tables "
+                            f"have: {', '.join(ANALYSIS_METRICS)})")
+    return problems
+
+
+# Score columns the analysis can run on: the JMedBench metric (`score`, the headline) and the
+# continuous metric beside it (`continuous`: gold-option log-probability / per-byte
+# log-likelihood of the gold target), both written by the evaluate stage.
+ANALYSIS_METRICS = ("score", "continuous")
+REPLICATE_SCOPES = ("full", "sft")
+
+
+def replicate_seeds(cfg: dict) -> list[int]:
+    """The training seeds of the study's replicates, in order: `replicates.seeds`, or
+    `replicates.n` consecutive seeds from `seed`, or just `seed` (one replicate)."""
+    rep = cfg.get("replicates") or {}
+    base = int(cfg.get("seed", 1234))
+    if "seeds" in rep:
+        return [int(s) for s in rep["seeds"]]
+    return [base + k for k in range(int(rep.get("n", 1)))]
+
+
+def replicate_scope(cfg: dict) -> str:
+    """`full`: every seed trains its own CPT and SFT (training noise of both); `sft`: CPT once
+    (the first seed), SFT per seed (SFT noise only: cheaper, and it says less)."""
+    return str((cfg.get("replicates") or {}).get("scope", "full"))
+
+
+def cpt_seed(cfg: dict, seed: int) -> int:
+    """The seed of the CPT run that the SFT replicate `seed` starts from."""
+    return replicate_seeds(cfg)[0] if replicate_scope(cfg) == "sft" else int(seed)
 
 
 def produced_by_workflow(path: str) -> bool:

@@ -13,8 +13,11 @@ checkpoint disk and the indexed-data disk of the megatron backend, and the total
 Disk assumptions (megatron-core, bf16 with the distributed optimizer):
   resumable checkpoint = 14 bytes/parameter (bf16 weights 2 + fp32 master weights 4 + Adam's
   two fp32 moments 8), kept `keep` at a time per run; the HF export the next stage reads =
-  2 bytes/parameter (bf16 safetensors). Every mixture has a CPT and an SFT run; the base
-  model's SFT adds one more. Indexed data = tokens × `token_bytes` (int32 ids: llm-jp-3's
+  2 bytes/parameter (bf16 safetensors). Every mixture has a CPT and an SFT run per replicate
+  seed (`replicates`; scope `sft`: one CPT run, SFT per seed); the base model's SFT adds one
+  more per seed. A mixture's row counts all its replicates (`runs` CPT runs): FLOPs,
+  GPU-hours and checkpoint disk add up over them, while `wall_hours` is one run's wall clock
+  (replicates are separate jobs that can run side by side). Indexed data = tokens × `token_bytes` (int32 ids: llm-jp-3's
   99,487-token vocabulary does not fit uint16); each source is indexed once, in full, and
   shared by every mixture that blends it, so the total counts each source once.
 """
@@ -27,7 +30,13 @@ from typing import Any
 
 import pandas as pd
 
-from cptmix.config import ConfigError, load_config, resolve_mixtures
+from cptmix.config import (
+    ConfigError,
+    load_config,
+    replicate_scope,
+    replicate_seeds,
+    resolve_mixtures,
+)
 
 H100_BF16_DENSE_FLOPS = 989e12  # H100 SXM peak dense bf16 tensor-core FLOP/s
 RESUME_BYTES_PER_PARAM = 14     # bf16 weights 2 + fp32 master 4 + Adam m, v 4 + 4
@@ -109,33 +118,39 @@ def plan_study(cfg: dict[str, Any], mfu: float = 0.4,
     step_tokens = tokens_per_step(cfg)
     gpus = gpu_count(cfg)
     per_run_ckpt = (keep * RESUME_BYTES_PER_PARAM + EXPORT_BYTES_PER_PARAM) * n_params / GB
+    sft_runs = len(replicate_seeds(cfg))
+    cpt_runs = 1 if replicate_scope(cfg) == "sft" else sft_runs
     mixtures = resolve_mixtures(cfg)
     sources = cfg["sources"]
 
     rows = []
     for name, row in tokens.iterrows():
         trained = trained_tokens(cfg, row.total)
-        flops = 6 * n_params * trained
+        flops = 6 * n_params * trained * cpt_runs
         gpu_hours = flops / (gpu_flops * mfu) / 3600
         indexed = sum(float(sources[s].get("tokens", 0)) for s, f in mixtures[name].items()
                       if f > 0) * token_bytes / GB
         rows.append({"mixture": name, "tokens_B": row.total / 1e9, "ja_B": row.ja / 1e9,
                      "en_B": row.en / 1e9, "parallel_B": row.parallel / 1e9,
                      "trained_B": trained / 1e9, "steps": math.ceil(trained / step_tokens),
-                     "flops": flops, "gpu_hours": gpu_hours, "gpus": gpus,
-                     "wall_hours": gpu_hours / gpus,
-                     "checkpoint_GB": 2 * per_run_ckpt,  # CPT + SFT of this mixture
+                     "runs": cpt_runs, "flops": flops, "gpu_hours": gpu_hours, "gpus": gpus,
+                     "wall_hours": gpu_hours / gpus / cpt_runs,
+                     # CPT and SFT runs of this mixture
+                     "checkpoint_GB": (cpt_runs + sft_runs) * per_run_ckpt,
                      "indexed_GB": indexed})
     df = pd.DataFrame(rows)
     used = {s for fractions in mixtures.values() for s, f in fractions.items() if f > 0}
     total = df.drop(columns="mixture").sum()
     total["gpus"] = gpus
-    total["checkpoint_GB"] += per_run_ckpt  # the base model's SFT, shared by all mixtures
+    total["runs"] = df["runs"].sum()
+    total["wall_hours"] = (df["wall_hours"] * df["runs"]).sum()  # one after another
+    total["checkpoint_GB"] += sft_runs * per_run_ckpt  # the base model's SFT per seed
     total["indexed_GB"] = sum(float(sources[s].get("tokens", 0)) for s in used) \
         * token_bytes / GB  # each source indexed once
     df.loc[len(df)] = {"mixture": "total", **total.to_dict()}
     df["steps"] = df["steps"].astype(int)
     df["gpus"] = df["gpus"].astype(int)
+    df["runs"] = df["runs"].astype(int)
     return df
 
 
@@ -189,7 +204,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         if name not in by_name.index or not hours:
             raise PlanError(f"--observed {item!r}: expected MIXTURE=HOURS with a known mixture")
         row = by_name.loc[name]
-        mfu = implied_mfu(row.flops, int(row.gpus), float(hours), args.gpu_flops)
+        mfu = implied_mfu(row.flops / row.runs, int(row.gpus), float(hours), args.gpu_flops)
         print(f"{name}: {int(row.gpus)} GPUs × {float(hours):g} h implies MFU {mfu:.3f}")
     if args.tsv:
         df.to_csv(args.tsv, sep="\t", index=False)

@@ -1,13 +1,17 @@
-# Analysis stage: score differences, averages, (partial) correlations with the reviewer's
-# statistics, prediction, planted-effect check (demo only), figures and provenance.
+# Analysis stage, once per metric (results/analysis/{metric}/: `score` = the JMedBench metric,
+# the paper's headline; `continuous` = gold log-probability / per-byte log-likelihood): score
+# differences paired by seed, noise floors, the additive design's contrasts, (partial)
+# correlations with seed-aware uncertainty, prediction, planted-effect check (demo only),
+# figures and provenance.
 
 # The demo world plants effects by design; checking them needs its table (real corpora: none).
 PLANTED_EFFECTS = "results/world/planted_effects.tsv" if WORLD else []
 PLANTED_CHECK = (
     {
         "planted_check": report(
-            "results/analysis/planted_effects_check.tsv",
+            "results/analysis/{metric}/planted_effects_check.tsv",
             category="1. Demo world",
+            subcategory="{metric}",
             caption="../report/planted_check.rst",
         )
     }
@@ -16,72 +20,58 @@ PLANTED_CHECK = (
 )
 
 
-# Everything of the paper's section 4 from the evaluation TSVs and Table C.1.
+def _analysis_report(name, caption, category="4. Analysis"):
+    return report(
+        f"results/analysis/{{metric}}/{name}",
+        category=category,
+        subcategory="{metric}",
+        caption=f"../report/{caption}.rst",
+    )
+
+
+# Everything of the paper's section 4 from every model's and seed's evaluation and Table C.1.
 rule analyze:
     input:
         composition="results/corpus/composition.tsv",
-        base="results/eval/base/scores.tsv",
-        mixtures=expand("results/eval/{mixture}/scores.tsv", mixture=MIXTURES),
+        scores=eval_files("scores.tsv"),
+        item_scores=eval_files("items.tsv"),
         planted=PLANTED_EFFECTS,
     output:
-        diffs=report(
-            "results/analysis/score_differences.tsv",
-            category="4. Analysis",
-            caption="../report/diffs.rst",
-        ),
-        wide=report(
-            "results/analysis/score_differences_wide.tsv",
-            category="4. Analysis",
-            caption="../report/diffs_wide.rst",
-        ),
-        averages=report(
-            "results/analysis/averages.tsv",
-            category="4. Analysis",
-            caption="../report/averages.rst",
-        ),
-        correlations=report(
-            "results/analysis/correlations.tsv",
-            category="4. Analysis",
-            caption="../report/correlations.rst",
-        ),
-        partial=report(
-            "results/analysis/partial_correlations.tsv",
-            category="4. Analysis",
-            caption="../report/partial.rst",
-        ),
-        prediction=report(
-            "results/analysis/prediction.tsv",
-            category="4. Analysis",
-            caption="../report/prediction.rst",
-        ),
-        summary=report(
-            "results/analysis/summary.md",
-            category="4. Analysis",
-            caption="../report/summary.rst",
-        ),
-        provenance=report(
-            "results/analysis/provenance.tsv",
-            category="6. Provenance",
-            caption="../report/provenance.rst",
-        ),
-        provenance_json="results/analysis/provenance.json",
+        diffs=_analysis_report("score_differences.tsv", "diffs"),
+        per_seed="results/analysis/{metric}/score_differences_per_seed.tsv",
+        wide=_analysis_report("score_differences_wide.tsv", "diffs_wide"),
+        noise=_analysis_report("noise_floors.tsv", "noise_floors"),
+        contrasts=_analysis_report("contrasts.tsv", "contrasts"),
+        averages=_analysis_report("averages.tsv", "averages"),
+        correlations=_analysis_report("correlations.tsv", "correlations"),
+        partial=_analysis_report("partial_correlations.tsv", "partial"),
+        prediction=_analysis_report("prediction.tsv", "prediction"),
+        summary=_analysis_report("summary.md", "summary"),
+        provenance=_analysis_report("provenance.tsv", "provenance", "6. Provenance"),
+        provenance_json="results/analysis/{metric}/provenance.json",
         figures=report(
-            directory("results/analysis/figures"),
+            directory("results/analysis/{metric}/figures"),
             patterns=["{name}.png"],
             category="5. Figures",
+            subcategory="{metric}",
             labels={"figure": "{name}"},
             caption="../report/figures.rst",
         ),
         **PLANTED_CHECK,
     params:
-        mixtures=list(MIXTURES),
+        models=MODELS,
+        seeds=SEEDS,
+        eval_pattern=eval_pattern,
+        metric="{metric}",
         mixture_sources=MIXTURES,
-        covariates=config.get("analysis", {}).get("covariates"),
+        covariates=ANALYSIS.get("covariates"),
+        replicate_scope=SCOPE,
+        noise_floor=ANALYSIS.get("noise_floor", False),
         config=config,
     log:
-        "results/logs/analyze/analyze.log",
+        "results/logs/analyze/{metric}.log",
     benchmark:
-        "results/benchmarks/analyze/analyze.tsv"
+        "results/benchmarks/analyze/{metric}.tsv"
     threads: 1
     resources:
         mem_mb=2000,

@@ -5,7 +5,15 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from cptmix.config import check_config, missing_inputs, resolve_mixtures, selected_tasks
+from cptmix.config import (
+    check_config,
+    cpt_seed,
+    missing_inputs,
+    replicate_scope,
+    replicate_seeds,
+    resolve_mixtures,
+    selected_tasks,
+)
 from cptmix.corpus.sources import source_shards
 
 # No surprise network: a missing local model is an error, not a download or a hang.
@@ -26,6 +34,13 @@ onstart:
 MISSING_INPUTS = missing_inputs(config)  # absent external inputs (see inputs.smk)
 MIXTURES = resolve_mixtures(config)  # name -> {source: fraction}, extends flattened
 MODELS = ["base", *MIXTURES]  # "base" = the model before CPT, shared by all mixtures
+# Replicates: every CPT, SFT and evaluation job exists once per seed (scope `sft`: CPT once,
+# with the first seed, and SFT per seed). The base model itself is pre-trained (or given) once.
+SEEDS = replicate_seeds(config)
+SCOPE = replicate_scope(config)
+CPT_SEEDS = SEEDS[:1] if SCOPE == "sft" else SEEDS
+ANALYSIS = config.get("analysis", {})
+METRICS = ANALYSIS.get("metrics", ["score", "continuous"])
 SOURCES = list(config["sources"])
 # source -> shard -> its files: globs are expanded now, so each shard is one counting/indexing
 # job and one blend entry; an absent external path stays a placeholder (see inputs.smk).
@@ -61,6 +76,8 @@ wildcard_constraints:
     translation=_alternatives(TRANSLATIONS) or "(?!)",
     parallel=_alternatives(PARALLEL) or "(?!)",
     part=r"\d{5}",
+    seed=_alternatives(str(s) for s in SEEDS),
+    metric=_alternatives(METRICS),
 
 
 # Corpus settings; the megatron backend also needs indexed sources and index caches.
@@ -144,11 +161,17 @@ def cpt_data(wildcards):
     return {**data, "ledger": f"{mix}/ledger.tsv"}
 
 
+def replicate_seed(wildcards):
+    """The training seed of a job's replicate (its `seed` wildcard)."""
+    return int(wildcards.seed)
+
+
 def cpt_model_dir(wildcards):
-    """The model SFT starts from: the base itself, or the base after CPT on a mixture."""
+    """The model SFT (replicate `seed`) starts from: the base itself, or the base after CPT
+    on a mixture with the replicate's CPT seed (the first seed under scope `sft`)."""
     if wildcards.model == "base":
         return base_model_dir()
-    return f"results/models/cpt/{wildcards.model}"
+    return f"results/models/cpt/{wildcards.model}/seed-{cpt_seed(config, wildcards.seed)}"
 
 
 def sft_data():
@@ -210,11 +233,28 @@ def mt_source_references():
     return data if Path(data) in Path(ref).parents else ref
 
 
+EVAL_DIR = "results/eval/{model}/seed-{seed}"  # one model's evaluation, one replicate
+
+
+def eval_files(name):
+    """One evaluation file (scores.tsv, items.tsv) of every model and seed."""
+    return expand(f"{EVAL_DIR}/{name}", model=MODELS, seed=SEEDS)
+
+
+def eval_pattern(wildcards):
+    """The evaluation folder pattern, for the analysis to find each model's and seed's files
+    by name (a function: a params string would be formatted with the job's wildcards)."""
+    return EVAL_DIR
+
+
 def analysis_outputs():
     return [
-        f"results/analysis/{name}"
+        f"results/analysis/{metric}/{name}"
+        for metric in METRICS
         for name in (
             "score_differences.tsv",
+            "noise_floors.tsv",
+            "contrasts.tsv",
             "averages.tsv",
             "correlations.tsv",
             "partial_correlations.tsv",
@@ -229,7 +269,7 @@ def final_targets():
     return [
         "results/corpus/composition.tsv",
         *expand("results/corpus/mixtures/{mixture}/ledger.tsv", mixture=MIXTURES),
-        *expand("results/eval/{model}/scores.tsv", model=MODELS),
+        *eval_files("scores.tsv"),
         *analysis_outputs(),
         *(["results/eval/mt_source_quality.json"] if MT_SOURCE else []),
     ]

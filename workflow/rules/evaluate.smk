@@ -1,28 +1,32 @@
 # Evaluation stage: every SFT model on the selected JMedBench tasks.
 
 
-# Score one SFT model on all tasks (MCQA/DC by option log-likelihood, MT BLEU, NER F1, STS r).
+# Score one SFT model (one replicate seed) on all tasks: the JMedBench metric (MCQA/DC by
+# option log-likelihood, MT BLEU, NER F1, STS r) and the continuous metric beside it, plus
+# every item's values (items.tsv) for the paired tests over items and seeds.
 rule evaluate_model:
     input:
-        model="results/models/sft/{model}",
+        model="results/models/sft/{model}/seed-{seed}",
         data=eval_data_dir(),
     output:
         scores=report(
-            "results/eval/{model}/scores.tsv",
+            "results/eval/{model}/seed-{seed}/scores.tsv",
             category="3. Evaluation",
             subcategory="{model}",
+            labels={"model": "{model}", "seed": "{seed}"},
             caption="../report/scores.rst",
         ),
-        provenance="results/eval/{model}/scores.provenance.json",
-        predictions=directory("results/eval/{model}/predictions"),
+        item_scores="results/eval/{model}/seed-{seed}/items.tsv",
+        provenance="results/eval/{model}/seed-{seed}/scores.provenance.json",
+        predictions=directory("results/eval/{model}/seed-{seed}/predictions"),
     params:
         tasks=TASKS,
         batch_size=config["evaluate"].get("batch_size", 16),
         max_new_tokens=config["evaluate"].get("max_new_tokens", 48),
     log:
-        "results/logs/evaluate_model/{model}.log",
+        "results/logs/evaluate_model/{model}/seed-{seed}.log",
     benchmark:
-        "results/benchmarks/evaluate_model/{model}.tsv"
+        "results/benchmarks/evaluate_model/{model}/seed-{seed}.tsv"
     threads: threads_for("evaluate")
     resources:
         mem_mb=4000,

@@ -32,22 +32,22 @@ if PRETRAIN_BASE:
             "../scripts/pretrain_base.py"
 
 
-# Continual pre-training of the base model on one mixture.
+# Continual pre-training of the base model on one mixture, once per replicate seed.
 rule train_cpt:
     input:
         unpack(cpt_data),
         model=base_model_dir(),
     output:
-        directory("results/models/cpt/{mixture}"),
+        directory("results/models/cpt/{mixture}/seed-{seed}"),
     params:
         hp=config["train"]["cpt"],
         backend=CPT_BACKEND,
-        seed=config.get("seed", 1234),
-        job="results/logs/train_cpt/{mixture}.job.json",
+        seed=replicate_seed,
+        job="results/logs/train_cpt/{mixture}/seed-{seed}.job.json",
     log:
-        "results/logs/train_cpt/{mixture}.log",
+        "results/logs/train_cpt/{mixture}/seed-{seed}.log",
     benchmark:
-        "results/benchmarks/train_cpt/{mixture}.tsv"
+        "results/benchmarks/train_cpt/{mixture}/seed-{seed}.tsv"
     threads: threads_for("train")
     resources:
         mem_mb=4000,
@@ -58,22 +58,23 @@ rule train_cpt:
         "../scripts/train_cpt.py"
 
 
-# SFT with identical settings for the base model ("before") and each CPT model ("after").
+# SFT with identical settings for the base model ("before") and each CPT model ("after"),
+# once per replicate seed: difference s = (CPT+SFT, seed s) - (base+SFT, seed s).
 rule train_sft:
     input:
         model=cpt_model_dir,
         data=sft_data(),
     output:
-        directory("results/models/sft/{model}"),
+        directory("results/models/sft/{model}/seed-{seed}"),
     params:
         hp=config["train"]["sft"],
         backend=SFT_BACKEND,
-        seed=config.get("seed", 1234),
-        job="results/logs/train_sft/{model}.job.json",
+        seed=replicate_seed,
+        job="results/logs/train_sft/{model}/seed-{seed}.job.json",
     log:
-        "results/logs/train_sft/{model}.log",
+        "results/logs/train_sft/{model}/seed-{seed}.log",
     benchmark:
-        "results/benchmarks/train_sft/{model}.tsv"
+        "results/benchmarks/train_sft/{model}/seed-{seed}.tsv"
     threads: threads_for("train")
     resources:
         mem_mb=4000,
