@@ -295,55 +295,75 @@ def load_replicates(scores: Mapping, items: Mapping | None = None, *, metric: st
     return data
 
 
+def _aligned(frame: pd.DataFrame, keys: pd.MultiIndex, tasks: list[str], path, ref_path
+             ) -> pd.DataFrame:
+    """`frame`'s rows in the order of `keys` (task, sample_id); every key exactly once."""
+    frame = frame[frame["task"].isin(tasks)].set_index(["task", "sample_id"])
+    missing = keys.difference(frame.index, sort=False)
+    extra = frame.index.difference(keys, sort=False)
+    if len(missing) or len(extra):
+        task = (missing if len(missing) else extra)[0][0]
+        n_have = int((frame.index.get_level_values(0) == task).sum())
+        n_ref = int((keys.get_level_values(0) == task).sum())
+        absent = [sid for t, sid in missing if t == task][:3]
+        raise ValueError(f"{path}: field sample_id: task {task!r} has {n_have} items, not the "
+                         f"{n_ref} of {ref_path}" + (f" (missing e.g. {', '.join(absent)})"
+                                                     if absent else " (other sample_ids)"))
+    return frame.loc[keys]
+
+
 def _load_items(items: Mapping, data: ReplicateData) -> list[TaskItems]:
-    frames = {(m, s): read_model_items(_path(items, m, s), data.metric)
-              for m in data.models for s in data.seeds}
+    tasks = data.task_names()
     ref_path = _path(items, BASE, data.seeds[0])
-    ref = frames[(BASE, data.seeds[0])]
-    out = []
-    for ti, task in enumerate(data.task_names()):
-        ids = ref.loc[ref["task"] == task, "sample_id"].tolist()
-        if len(ids) < 2:
-            raise ValueError(f"{ref_path}: field task: {task!r} has {len(ids)} item(s); the "
-                             "item-level test needs at least 2")
-        shape = (len(data.models), len(data.seeds), len(ids))
-        vals, pred, gold = np.empty(shape), np.empty(shape), np.empty(shape)
-        for mi, m in enumerate(data.models):
-            for si, s in enumerate(data.seeds):
-                f = frames[(m, s)]
-                sub = f[f["task"] == task].set_index("sample_id")
-                if len(sub) != len(ids) or not sub.index.isin(ids).all():
-                    absent = [i for i in ids if i not in sub.index][:3]
-                    raise ValueError(
-                        f"{_path(items, m, s)}: field sample_id: task {task!r} has "
-                        f"{len(sub)} items, not the {len(ids)} of {ref_path}"
-                        + (f" (missing e.g. {', '.join(absent)})" if absent else ""))
-                sub = sub.loc[ids]
-                vals[mi, si] = sub["value"].to_numpy()
-                pred[mi, si] = sub["prediction"].to_numpy()
-                gold[mi, si] = sub["gold"].to_numpy()
-        pearson = data.metric == "score" and bool(np.all(np.isnan(vals)))
+    ref = read_model_items(ref_path, data.metric)
+    ref = ref[ref["task"].isin(tasks)]
+    counts = ref.groupby("task", sort=False).size()
+    for task in tasks:
+        if counts.get(task, 0) < 2:
+            raise ValueError(f"{ref_path}: field task: {task!r} has {counts.get(task, 0)} "
+                             "item(s); the item-level test needs at least 2")
+    # One fixed item order: tasks in the score order, items in the reference file's order.
+    ref = pd.concat([ref[ref["task"] == t] for t in tasks])
+    keys = pd.MultiIndex.from_frame(ref[["task", "sample_id"]])
+    shape = (len(data.models), len(data.seeds), len(keys))
+    vals, pred, gold = np.empty(shape), np.empty(shape), np.empty(shape)
+    for mi, m in enumerate(data.models):
+        for si, s in enumerate(data.seeds):
+            path = _path(items, m, s)
+            frame = ref if (m, s) == (BASE, data.seeds[0]) else read_model_items(path,
+                                                                                 data.metric)
+            aligned = _aligned(frame.reset_index(drop=True), keys, tasks, path, ref_path)
+            vals[mi, si] = aligned["value"].to_numpy()
+            pred[mi, si] = aligned["prediction"].to_numpy()
+            gold[mi, si] = aligned["gold"].to_numpy()
+    out, start = [], 0
+    for ti, task in enumerate(tasks):
+        stop = start + int(counts[task])
+        v, pr, go = vals[..., start:stop], pred[..., start:stop], gold[..., start:stop]
+        ids = ref["sample_id"].iloc[start:stop].tolist()
+        start = stop
+        pearson = data.metric == "score" and bool(np.all(np.isnan(v)))
         if pearson:
-            if not (np.all(np.isfinite(pred)) and np.all(np.isfinite(gold))):
+            if not (np.all(np.isfinite(pr)) and np.all(np.isfinite(go))):
                 raise ValueError(f"{ref_path}: fields prediction/gold: task {task!r} has no "
                                  "item_score (a Pearson task) but non-numeric prediction or "
                                  "gold")
-            item = TaskItems(jackknife_pseudo_values(pred, gold), "pearson", pred, gold, ids)
-            implied = pearson_rows(pred, gold)
+            item = TaskItems(jackknife_pseudo_values(pr, go), "pearson", pr, go, ids)
+            implied = pearson_rows(pr, go)
         else:
-            item = TaskItems(vals, "mean", sample_ids=ids)
-            implied = np.nanmean(vals, axis=-1) if np.isfinite(vals).any() else vals[..., 0]
+            item = TaskItems(v, "mean", sample_ids=ids)
+            with np.errstate(invalid="ignore"):
+                implied = np.nanmean(v, axis=-1) if np.isfinite(v).any() else v[..., 0]
         given = data.scores[:, :, ti]
         bad = np.abs(implied - given) > CONSISTENCY_TOL * np.maximum(1.0, np.abs(given))
         bad &= np.isfinite(given)
         if bad.any():
             mi, si = map(int, np.argwhere(bad)[0])
-            m, s = data.models[mi], data.seeds[si]
             how = "Pearson r of prediction/gold" if pearson else "mean of the items"
-            raise ValueError(f"{_path(items, m, s)}: field {METRIC_COLUMNS[data.metric][2]}: "
-                             f"task {task!r}: {how} is {implied[mi, si]:.6f} but "
-                             f"{METRIC_COLUMNS[data.metric][0]} in the scores is "
-                             f"{given[mi, si]:.6f}")
+            raise ValueError(f"{_path(items, data.models[mi], data.seeds[si])}: field "
+                             f"{METRIC_COLUMNS[data.metric][2]}: task {task!r}: {how} is "
+                             f"{implied[mi, si]:.6f} but {METRIC_COLUMNS[data.metric][0]} in "
+                             f"the scores is {given[mi, si]:.6f}")
         out.append(item)
     return out
 
