@@ -37,7 +37,7 @@ from cptmix.analyze.inference import (
     vif_max,
 )
 from cptmix.analyze.predict import loo_prediction, ridge_predict
-from cptmix.analyze.report import OUTPUT_FILES, PLANTED_FILE
+from cptmix.analyze.report import DIFFERENCES_OUTPUT_FILES, OUTPUT_FILES, PLANTED_FILE
 from cptmix.analyze.stats import averages_from_differences, check_differences
 from cptmix.analyze.tables import read_composition, read_scores
 
@@ -444,6 +444,9 @@ def test_cli_scores_long_form_matches_per_model_form(tmp_path):
     args = parser.parse_args(["--composition", str(comp), "--scores", str(tmp_path / "S.tsv"),
                               "--out", str(tmp_path / "long"), "--no-figures"])
     assert run_from_args(args) == 0
+    for name in DIFFERENCES_OUTPUT_FILES:
+        assert name.startswith("figures/") or (tmp_path / "long" / name).is_file(), name
+    assert not (tmp_path / "long" / "noise_floors.tsv").exists()  # no seeds: no noise floor
     for name in ("partial_correlations.tsv", "averages.tsv", "prediction.tsv"):
         b = pd.read_csv(tmp_path / "long" / name, sep="\t")
         # The per-model form adds SE columns (table 1) that a bare difference table cannot give.

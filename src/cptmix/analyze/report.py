@@ -292,8 +292,9 @@ def summary_markdown(diffs: pd.DataFrame, averages: pd.DataFrame, partial: pd.Da
                f"{int((defined_all['q_bh'] < 0.05).sum())} with Benjamini–Hochberg q < 0.05 "
                "over the whole family; "
                f"{int((defined_all['p_boot'] < 0.05).sum())} with the seed x item bootstrap "
-               "p_boot < 0.05" + ("" if defined_all["p_boot"].notna().any()
-                                 else " (bootstrap not available: no seeds or items)") + ".")]
+               "p_boot < 0.05" + ("" if replicates is not None and replicates.boot is not None
+                                 else " (bootstrap not available: one seed and no items)")
+               + ".")]
 
     lines += ["", "## Strongest partial correlations per statistic", "",
               ("p uses df = n − 2 − k (k covariates); p_paper uses df = n − 2 as in the "
