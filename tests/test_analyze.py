@@ -36,9 +36,8 @@ from cptmix.analyze.inference import (
     sign_stability,
     vif_max,
 )
-from cptmix.analyze.planted import PLANTED_CHECK_COLUMNS, parse_driver, planted_check
 from cptmix.analyze.predict import loo_prediction, ridge_predict
-from cptmix.analyze.report import OUTPUT_FILES, PLANTED_FILE
+from cptmix.analyze.report import DIFFERENCES_OUTPUT_FILES, OUTPUT_FILES, PLANTED_FILE
 from cptmix.analyze.stats import averages_from_differences, check_differences
 from cptmix.analyze.tables import read_composition, read_scores
 
@@ -253,6 +252,7 @@ def _write_inputs(tmp_path, percent=False):
     for name in ["base", *comp["mixture"]]:
         df = pd.DataFrame(tasks, columns=["task", "category", "language", "metric"])
         df["score"] = rng.uniform(0.2, 0.7, len(tasks))
+        df["stderr"] = np.sqrt(df["score"] * (1 - df["score"]) / 50)
         df["n"] = 50
         df.to_csv(tmp_path / f"{name}.tsv", sep="\t", index=False)
         paths[name] = tmp_path / f"{name}.tsv"
@@ -260,11 +260,16 @@ def _write_inputs(tmp_path, percent=False):
     return tmp_path / "composition.tsv", base, paths
 
 
+def _nested(base, mixes):
+    """One evaluation per model as run_analysis's {model: {seed: path}} (seed 0)."""
+    return {"base": {0: base}, **{m: {0: p} for m, p in mixes.items()}}
+
+
 def test_run_analysis_writes_everything_byte_identically(tmp_path):
     comp, base, mixes = _write_inputs(tmp_path)
     covs = {"ja_tokens": ["en_tokens"]}
-    run_analysis(comp, base, mixes, tmp_path / "a", covs)
-    run_analysis(comp, base, mixes, tmp_path / "b", covs)
+    run_analysis(comp, _nested(base, mixes), tmp_path / "a", covariates=covs)
+    run_analysis(comp, _nested(base, mixes), tmp_path / "b", covariates=covs)
     for name in OUTPUT_FILES:
         a, b = (tmp_path / d / name for d in ("a", "b"))
         assert a.is_file() and a.stat().st_size > 0, name
@@ -272,7 +277,8 @@ def test_run_analysis_writes_everything_byte_identically(tmp_path):
     # Rerunning into an existing folder gives the same bytes and leaves no temporary files
     # (tables only: the figures were compared above, and drawing them is most of the time).
     first = {n: (tmp_path / "a" / n).read_bytes() for n in OUTPUT_FILES}
-    run_analysis(comp, base, mixes, tmp_path / "a", covs, make_figures=False)
+    run_analysis(comp, _nested(base, mixes), tmp_path / "a", covariates=covs,
+                 make_figures=False)
     assert {n: (tmp_path / "a" / n).read_bytes() for n in OUTPUT_FILES} == first
     assert not list((tmp_path / "a").rglob("*.tmp"))
     long = pd.read_csv(tmp_path / "a" / "score_differences.tsv", sep="\t")
@@ -428,7 +434,7 @@ def test_sign_stability_treats_rounding_level_r_as_zero():
 
 def test_cli_scores_long_form_matches_per_model_form(tmp_path):
     comp, base, mixes = _write_inputs(tmp_path)
-    run_analysis(comp, base, mixes, tmp_path / "per_model", make_figures=False)
+    run_analysis(comp, _nested(base, mixes), tmp_path / "per_model", make_figures=False)
     # The workflow's own long table (with base_score/cpt_score) plus an unrelated column.
     long = pd.read_csv(tmp_path / "per_model" / "score_differences.tsv", sep="\t")
     long["comment"] = "ignored"
@@ -438,9 +444,13 @@ def test_cli_scores_long_form_matches_per_model_form(tmp_path):
     args = parser.parse_args(["--composition", str(comp), "--scores", str(tmp_path / "S.tsv"),
                               "--out", str(tmp_path / "long"), "--no-figures"])
     assert run_from_args(args) == 0
+    for name in DIFFERENCES_OUTPUT_FILES:
+        assert name.startswith("figures/") or (tmp_path / "long" / name).is_file(), name
+    assert not (tmp_path / "long" / "noise_floors.tsv").exists()  # no seeds: no noise floor
     for name in ("partial_correlations.tsv", "averages.tsv", "prediction.tsv"):
-        a = pd.read_csv(tmp_path / "per_model" / name, sep="\t")
         b = pd.read_csv(tmp_path / "long" / name, sep="\t")
+        # The per-model form adds SE columns (table 1) that a bare difference table cannot give.
+        a = pd.read_csv(tmp_path / "per_model" / name, sep="\t")[list(b.columns)]
         key = [c for c in ("task", "statistic", "mixture") if c in a.columns]
         a, b = a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True)
         pd.testing.assert_frame_equal(a, b, check_exact=False, atol=1e-4, obj=name)
@@ -514,82 +524,47 @@ def test_loo_prediction_skill():
     assert row["skill"] == pytest.approx(1 - row["mae_model"] / row["mae_mean"])
 
 
-# --- planted effects -----------------------------------------------------------------------
-
-
-def _planted_setting():
-    comp, _ = _random_setting(n_mix=6, seed=21, exact=True)
-    mixtures = comp["mixture"].tolist()
-    sources = {m: {"ja_base": 1.0, "extra": 1.0 if i >= 3 else 0.0} for i, m in
-               enumerate(mixtures)}
-    ja = comp.set_index("mixture")["ja_tokens"].astype(float)
-    rows = []
-    for i, m in enumerate(mixtures):
-        for task, d in (("Contrast", 0.2 if i >= 3 else 0.0), ("Down", 0.3 - 0.1 * i / 5),
-                        ("Corr", 1e-12 * ja[m]), ("Null", 0.0), ("Vague", 0.01 * i)):
-            rows.append({"mixture": m, "task": task, "category": "MCQA",
-                         "language": "Japanese", "score_diff": d})
-    planted = pd.DataFrame({
-        "task": ["Contrast", "Down", "Corr", "Null", "Vague", "Missing"],
-        "expected_driver": ["extra in mixture (Japanese token count)",
-                            f"extra in mixture ({mixtures[3]})",
-                            "Japanese medical text in mixture (Japanese token count)",
-                            "none", "something in mixture", "none"],
-        "expected_sign": ["+", "+", "+", "0", "+", "0"]})
-    return comp, check_differences(pd.DataFrame(rows)), planted, sources
-
-
-def test_planted_check_by_hand():
-    comp, diffs, planted, sources = _planted_setting()
-    out = planted_check(planted, diffs, comp, sources).set_index("task")
-    assert list(out.reset_index().columns) == list(PLANTED_CHECK_COLUMNS)
-    # Contrast: mixtures 3-5 carry the source; 0.2 vs 0.0. 3!3! / 6! = 1/20 of the orderings
-    # put the three 0.2 values on them, as many on the others (-0.2): two-sided p = 1/10.
-    row = out.loc["Contrast"]
-    assert row["basis"].startswith("contrast") and row["contrast"] == pytest.approx(0.2)
-    assert row["p_perm"] == pytest.approx(1 / 10) and row["recovered"] == "yes"
-    # Without the sources map, the mixture in parentheses is the driver: mixture 3 alone.
-    # Its difference (0.24) sits below the others' mean (0.252): the sign is wrong.
-    down = planted_check(planted, diffs, comp).set_index("task").loc["Down"]
-    assert down["driver_mixtures"] == comp["mixture"].iloc[3]
-    assert down["contrast"] == pytest.approx(0.24 - 1.26 / 5) and down["recovered"] == "no"
-    # No source named: the correlation with the statistic in parentheses (exactly linear).
-    row = out.loc["Corr"]
-    assert row["basis"].startswith("correlation") and row["statistic"] == "ja_tokens"
-    assert row["r"] == pytest.approx(1.0) and row["recovered"] == "yes"
-    assert out.loc["Null", "recovered"] == "yes" and out.loc["Null", "found_sign"] == "0"
-    assert out.loc["Vague", "recovered"] == "untestable"
-    assert out.loc["Missing", "recovered"] == "untestable"
-    assert parse_driver("pmc_ja_mt, parallel_abstracts or textbooks in mixture "
-                        "(EnJa-Hybrid; English token count)",
-                        ["pmc_ja_mt", "textbooks", "parallel_abstracts"], ["EnJa-Hybrid"]) == \
-        (["pmc_ja_mt", "parallel_abstracts", "textbooks"], ["EnJa-Hybrid"], "en_tokens")
+# --- planted effects (the check itself: tests/test_replicates.py) --------------------------
 
 
 def test_run_analysis_with_planted_and_provenance(tmp_path):
     comp, base, mixes = _write_inputs(tmp_path)
+    names = list(mixes)
+    # A chain design: each mixture adds one source to the previous one.
+    sources = {m: {f"s{j}": 1.0 for j in range(i + 1)} for i, m in enumerate(names)}
     planted = tmp_path / "planted_effects.tsv"
-    pd.DataFrame({"task": ["IgakuQA", "JCSTS"],
-                  "expected_driver": ["x in mixture (Japanese token count)", "none"],
-                  "expected_sign": ["+", "0"], "rationale": ["", ""]}).to_csv(
-        planted, sep="\t", index=False)
+    pd.DataFrame({"task": ["IgakuQA", "JCSTS"], "expected_sign": ["+", "0"],
+                  "driver_sources": ["s1", ""], "statistic": ["ja_tokens", ""],
+                  "rationale": ["", ""]}).to_csv(planted, sep="\t", index=False)
     config = {"b": [1, 2], "a": {"z": 1.5, "y": "text"}}
-    run_analysis(comp, base, mixes, tmp_path / "out", planted=planted, config=config,
-                 make_figures=False)
-    check = pd.read_csv(tmp_path / "out" / PLANTED_FILE, sep="\t")
+    run_analysis(comp, _nested(base, mixes), tmp_path / "out", planted=planted,
+                 mixture_sources=sources, config=config, make_figures=False)
+    check = pd.read_csv(tmp_path / "out" / PLANTED_FILE, sep="\t", keep_default_na=False)
     assert check["task"].tolist() == ["IgakuQA", "JCSTS"]
-    assert set(check["recovered"]) <= {"yes", "no", "untestable"}
+    # s1 is raised by exactly one covering edge: mixture 1 vs mixture 0.
+    assert check["edges"].iloc[0] == f"{names[1]} vs {names[0]}"
+    assert check["edges"].iloc[1].count(" vs ") == len(names) - 1
+    assert set(check["recovered"]) <= {"yes", "no", "untestable", "false positive"}
+    assert check["test"].str.contains("no items, 1 seed").all()
     prov = json.loads((tmp_path / "out" / "provenance.json").read_text())
     canonical = '{"a":{"y":"text","z":1.5},"b":[1,2]}'
     assert prov["config_sha256"] == hashlib.sha256(canonical.encode()).hexdigest()
     assert prov["inputs_sha256"]["planted"] == hashlib.sha256(planted.read_bytes()).hexdigest()
     assert prov["software"]["numpy"] == np.__version__
     table = pd.read_csv(tmp_path / "out" / "provenance.tsv", sep="\t")
-    assert {"software.python", "settings.covariates.ja_tokens"} <= set(table["key"])
+    assert {"software.python", "settings.covariates.ja_tokens", "settings.metric"} <= \
+        set(table["key"])
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "## How much survives" in summary and "## Planted effects" in summary
     bad = tmp_path / "bad.tsv"
-    pd.DataFrame({"task": ["A"], "expected_driver": ["none"], "expected_sign": ["?"]}).to_csv(
-        bad, sep="\t", index=False)
+    pd.DataFrame({"task": ["A"], "expected_sign": ["?"], "driver_sources": [""],
+                  "statistic": [""], "rationale": [""]}).to_csv(bad, sep="\t", index=False)
     with pytest.raises(ValueError, match=r"bad\.tsv.*expected_sign"):
-        run_analysis(comp, base, mixes, tmp_path / "bad", planted=bad, make_figures=False)
+        run_analysis(comp, _nested(base, mixes), tmp_path / "bad", planted=bad,
+                     make_figures=False)
+    old = tmp_path / "old.tsv"
+    pd.DataFrame({"task": ["A"], "expected_driver": ["none"], "expected_sign": ["0"]}).to_csv(
+        old, sep="\t", index=False)
+    with pytest.raises(ValueError, match=r"old\.tsv: missing column\(s\) driver_sources"):
+        run_analysis(comp, _nested(base, mixes), tmp_path / "bad", planted=old,
+                     make_figures=False)

@@ -8,16 +8,22 @@ seven compositional statistics of the mixtures (section 3.4, appendix C), and wr
 tables, figures and a short markdown summary (`run_analysis`, or
 `run_analysis_from_differences` for any study's long score-difference table).
 
-Next to the paper's numbers it reports what a reviewer asks of six data points per task
-(`inference`: exact permutation p, Benjamini-Hochberg q, leave-one-out sign stability,
-jackknife interval, VIF), whether composition predicts the gain out of sample (`predict`),
-whether the demo world's planted effects were recovered (`planted`), and the provenance.
+With seed replicates (every CPT, SFT and evaluation per seed; `replicates`) each difference
+is tested over items and seeds (`twoway`: two-way random effects, Satterthwaite df), noise
+floors and minimum detectable differences are reported (`noise`), the additive design's
+single steps are contrasted (`design`), and the correlations get a seed x item bootstrap
+(`bootstrap`). Next to the paper's numbers it reports what a reviewer asks of six data points
+per task (`inference`: exact permutation p, Benjamini-Hochberg q, leave-one-out sign
+stability, jackknife interval, VIF), whether composition predicts the gain out of sample
+(`predict`), whether the demo world's planted effects were recovered: right sign and
+significant (`planted`), and the provenance.
 `cptmix.analyze.cli` provides the `analyze` subcommand.
 """
 
 from cptmix.analyze.inference import bh_qvalues, permutation_pvalue, robust_partial_corr
 from cptmix.analyze.planted import planted_check
 from cptmix.analyze.predict import loo_prediction
+from cptmix.analyze.replicates import ReplicateData, load_replicates
 from cptmix.analyze.report import OUTPUT_FILES, run_analysis, run_analysis_from_differences
 from cptmix.analyze.stats import (
     COUNT_STATISTICS,
@@ -34,6 +40,7 @@ from cptmix.analyze.stats import (
     score_differences,
     wide_differences,
 )
+from cptmix.analyze.twoway import seed_item_test
 
 __all__ = [
     "COUNT_STATISTICS",
@@ -41,12 +48,14 @@ __all__ = [
     "RATIO_STATISTICS",
     "STATISTICS",
     "PartialCorrelation",
+    "ReplicateData",
     "averages_from_differences",
     "bh_qvalues",
     "check_differences",
     "correlations",
     "default_covariates",
     "language_averages",
+    "load_replicates",
     "loo_prediction",
     "partial_corr",
     "partial_correlations",
@@ -56,5 +65,6 @@ __all__ = [
     "run_analysis",
     "run_analysis_from_differences",
     "score_differences",
+    "seed_item_test",
     "wide_differences",
 ]

@@ -7,12 +7,15 @@ Any study's tables, in one of two forms:
 
     cptmix analyze --composition C.tsv --base-scores B.tsv \
         --mixture-scores EnJa-Base=scores/enja_base.tsv JaDominant=scores/jadominant.tsv ... \
-        --out results/analysis [--covariates ...]
+        --out results/analysis [--metric score|continuous] [--covariates ...] \
+        [--planted P.tsv --mixture-sources EnJa-Base=ja_base,en_base,parallel_abstracts:0.1 ...]
 
 C.tsv: mixture, total_tokens, ja_tokens, en_tokens, parallel_tokens, ja_ratio, en_ratio,
 parallel_ratio (ratios as fractions or percent). S.tsv: long format mixture, task, category,
 language, score_diff (extra columns ignored: the workflow's score_differences.tsv works as is).
-B.tsv and the mixture files: task, category, language, score (one file per model).
+B.tsv and the mixture files: task, category, language, score[, stderr, continuous, ...] (one
+evaluation's scores.tsv per model, a single seed without items: the tests use the stderr
+column; the workflow's `run_analysis` call gives every seed and the items).
 
 `add_arguments` and `run_from_args` are what the `cptmix` console script wires in; `main` runs
 the subcommand on its own (`python -m cptmix.analyze.cli ...`).
@@ -67,9 +70,22 @@ def parse_covariates(items: Sequence[str] | None) -> dict[str, list[str]] | None
     return _parse_lists(items, "--covariates", "STAT=COV1,COV2", "statistic")
 
 
-def parse_mixture_sources(items: Sequence[str] | None) -> dict[str, list[str]] | None:
-    """NAME=SRC1,SRC2 items -> {mixture: [sources]} (for the planted-effect check)."""
-    return _parse_lists(items, "--mixture-sources", "NAME=SRC1,SRC2", "mixture")
+def parse_mixture_sources(items: Sequence[str] | None) -> dict[str, dict[str, float]] | None:
+    """NAME=SRC1,SRC2:0.5 items -> {mixture: {source: fraction}} (fraction 1 when not given)."""
+    lists = _parse_lists(items, "--mixture-sources", "NAME=SRC1,SRC2:FRACTION", "mixture")
+    if lists is None:
+        return None
+    out: dict[str, dict[str, float]] = {}
+    for name, entries in lists.items():
+        out[name] = {}
+        for entry in entries:
+            source, _, frac = entry.partition(":")
+            try:
+                out[name][source.strip()] = float(frac) if frac.strip() else 1.0
+            except ValueError:
+                raise ValueError(f"--mixture-sources: {name}: fraction of {source!r} is not a "
+                                 f"number: {frac!r}") from None
+    return out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -90,12 +106,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--covariates", nargs="+", metavar="STAT=COV1,COV2", default=None,
                         help="override the covariates of a statistic (default: the other "
                              "statistics of its group); STAT= for none")
+    parser.add_argument("--metric", choices=("score", "continuous"), default="score",
+                        help="which score-file columns to analyse (per-model form only): the "
+                             "JMedBench metric (score/stderr, default) or the continuous one "
+                             "(continuous/continuous_stderr)")
     parser.add_argument("--planted", type=Path, metavar="P.tsv", default=None,
-                        help="planted_effects.tsv of the demo world: adds "
-                             "planted_effects_check.tsv")
-    parser.add_argument("--mixture-sources", nargs="+", metavar="NAME=SRC1,SRC2", default=None,
-                        help="sources of each mixture, for the planted check (default: the "
-                             "mixtures named in the planted drivers)")
+                        help="planted_effects.tsv of the demo world (per-model form only): "
+                             "adds planted_effects_check.tsv")
+    parser.add_argument("--mixture-sources", nargs="+", metavar="NAME=SRC1,SRC2:FRACTION",
+                        default=None,
+                        help="the design: sources (and fractions, default 1) of each mixture, "
+                             "for contrasts.tsv and the planted check")
     parser.add_argument("--no-figures", action="store_true",
                         help="write the tables only (skips figures/, most of the runtime)")
 
@@ -105,18 +126,24 @@ def run_from_args(args: argparse.Namespace) -> int:
     per_model = args.base_scores is not None or args.mixture_scores
     if args.scores is not None and per_model:
         raise ValueError("give either --scores or --base-scores with --mixture-scores, not both")
-    common = {"planted": args.planted,
-              "mixture_sources": parse_mixture_sources(args.mixture_sources),
-              "make_figures": not args.no_figures}
     covariates = parse_covariates(args.covariates)
     if args.scores is not None:
+        if args.planted is not None:
+            raise ValueError("--planted needs per-model scores (--base-scores and "
+                             "--mixture-scores), not a score-difference table")
         run_analysis_from_differences(args.composition, args.scores, args.out, covariates,
-                                      **common)
+                                      make_figures=not args.no_figures)
         return 0
     if args.base_scores is None or not args.mixture_scores:
         raise ValueError("give --scores, or both --base-scores and --mixture-scores")
-    run_analysis(args.composition, args.base_scores, parse_mixture_scores(args.mixture_scores),
-                 args.out, covariates, **common)
+    # One evaluation per model: seed 0 stands for "the single run".
+    scores = {"base": {0: args.base_scores},
+              **{name: {0: path} for name, path in
+                 parse_mixture_scores(args.mixture_scores).items()}}
+    run_analysis(args.composition, scores, args.out, metric=args.metric, covariates=covariates,
+                 planted=args.planted,
+                 mixture_sources=parse_mixture_sources(args.mixture_sources),
+                 make_figures=not args.no_figures)
     return 0
 
 

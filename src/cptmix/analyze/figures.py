@@ -2,7 +2,10 @@
 
 Part of the analysis stage (after evaluation):
 
-- score_differences_heatmap: tasks x mixtures score differences (appendix E);
+- score_differences_heatmap: tasks x mixtures score differences (appendix E), hatched where
+  a difference does not clear the noise floor (seed x item test p >= 0.05);
+- noise_floor_chart: per task |score difference| of every mixture against the task's minimum
+  detectable difference;
 - partial_correlations_heatmap: tasks x statistics partial r;
 - forest_plot: per statistic, task-wise partial r with jackknife intervals, coloured by
   category, marked by the exact permutation p (paper figs. 3-6);
@@ -33,6 +36,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import EngFormatter
 from matplotlib.transforms import blended_transform_factory
 
@@ -117,9 +121,21 @@ def score_differences_heatmap(diffs: pd.DataFrame, path: str | os.PathLike) -> N
         fig = Figure(figsize=(2.8 + 1.1 * len(mixtures), 1.4 + 0.3 * len(tasks)))
         ax = fig.add_subplot()
         image = _heatmap(ax, values, norm, lambda i, j, v: _signed(v, 3), "n/a")
+        title = "Score difference per task (CPT+SFT − base+SFT)"
+        if "clears_noise_floor" in diffs.columns:
+            clears = diffs.pivot(index="task", columns="mixture", values="clears_noise_floor")
+            clears = clears.loc[tasks, mixtures].to_numpy()
+            # Differences that do not clear the noise floor are veiled and hatched: their
+            # colour would otherwise read as an effect.
+            for i, j in zip(*np.nonzero(clears == "no"), strict=True):
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor=(1, 1, 1, 0.55),
+                                       edgecolor="#909090", hatch="///", linewidth=0))
+            n_yes = int((clears == "yes").sum())
+            title += (f"\nhatched: p ≥ 0.05 (within the noise floor); {n_yes} of "
+                      f"{clears.size} clear it")
         ax.set_xticks(range(len(mixtures)), mixtures, rotation=30, ha="right", fontsize=8)
         ax.set_yticks(range(len(tasks)), _task_labels(diffs), fontsize=7)
-        ax.set_title("Score difference per task (CPT+SFT − base+SFT)", fontsize=9)
+        ax.set_title(title, fontsize=9)
         fig.colorbar(image, ax=ax, shrink=0.6).set_label("score difference", fontsize=8)
         fig.tight_layout()
         _save(fig, path)
@@ -192,7 +208,9 @@ def averages_chart(averages: pd.DataFrame, path: str | os.PathLike) -> None:
             # Zoom on the data (the bars are labelled, so the cut axis cannot mislead).
             lo, hi = min(shown), max(shown)
             pad = max(0.15 * (hi - lo), 0.01)
-            ax.set_ylim(max(0.0, lo - 3 * pad), hi + 2 * pad)
+            # Scores >= 0 keep 0 as the floor; log-probabilities (continuous) are negative.
+            floor = max(0.0, lo - 3 * pad) if lo >= 0 else lo - 3 * pad
+            ax.set_ylim(floor, hi + 2 * pad)
         elif shown:
             ax.axhline(0.0, color="black", linewidth=0.8)
             lim = max(abs(min(shown)), abs(max(shown)), 0.01) * 1.3
@@ -345,5 +363,40 @@ def composition_chart(composition: pd.DataFrame, path: str | os.PathLike) -> Non
         ax.set_ylabel("tokens (study tokenizer)", fontsize=8)
         ax.set_title("Corpus composition per mixture (labels: token ratio)", fontsize=9)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        fig.tight_layout()
+        _save(fig, path)
+
+
+def noise_floor_chart(diffs: pd.DataFrame, floors: pd.DataFrame, path: str | os.PathLike,
+                      scope: str) -> None:
+    """Per task: |score difference| of each mixture (dots; filled: p < 0.05) against the
+    task's minimum detectable difference (bar), on one axis per task row."""
+    tasks = floors["task"].tolist()
+    mixtures = list(dict.fromkeys(diffs["mixture"]))
+    colours = matplotlib.colormaps["tab10"]
+    d = diffs.set_index(["task", "mixture"])
+    with mpl_style.context("default"):
+        fig = Figure(figsize=(8.5, 1.6 + 0.27 * max(len(tasks), 1)))
+        ax = fig.add_subplot()
+        n = len(tasks)
+        mdd = floors["mdd"].to_numpy(dtype=float)
+        ax.barh(np.arange(n)[::-1], np.nan_to_num(mdd), 0.7, color="#e0e0e0",
+                edgecolor="#a0a0a0", label="minimum detectable difference (power 0.8)")
+        for k, m in enumerate(mixtures):
+            vals = np.array([abs(d.loc[(t, m), "score_diff"]) for t in tasks], dtype=float)
+            sig = np.array([d.loc[(t, m), "clears_noise_floor"] == "yes" for t in tasks])
+            colour = colours(k % 10)
+            ys = np.arange(n)[::-1] + (k - (len(mixtures) - 1) / 2) * 0.08
+            ax.plot(vals[sig], ys[sig], "o", color=colour, markersize=4, label=m)
+            ax.plot(vals[~sig], ys[~sig], "o", color=colour, markersize=4,
+                    markerfacecolor="white")
+        labels = [f"{t} [{language_key(lang).capitalize()}/{cat}]" for t, lang, cat in
+                  zip(floors["task"], floors["language"], floors["category"], strict=True)]
+        ax.set_yticks(np.arange(n)[::-1], labels, fontsize=7)
+        ax.set_ylim(-0.7, n - 0.3)
+        ax.set_xlabel("|score difference| (CPT+SFT − base+SFT); filled: p < 0.05 (seed x item "
+                      "test)", fontsize=8)
+        ax.set_title(f"Score differences against the noise floor ({scope})", fontsize=9)
+        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         fig.tight_layout()
         _save(fig, path)

@@ -1,85 +1,49 @@
 """Did the pipeline recover the effects planted in the demo world? (planted_effects_check.tsv)
 
 Part of the analysis stage; only for the embedded demo, whose world generator writes
-results/world/planted_effects.tsv: per task an `expected_driver` such as
+results/world/planted_effects.tsv with the columns
 
-    "pmc_en in mixture (English token count)"
-    "textbooks in mixture (EnJa-Hybrid; Japanese token count)"
-    "none"
+    task  expected_sign  driver_sources  statistic  rationale
 
-and an `expected_sign` (+, - or 0). The driver names sources (before "in mixture") and, in
-parentheses, mixtures and/or a compositional statistic. The check is deliberately simple:
+`driver_sources` lists (comma-separated) the sources whose addition should raise (or, for
+"-", lower) the task's score; it is empty for expected sign "0". `statistic` names the
+compositional statistic the driver moves (informational; checked to be a known column).
 
-1. **contrast** (preferred, it tests the planted mechanism itself): the mean score difference
-   of the mixtures that contain a driver source minus that of the others. The mixtures come
-   from `mixture_sources` (the workflow's resolved mixtures) or, failing that, from the
-   mixture names in parentheses. Only when the driver splits the mixtures into two non-empty
-   groups (a source present in every mixture, e.g. parallel_abstracts, gives no contrast).
-2. **correlation**: otherwise the plain Pearson r of the score difference with the statistic
-   named in parentheses ("Japanese token count" -> ja_tokens, ...).
-3. For expected sign 0 ("none"): **no effect**: recovered when no statistic correlates
-   significantly (exact permutation p of the plain r, Bonferroni over the seven statistics).
+"Recovered" means the right sign AND significance under a named test, not a sign alone:
 
-`recovered` is "yes" when the found sign equals the expected one, "no" otherwise (a zero
-contrast counts as "no"), "untestable" when the driver names neither a source that splits the
-mixtures nor a statistic, or the task was not analysed. `p_perm` is the exact permutation p of
-the deciding contrast or r (all n! orderings of the outcome), so a "yes" on a coin flip is
-visible as such: with six mixtures only p_perm < 0.05 is evidence beyond the sign.
+- expected + / -: the *relevant edges* are the covering pairs of the additive design
+  (`design.covering_edges`) whose raised sources intersect the drivers; each is a clean
+  ablation of the driver. The pooled estimate is, per item and seed, the mean over those
+  edges of CPT+SFT_A - CPT+SFT_B, tested with the seed x item test (`twoway`).
+  `direction_only` = "yes" when the pooled sign is right whatever p is; `recovered` = "yes"
+  when the sign is right and p < 0.05, "no" otherwise, "untestable" when no edge raises a
+  driver (or the task was not analysed).
+- expected 0: every covering edge is tested on its own, Bonferroni over the edges. An edge
+  with adjusted p < 0.05 is a false positive (`recovered` = "false positive"); otherwise
+  "yes". The reported estimate/se/df are the smallest-p edge's, p its Bonferroni p.
+
+q_bh is Benjamini-Hochberg over the p column of the whole table. With one seed the test is
+over items only (training noise not measured) and the `test` column says so.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
-
 import numpy as np
 import pandas as pd
 
-from cptmix.analyze.inference import permutation_pvalue, permutations_for
-from cptmix.analyze.stats import STATISTICS, outcome_matrix
+from cptmix.analyze.design import Edge, edge_weights
+from cptmix.analyze.inference import bh_qvalues
+from cptmix.analyze.replicates import ReplicateData
+from cptmix.analyze.twoway import ALPHA, contrast_tests, describe_test
 
-PLANTED_CHECK_COLUMNS = ("task", "expected_driver", "expected_sign", "basis", "driver_mixtures",
-                         "statistic", "contrast", "r", "p_perm", "found_sign", "recovered")
-# How the generator names statistics in parentheses (the column names are accepted too).
-STATISTIC_PHRASES = {
-    "total token count": "total_tokens",
-    "japanese token count": "ja_tokens",
-    "english token count": "en_tokens",
-    "parallel token count": "parallel_tokens",
-    "japanese token ratio": "ja_ratio",
-    "english token ratio": "en_ratio",
-    "parallel token ratio": "parallel_ratio",
-}
-ALPHA = 0.05  # family-wise level of the "no effect" check (Bonferroni over 7 statistics)
+PLANTED_COLUMNS = ("task", "expected_sign", "driver_sources", "statistic", "rationale")
+PLANTED_CHECK_COLUMNS = ("task", "expected_sign", "driver_sources", "edges", "estimate", "se",
+                         "df", "p", "q_bh", "test", "found_sign", "direction_only",
+                         "significant", "recovered")
 
 
-def parse_driver(text: str, sources: Iterable[str], mixtures: Iterable[str]
-                 ) -> tuple[list[str], list[str], str]:
-    """(driver sources, mixtures named in parentheses, statistic or "") of an expected_driver."""
-    text = str(text).strip()
-    head, _, tail = text.partition("(")
-    head = head.split(" in mixture")[0]
-    words = [w.strip() for w in re.split(r",|\bor\b|\band\b", head) if w.strip()]
-    known_sources = set(sources)
-    found_sources = [w for w in words if w in known_sources]
-    known_mixtures = set(mixtures)
-    named_mixtures, statistic = [], ""
-    for item in re.split(r"[;,]", tail.rstrip(")")):
-        item = item.strip()
-        if item in known_mixtures:
-            named_mixtures.append(item)
-        elif item.lower() in STATISTIC_PHRASES:
-            statistic = STATISTIC_PHRASES[item.lower()]
-        elif item in STATISTICS:
-            statistic = item
-    return found_sources, named_mixtures, statistic
-
-
-def _sources_of(spec) -> set[str]:
-    """Sources a mixture draws from: a {source: fraction} map (fraction > 0) or a list."""
-    if isinstance(spec, Mapping):
-        return {str(s) for s, f in spec.items() if float(f) > 0}
-    return {str(s) for s in spec}
+def driver_list(text: object) -> list[str]:
+    return [s.strip() for s in str(text).split(",") if s.strip()]
 
 
 def _sign(value: float) -> str:
@@ -88,96 +52,65 @@ def _sign(value: float) -> str:
     return "+" if value > 0 else "-" if value < 0 else "0"
 
 
-def contrast_pvalue(y: np.ndarray, member: np.ndarray) -> tuple[float, float]:
-    """(mean(y | member) - mean(y | not member), its exact two-sided permutation p)."""
-    weights = np.where(member, 1.0 / member.sum(), -1.0 / (~member).sum())
-    values = y[permutations_for(len(y))] @ weights
-    observed = values[0]
-    p = float(np.mean(np.abs(values) >= abs(observed) * (1 - 1e-9) - 1e-12))
-    return float(observed), p
-
-
-def planted_check(planted: pd.DataFrame, diffs: pd.DataFrame, composition: pd.DataFrame,
-                  mixture_sources: Mapping[str, object] | None = None) -> pd.DataFrame:
-    """One row per planted task: what was expected, what the analysis found, `recovered`."""
-    wide, comp = outcome_matrix(diffs, composition)
-    mixtures = list(wide.columns)
-    sources_by_mixture = {m: _sources_of(s) for m, s in (mixture_sources or {}).items()}
-    all_sources = set().union(*sources_by_mixture.values()) if sources_by_mixture else set()
+def planted_check(planted: pd.DataFrame, data: ReplicateData, edges: list[Edge]
+                  ) -> pd.DataFrame:
+    """One row per planted task (see the module docstring)."""
+    covering = [e for e in edges if e.kind == "covering"]
+    tasks = data.task_names()
     rows = []
-    for _, item in planted.iterrows():
-        task, driver = str(item["task"]), str(item["expected_driver"])
-        expected = str(item["expected_sign"]).strip()
-        row = {"task": task, "expected_driver": driver, "expected_sign": expected, "basis": "",
-               "driver_mixtures": "", "statistic": "", "contrast": np.nan, "r": np.nan,
-               "p_perm": np.nan, "found_sign": "", "recovered": "untestable"}
+    for item in planted.itertuples():
+        task, expected = str(item.task), str(item.expected_sign).strip()
+        drivers = driver_list(item.driver_sources)
+        row = {"task": task, "expected_sign": expected, "driver_sources": ",".join(drivers),
+               "edges": "", "estimate": np.nan, "se": np.nan, "df": np.nan, "p": np.nan,
+               "test": "", "found_sign": "", "direction_only": "", "significant": "",
+               "recovered": "untestable"}
         rows.append(row)
-        if task not in wide.index:
-            row["basis"] = "task not analysed"
+        if task not in tasks:
+            row["test"] = "task not analysed"
             continue
-        y_all = wide.loc[task].to_numpy(dtype=float)
-        ok = np.isfinite(y_all)
-        y = y_all[ok]
-        present = [m for m, keep in zip(mixtures, ok, strict=True) if keep]
+        t = tasks.index(task)
         if expected == "0":
-            _no_effect(row, y, comp.loc[present])
+            _no_effect(row, data, covering, t)
             continue
-        src, named, statistic = parse_driver(driver, all_sources, mixtures)
-        if src and sources_by_mixture:
-            members = {m for m in present if _sources_of(mixture_sources.get(m, ())) & set(src)}
-        else:
-            members = set(named)
-        member = np.array([m in members for m in present])
-        row["driver_mixtures"] = ",".join(m for m in present if m in members)
-        row["statistic"] = statistic
-        if statistic and len(y) >= 3:
-            x = comp.loc[present, statistic].to_numpy(dtype=float)
-            if np.ptp(x) > 0 and np.ptp(y) > 0:
-                row["r"] = float(np.corrcoef(x, y)[0, 1])
-        if 0 < member.sum() < len(member):
-            row["basis"] = "contrast: driver mixtures vs the others"
-            row["contrast"], row["p_perm"] = contrast_pvalue(y, member)
-            found = row["contrast"]
-        elif statistic and len(y) >= 3:
-            row["basis"] = ("correlation: driver sources in every mixture" if member.all()
-                            else "correlation: no driver source or mixture named")
-            x = comp.loc[present, statistic].to_numpy(dtype=float)
-            # A constant outcome has no correlation: r = 0 is what was found, not undefined.
-            found = row["r"] if np.isfinite(row["r"]) else 0.0
-            row["r"] = found
-            row["p_perm"] = permutation_pvalue(x, y) if np.ptp(y) > 0 else 1.0
-        else:
-            row["basis"] = "driver names no splitting source and no statistic"
+        relevant = [e for e in covering if e.raised_sources() & set(drivers)]
+        if not relevant:
+            row["test"] = "no covering edge raises a driver source"
             continue
-        # A contrast or r at rounding level (e.g. a mixture equal to the others' mean) is no
-        # effect, not a sign.
-        if abs(found) <= 1e-9 * max(1.0, float(np.max(np.abs(y)))):
-            found = 0.0
-        row["found_sign"] = _sign(found)
-        row["recovered"] = "yes" if row["found_sign"] == expected else "no"
-    return pd.DataFrame(rows, columns=list(PLANTED_CHECK_COLUMNS))
+        w = edge_weights(relevant, data.models).mean(axis=0, keepdims=True)
+        res = contrast_tests(data, w, t)
+        row.update(edges="; ".join(e.name for e in relevant), estimate=res["estimate"][0],
+                   se=res["se"][0], df=res["df"][0], p=res["p"][0],
+                   test=f"pooled over {len(relevant)} edge(s): {describe_test(data, t)}")
+        found = _sign(row["estimate"])
+        significant = bool(np.isfinite(row["p"]) and row["p"] < ALPHA)
+        row["found_sign"] = found
+        row["direction_only"] = "yes" if found == expected else "no"
+        row["significant"] = "yes" if significant else "no"
+        row["recovered"] = "yes" if found == expected and significant else "no"
+    out = pd.DataFrame(rows, columns=[c for c in PLANTED_CHECK_COLUMNS if c != "q_bh"])
+    out = out.astype({c: float for c in ("estimate", "se", "df", "p")})
+    out.insert(out.columns.get_loc("p") + 1, "q_bh", bh_qvalues(out["p"].to_numpy(dtype=float)))
+    return out[list(PLANTED_CHECK_COLUMNS)]
 
 
-def _no_effect(row: dict, y: np.ndarray, comp: pd.DataFrame) -> None:
-    """Expected sign 0: recovered when no statistic correlates (permutation p, Bonferroni)."""
-    row["basis"] = "no effect: no statistic with Bonferroni-corrected p_perm < 0.05"
-    if len(y) < 3:
-        row["basis"] = "too few mixtures"
+def _no_effect(row: dict, data: ReplicateData, covering: list[Edge], t: int) -> None:
+    """Expected 0: each covering edge tested, Bonferroni over the edges."""
+    if not covering:
+        row["test"] = "no covering edge in the design"
         return
-    if np.ptp(y) == 0:
-        row.update(r=0.0, p_perm=1.0, found_sign="0", recovered="yes")
+    res = contrast_tests(data, edge_weights(covering, data.models), t)
+    p = res["p"]
+    if not np.isfinite(p).any():
+        row["test"] = "no defined test"
         return
-    best_stat, best_p, best_r = "", np.inf, np.nan
-    for stat in STATISTICS:
-        x = comp[stat].to_numpy(dtype=float)
-        if np.ptp(x) == 0:
-            continue
-        p = permutation_pvalue(x, y)
-        if p < best_p:
-            best_stat, best_p, best_r = stat, p, float(np.corrcoef(x, y)[0, 1])
-    if not best_stat:
-        return
-    significant = best_p * len(STATISTICS) < ALPHA
-    row.update(statistic=best_stat, r=best_r, p_perm=best_p,
-               found_sign=_sign(best_r) if significant else "0",
-               recovered="no" if significant else "yes")
+    k = int(np.nanargmin(p))
+    p_adj = float(min(1.0, p[k] * len(covering)))
+    significant = p_adj < ALPHA
+    row.update(edges="; ".join(e.name for e in covering), estimate=res["estimate"][k],
+               se=res["se"][k], df=res["df"][k], p=p_adj,
+               test=(f"each of {len(covering)} edge(s), Bonferroni (smallest p: "
+                     f"{covering[k].name}): {describe_test(data, t)}"),
+               found_sign=_sign(res["estimate"][k]) if significant else "0",
+               direction_only="n/a", significant="yes" if significant else "no",
+               recovered="false positive" if significant else "yes")

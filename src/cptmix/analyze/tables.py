@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -57,16 +58,46 @@ def read_score_differences(path: str | os.PathLike) -> pd.DataFrame:
     return check_differences(_read_tsv(path), str(path))
 
 
-def read_planted(path: str | os.PathLike) -> pd.DataFrame:
-    """The demo world's planted_effects.tsv: task, expected_driver, expected_sign[, rationale]."""
+def read_planted(path: str | os.PathLike, sources: Iterable[str] | None = None
+                 ) -> pd.DataFrame:
+    """The demo world's planted_effects.tsv: task, expected_sign, driver_sources, statistic,
+    rationale (see `cptmix.analyze.planted`). `sources`, when given, are the design's source
+    names: a driver outside them is an error (it could never be tested)."""
+    from cptmix.analyze.planted import PLANTED_COLUMNS, driver_list
+    from cptmix.analyze.stats import STATISTICS
+
     df = _read_tsv(path)
-    missing = [c for c in ("task", "expected_driver", "expected_sign") if c not in df.columns]
+    missing = [c for c in PLANTED_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)} "
                          f"(found: {', '.join(map(str, df.columns))})")
-    bad = sorted(set(df["expected_sign"].str.strip()) - {"+", "-", "0"})
+    df = df[list(PLANTED_COLUMNS)].copy()
+    df["expected_sign"] = df["expected_sign"].str.strip()
+    bad = sorted(set(df["expected_sign"]) - {"+", "-", "0"})
     if bad:
         raise ValueError(f"{path}: column expected_sign: {', '.join(bad)} (expected +, - or 0)")
+    df["statistic"] = df["statistic"].str.strip()
+    unknown = sorted(set(df["statistic"]) - {"", *STATISTICS})
+    if unknown:
+        raise ValueError(f"{path}: column statistic: unknown {', '.join(unknown)} "
+                         f"(known: {', '.join(STATISTICS)} or empty)")
+    known = set(sources) if sources is not None else None
+    for row in df.itertuples():
+        drivers = driver_list(row.driver_sources)
+        if row.expected_sign == "0" and drivers:
+            raise ValueError(f"{path}: column driver_sources: task {row.task!r} expects no "
+                             f"effect (0) but names {', '.join(drivers)}")
+        if row.expected_sign != "0" and not drivers:
+            raise ValueError(f"{path}: column driver_sources: task {row.task!r} expects "
+                             f"{row.expected_sign} but names no source")
+        absent = [d for d in drivers if known is not None and d not in known]
+        if absent:
+            raise ValueError(f"{path}: column driver_sources: task {row.task!r}: unknown "
+                             f"source(s) {', '.join(absent)} (design: "
+                             f"{', '.join(sorted(known))})")
+    if df["task"].duplicated().any():
+        raise ValueError(f"{path}: column task: {df['task'][df['task'].duplicated()].iloc[0]!r} "
+                         "listed more than once")
     return df
 
 
