@@ -555,7 +555,8 @@ def first_run(tiny_model_dir, fixture_data, tmp_path_factory):
 def test_score_table_shape_and_ranges(first_run):
     table, out_dir = first_run
     assert list(table.columns) == ["task", "category", "language", "metric", "score", "stderr",
-                                   "n"]
+                                   "n", "continuous_metric", "continuous_unit", "continuous",
+                                   "continuous_stderr"]
     assert list(table["task"]) == FIXTURE_TASKS
     assert dict(zip(table["task"], table["n"], strict=True)) == {
         n: len(FIXTURE_DATA[n]) for n in FIXTURE_TASKS}
@@ -565,11 +566,19 @@ def test_score_table_shape_and_ranges(first_run):
         assert 0.0 <= row.stderr <= 1.0, row
         if row.metric == "accuracy":
             assert row.stderr == pytest.approx(math.sqrt(row.score * (1 - row.score) / row.n))
+    for row in table.itertuples():
+        option_scored = row.category in ("MCQA", "DC", "STS")
+        assert (row.continuous_metric, row.continuous_unit) == (
+            ("gold_option_logprob", "nats") if option_scored
+            else ("gold_loglik_per_byte", "nats/byte")), row
+        assert row.continuous < 0 and row.continuous_stderr > 0, row  # log-probabilities
     lines = (out_dir / "scores.tsv").read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "task\tcategory\tlanguage\tmetric\tscore\tstderr\tn"
+    assert lines[0] == ("task\tcategory\tlanguage\tmetric\tscore\tstderr\tn\t"
+                        "continuous_metric\tcontinuous_unit\tcontinuous\tcontinuous_stderr")
     assert lines[1].startswith("MedQA-Jp\tMCQA\tJapanese\taccuracy\t")
+    assert "\t3\tgold_option_logprob\tnats\t-" in lines[1]
     assert all(len(line.split("\t")[col].split(".")[1]) == 6
-               for line in lines[1:] for col in (4, 5))
+               for line in lines[1:] for col in (4, 5, 9, 10))
     names = sorted(p.name for p in (out_dir / "predictions").iterdir())
     assert names == sorted(f"{predictions_name(get_task(n))}.jsonl" for n in FIXTURE_TASKS)
     assert "ejmmt_en2ja.jsonl" in names and "ejmmt_ja2en.jsonl" in names  # no collision
@@ -599,6 +608,7 @@ def test_runs_are_byte_identical(first_run, tiny_model_dir, fixture_data, tmp_pa
     files1 = sorted(p.relative_to(out1) for p in out1.rglob("*") if p.is_file())
     files2 = sorted(p.relative_to(out2) for p in out2.rglob("*") if p.is_file())
     assert files1 == files2
+    assert {Path("scores.tsv"), Path("items.tsv"), Path("scores.provenance.json")} <= set(files1)
     for rel in files1:
         assert (out1 / rel).read_bytes() == (out2 / rel).read_bytes(), rel
 
@@ -651,8 +661,9 @@ def test_batch_size_does_not_change_answers(first_run, tiny_model_dir, fixture_d
         rows1, rows2 = _predictions(out1, task), _predictions(out2, task)
         for a, b in zip(rows1, rows2, strict=True):
             assert a["prediction"] == b["prediction"], (task, a["sample_id"])
-            if "loglik" in a:
-                assert a["loglik"] == pytest.approx(b["loglik"], abs=1e-4)
+            for key in ("loglik", "gold_logprob", "gold_loglik_per_byte"):
+                if key in a:
+                    assert a[key] == pytest.approx(b[key], abs=1e-4), (task, key)
 
 
 def test_rigged_golds_give_perfect_and_zero_scores(first_run, tiny_model_dir, tmp_path):
@@ -733,6 +744,160 @@ def test_provenance_records_what_scores_depend_on(first_run, tiny_model_dir, fix
     assert prov["tasks"]["MedQA"]["stderr"] == "binomial"
     assert set(prov["tasks"]["CRADE"]["length_normalised"]) == {"per_token", "per_char",
                                                                "per_byte"}
+    definitions = prov["settings"]["continuous_metrics"]
+    assert {k: v["unit"] for k, v in definitions.items()} == {
+        "gold_option_logprob": "nats", "gold_loglik_per_byte": "nats/byte"}
+    assert "logsumexp" in definitions["gold_option_logprob"]["definition"]
+    assert prov["tasks"]["JCSTS"]["continuous_metric"] == "gold_option_logprob"
+    assert prov["tasks"]["BC2GM-Jp"]["continuous_unit"] == "nats/byte"
+
+
+# --- continuous metrics and the per-item table -----------------------------------------------------
+
+def _items(out_dir: Path):
+    import pandas as pd
+
+    return pd.read_csv(out_dir / "items.tsv", sep="\t", dtype={"sample_id": str})
+
+
+def test_items_table_means_are_the_scores(first_run):
+    """items.tsv: one row per record, tasks in registry order, records in file order; per task
+    the mean of item_score is the JMedBench score (not STS) and the mean of item_continuous
+    the continuous metric, as read back from the two written files."""
+    import pandas as pd
+
+    _, out_dir = first_run
+    scores = pd.read_csv(out_dir / "scores.tsv", sep="\t").set_index("task")
+    items = _items(out_dir)
+    raw = [line.split("\t") for line in
+           (out_dir / "items.tsv").read_text(encoding="utf-8").splitlines()]
+    assert raw[0] == ["task", "sample_id", "item_score", "item_continuous", "prediction", "gold"]
+    assert list(items["task"]) == [n for n in FIXTURE_TASKS for _ in FIXTURE_DATA[n]]
+    for name in FIXTURE_TASKS:
+        task, rows = get_task(name), items[items["task"] == name]
+        preds = _predictions(out_dir, name)
+        assert list(rows["sample_id"]) == [str(r["sample_id"]) for r in FIXTURE_DATA[name]]
+        n = len(rows)
+        assert rows["item_continuous"].mean() == pytest.approx(scores.loc[name, "continuous"],
+                                                               abs=1e-6)
+        assert float(np.std(rows["item_continuous"], ddof=1) / math.sqrt(n)) == pytest.approx(
+            scores.loc[name, "continuous_stderr"], abs=1e-5)
+        if task.category == "STS":
+            assert rows["item_score"].isna().all()  # Pearson r is no mean over items
+        else:
+            assert rows["item_score"].mean() == pytest.approx(scores.loc[name, "score"],
+                                                              abs=1e-6)
+        if task.category in ("MCQA", "DC", "STS"):
+            assert list(rows["prediction"]) == [p["prediction"] for p in preds]
+            assert list(rows["gold"]) == [p["gold"] for p in preds]
+            assert list(rows["item_continuous"]) == pytest.approx(
+                [p["gold_logprob"] for p in preds], abs=1e-6)
+            if task.category != "STS":
+                assert list(rows["item_score"]) == [float(p["prediction"] == p["gold"])
+                                                    for p in preds]
+        else:
+            assert rows["prediction"].isna().all() and rows["gold"].isna().all()
+            key = "bleu" if task.category == "MT" else "f1"
+            assert list(rows["item_score"]) == pytest.approx([p[key] for p in preds], abs=1e-6)
+            assert list(rows["item_continuous"]) == pytest.approx(
+                [p["gold_loglik_per_byte"] for p in preds], abs=1e-6)
+    # Text-level format: integer option indices (the STS grade itself), NaN spelt "NaN",
+    # other floats to 6 decimals.
+    for cells in raw[1:]:
+        category = get_task(cells[0]).category
+        if category in ("MCQA", "DC", "STS"):
+            assert cells[4].isdigit() and cells[5].isdigit(), cells
+        else:
+            assert cells[4:] == ["NaN", "NaN"], cells
+        assert cells[2] == "NaN" if category == "STS" else len(cells[2].split(".")[1]) == 6
+        assert len(cells[3].split(".")[1]) == 6
+    sts = [c for c in raw[1:] if c[0] == "JCSTS"]
+    assert [int(c[5]) for c in sts] == [r["label"] for r in FIXTURE_DATA["JCSTS"]]
+
+
+def test_gold_option_logprob_is_the_log_softmax_of_the_logliks(first_run):
+    """Option-scored continuous metric from the stored option log-likelihoods: the gold's
+    log-softmax over the options; the options' probabilities sum to one."""
+    _, out_dir = first_run
+    for name in ("MedQA-Jp", "MedQA", "CRADE", "SMDIS", "JCSTS"):
+        for row in _predictions(out_dir, name):
+            x = np.asarray(row["loglik"], dtype=float)
+            log_softmax = x - np.log(np.exp(x - x.max()).sum()) - x.max()
+            assert row["gold_logprob"] == pytest.approx(log_softmax[row["gold"]], abs=1e-5)
+            assert row["gold_logprob"] <= 0
+            assert np.exp(log_softmax).sum() == pytest.approx(1.0)
+            # The argmax answer is the option of highest normalised probability.
+            assert row["prediction"] == int(np.argmax(log_softmax))
+
+
+@pytest.mark.parametrize("task", ["EJMMT-Ja", "EJMMT-En", "BC2GM-Jp", "NRNER"])
+def test_generated_continuous_scores_the_tokens_sft_trains_on(first_run, tiny_model_dir, task):
+    """MT/NER gold_loglik_per_byte: the teacher-forced log-likelihood of exactly the answer
+    tokens SFT trains on (`answer_token_ids`, no EOS) after exactly its prompt ids, over the
+    target's UTF-8 bytes. For MT the option-scoring rule would split differently (the
+    prompt's trailing space would move into the target), so the check can fail."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from cptmix.evaluate.scoring import _tokenise
+    from cptmix.tasks import answer_token_ids
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    _, out_dir = first_run
+    t = get_task(task)
+    for record, row in zip(FIXTURE_DATA[task], _predictions(out_dir, task), strict=True):
+        prompt, target = prompt_and_target(t, record)
+        prompt_ids, answer_ids = answer_token_ids(tokenizer, t, prompt, target)
+        with torch.no_grad():
+            logprobs = torch.log_softmax(
+                model(torch.tensor([prompt_ids + answer_ids])).logits[0].double(), dim=-1)
+        manual = sum(float(logprobs[len(prompt_ids) + k - 1, a])
+                     for k, a in enumerate(answer_ids))
+        assert row["gold_n_tokens"] == len(answer_ids)
+        assert row["gold_loglik"] == pytest.approx(manual, abs=1e-4)
+        assert row["gold_loglik_per_byte"] == pytest.approx(
+            manual / len(target.encode("utf-8")), abs=1e-5)
+        if t.category == "MT":
+            item = _tokenise(tokenizer, [(prompt, [target])], None)[0]
+            assert (item.prompt, item.conts[0]) != (prompt_ids, answer_ids)
+
+
+def test_items_path_can_be_chosen(tiny_model_dir, fixture_data, tmp_path):
+    out = tmp_path / "out"
+    evaluate_model(tiny_model_dir, fixture_data, out / "scores.tsv", out / "predictions",
+                   tasks=["JCSTS"], progress=False, items_tsv=tmp_path / "elsewhere.tsv")
+    assert not (out / "items.tsv").exists()
+    lines = (tmp_path / "elsewhere.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1 + len(FIXTURE_DATA["JCSTS"])
+
+
+class _Named(dict):
+    """A Snakemake input/output/params object: attribute access and `.get`."""
+
+    __getattr__ = dict.__getitem__
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_workflow_script_writes_items_where_the_rule_says(tiny_model_dir, fixture_data,
+                                                         tmp_path, monkeypatch, declared):
+    import runpy
+    from types import SimpleNamespace
+
+    # The script's log_to would take over this process's stderr and logging.
+    monkeypatch.setattr("cptmix.io.log_to", lambda path: None)
+    script = Path(__file__).parents[1] / "workflow" / "scripts" / "evaluate_model.py"
+    out = tmp_path / "eval"
+    output = _Named(scores=str(out / "scores.tsv"), predictions=str(out / "predictions"),
+                    provenance=str(out / "scores.provenance.json"))
+    if declared:
+        output["items"] = str(tmp_path / "declared" / "items.tsv")
+    sm = SimpleNamespace(input=_Named(model=str(tiny_model_dir), data=str(fixture_data)),
+                         output=output, log=[str(tmp_path / "log.txt")], threads=1,
+                         params=_Named(tasks=["JCSTS"], batch_size=4, max_new_tokens=8))
+    runpy.run_path(str(script), init_globals={"snakemake": sm})
+    assert (tmp_path / "declared" / "items.tsv").exists() == declared
+    assert (out / "items.tsv").exists() != declared
 
 
 def test_template_hash_tracks_prompt_changes(monkeypatch):

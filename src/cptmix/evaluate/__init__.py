@@ -1,13 +1,16 @@
 """Evaluate stage: score one fine-tuned model on the 27 JMedBench tasks.
 
 Sits after SFT (`cptmix.train`) and before `cptmix.analyze`: the workflow calls
-`evaluate_model` once per SFT model, and the analysis reads the `scores.tsv` it writes.
+`evaluate_model` once per SFT model, and the analysis reads the `scores.tsv` and per-item
+`items.tsv` it writes.
 
 - `loaders`     reads and validates a task's JSONL split (record shapes in `cptmix.tasks`);
 - `scoring`     the model side: option log-likelihoods (shared-prefix or naive) and greedy
                 generation;
 - `metrics`     pure metric functions (accuracy, Pearson r, BLEU, entity F1) and their
                 standard errors (binomial, seeded bootstrap);
+- `continuous`  the continuous metrics beside JMedBench's (gold option log-probability, gold
+                target log-likelihood per byte) and their definitions;
 - `provenance`  hashes of templates, data and tokenizer recorded next to the scores;
 - `runner`      one template per task category, wiring the above together and writing outputs;
 - `mt_quality`  BLEU (and optional COMET) of the corpus's machine translation (appendix B).

@@ -1,9 +1,12 @@
 """Evaluate one model on JMedBench: one template per task category, then write the scores.
 
 Part of the evaluate stage: after SFT (it reads `results/models/sft/{model}/`), before analysis
-(which reads the `scores.tsv` written here). A template turns a task's records into prompts,
-asks `scoring` for option log-likelihoods or greedy generations, and applies the category's
-metric from `metrics`; the per-task code is just the `Task` entry in `cptmix.tasks`.
+(which reads the `scores.tsv` and `items.tsv` written here). A template turns a task's records
+into prompts, asks `scoring` for option log-likelihoods or greedy generations, and applies the
+category's metric from `metrics`; the per-task code is just the `Task` entry in `cptmix.tasks`.
+Beside each JMedBench metric (the headline) a template computes the task's continuous metric
+(`continuous`: the gold option's normalised log-probability, or the gold target's
+log-likelihood per byte, by a teacher-forced pass after generation for MT and NER).
 
 Outputs are deterministic (greedy decoding, fixed batch order, fixed float formatting), so two
 runs with the same model, data and settings write byte-identical files, and each file is
@@ -13,6 +16,7 @@ written to a temporary name and renamed, so a crash never leaves a partial one b
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +27,13 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from cptmix.evaluate.continuous import (
+    CONTINUOUS_METRICS,
+    DEFINITIONS,
+    UNITS,
+    gold_option_logprob,
+    mean_and_stderr,
+)
 from cptmix.evaluate.loaders import load_records, task_data_path
 from cptmix.evaluate.metrics import (
     BOOTSTRAP_SEED,
@@ -45,7 +56,7 @@ from cptmix.evaluate.provenance import (
     template_hash,
     tokenizer_hash,
 )
-from cptmix.evaluate.scoring import generate_greedy, score_options
+from cptmix.evaluate.scoring import generate_greedy, score_continuations, score_options
 from cptmix.io import write_json, write_jsonl, write_tsv
 from cptmix.tasks import (
     DC,
@@ -56,6 +67,7 @@ from cptmix.tasks import (
     TASK_NAMES,
     TASKS,
     Task,
+    answer_token_ids,
     get_task,
     gold_index,
     mt_reference,
@@ -66,7 +78,10 @@ from cptmix.tasks import (
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["task", "category", "language", "metric", "score", "stderr", "n"]
+COLUMNS = ["task", "category", "language", "metric", "score", "stderr", "n",
+           "continuous_metric", "continuous_unit", "continuous", "continuous_stderr"]
+# items.tsv: one row per evaluated record (see `evaluate_model`).
+ITEM_COLUMNS = ["task", "sample_id", "item_score", "item_continuous", "prediction", "gold"]
 SCORE_FORMAT = "%.6f"  # fixed, so reruns are byte-identical and diffs show real changes
 LOGLIK_DIGITS = 6  # rounding of log-likelihoods stored in the predictions files
 # Units the choice templates normalise option log-likelihoods by (see `scoring.OptionScore`).
@@ -98,7 +113,16 @@ class TaskResult:
     score: float
     stderr: float
     predictions: list[dict]  # one JSON-serialisable row per record
+    # Per record: its part of `score` (the score is their mean; NaN for STS, whose Pearson r
+    # is no mean over items) and its continuous metric (`continuous`), unrounded.
+    item_scores: list[float]
+    item_continuous: list[float]
     provenance: dict = field(default_factory=dict)  # metric details, e.g. sacrebleu signature
+
+    @property
+    def continuous(self) -> tuple[float, float]:
+        """The task's continuous metric: mean over items and its standard error."""
+        return mean_and_stderr(self.item_continuous)
 
 
 def predictions_name(task: Task) -> str:
@@ -155,13 +179,16 @@ def _choice_template(task: Task, records: list[dict], model, tokenizer, settings
                            batch_size=settings.batch_size, method=settings.method,
                            names=_record_names(task, records, source))
     preds, golds, by_unit, rows = [], [], {u: [] for u in LENGTH_UNITS}, []
+    gold_lps = []
     for record, options in zip(records, scores, strict=True):
         loglik = [s.loglik for s in options]
         normed = {u: [getattr(s, f"loglik_per_{u}") for s in options] for u in LENGTH_UNITS}
         pred, gold = _argmax(loglik), gold_index(task, record)
         preds.append(pred)
         golds.append(gold)
+        gold_lps.append(gold_option_logprob(loglik, gold))
         row = {"sample_id": record["sample_id"], "prediction": pred, "gold": gold,
+               "gold_logprob": round(gold_lps[-1], LOGLIK_DIGITS),
                "loglik": [round(x, LOGLIK_DIGITS) for x in loglik],
                "n_tokens": [s.n_tokens for s in options],
                "n_chars": [s.n_chars for s in options]}
@@ -180,10 +207,12 @@ def _choice_template(task: Task, records: list[dict], model, tokenizer, settings
         stderr = pearson_bootstrap_se(preds, golds, n_resamples=settings.n_bootstrap,
                                       seed=settings.seed)
         variants = {u: pearson(p, golds) for u, p in by_unit.items()}
+        item_scores = [math.nan] * n  # r is a statistic of the whole set, not a mean
     else:
         score = accuracy(preds, golds)
         stderr = binomial_se(score, n)
         variants = {u: accuracy(p, golds) for u, p in by_unit.items()}
+        item_scores = [float(p == g) for p, g in zip(preds, golds, strict=True)]
     log.info("%s: %s=%.4f (per token %.4f, per char %.4f, per byte %.4f)", task.name,
              task.metric, score, variants["token"], variants["char"], variants["byte"])
     extra = {"length_normalised": {f"per_{u}": round(v, LOGLIK_DIGITS)
@@ -191,7 +220,30 @@ def _choice_template(task: Task, records: list[dict], model, tokenizer, settings
              # Options whose tokens med-eval's joint-encode-and-cut split differently from
              # the option text alone (BPE merged across the prompt boundary).
              "boundary_merged_options": sum(s.boundary_merge for o in scores for s in o)}
-    return TaskResult(task, score, stderr, rows, extra)
+    return TaskResult(task, score, stderr, rows, item_scores, gold_lps, extra)
+
+
+def _gold_target_scores(task: Task, records: list[dict], model, tokenizer, settings: Settings,
+                        source: str) -> list[dict]:
+    """MT, NER: the teacher-forced log-likelihood of each record's gold target, tokenised as
+    SFT trains on it (`answer_token_ids`), as prediction-row fields; `gold_loglik_per_byte`
+    is the continuous metric. One forward pass over prompt + target per record, cheap next
+    to greedy generation's one pass per generated token."""
+    requests = []
+    for record in records:
+        prompt, target = prompt_and_target(task, record)
+        prompt_ids, target_ids = answer_token_ids(tokenizer, task, prompt, target)
+        requests.append((prompt_ids, target_ids, target))
+    # "naive" whatever `settings.method`: with one continuation per prompt there is no prefix
+    # to share, and one pass over prompt + target beats prefix's two (~20% on the demo model).
+    scores = score_continuations(model, tokenizer, requests, batch_size=settings.batch_size,
+                                 names=_record_names(task, records, source), method="naive")
+    return [{"gold_loglik_per_byte": s.loglik_per_byte, "gold_loglik": s.loglik,
+             "gold_n_tokens": s.n_tokens} for s in scores]
+
+
+def _rounded(fields: dict) -> dict:
+    return {k: round(v, LOGLIK_DIGITS) if isinstance(v, float) else v for k, v in fields.items()}
 
 
 def _mt_template(task: Task, records: list[dict], model, tokenizer, settings: Settings,
@@ -206,10 +258,12 @@ def _mt_template(task: Task, records: list[dict], model, tokenizer, settings: Se
     per_item = sentence_bleus(hyps, refs, task.language)
     score = float(np.mean(per_item))
     stderr = mean_bootstrap_se(per_item, n_resamples=settings.n_bootstrap, seed=settings.seed)
+    golds = _gold_target_scores(task, records, model, tokenizer, settings, source)
     rows = [{"sample_id": r["sample_id"], "prediction": h, "gold": g,
-             "bleu": round(b, LOGLIK_DIGITS), "generation": t}
-            for r, h, g, b, t in zip(records, hyps, refs, per_item, raw, strict=True)]
-    return TaskResult(task, score, stderr, rows,
+             "bleu": round(b, LOGLIK_DIGITS), "generation": t, **_rounded(c)}
+            for r, h, g, b, t, c in zip(records, hyps, refs, per_item, raw, golds, strict=True)]
+    return TaskResult(task, score, stderr, rows, [float(b) for b in per_item],
+                      [c["gold_loglik_per_byte"] for c in golds],
                       {"sacrebleu_signature": bleu_signature(task.language),
                        "bleu_aggregation": "mean of sentence BLEU (med-eval)",
                        "corpus_bleu": round(bleu(hyps, refs, task.language), LOGLIK_DIGITS)})
@@ -220,16 +274,18 @@ def _ner_template(task: Task, records: list[dict], model, tokenizer, settings: S
     """NER: greedy answer up to the first newline, parsed into entities; mean per-sample F1."""
     prompts = [prompt_and_target(task, r)[0] for r in records]
     raw = generate_greedy(model, tokenizer, prompts, settings.budget(NER), settings.batch_size)
+    golds = _gold_target_scores(task, records, model, tokenizer, settings, source)
     rows, f1s = [], []
-    for record, text in zip(records, raw, strict=True):
+    for record, text, gold in zip(records, raw, golds, strict=True):
         answer = text.split("\n")[0].strip()
         f1 = ner_f1(answer, record["labels"])
         f1s.append(f1)
         rows.append({"sample_id": record["sample_id"], "prediction": answer,
                      "gold": record["labels"], "entities": parse_entities(answer),
-                     "f1": round(f1, LOGLIK_DIGITS), "generation": text})
+                     "f1": round(f1, LOGLIK_DIGITS), "generation": text, **_rounded(gold)})
     stderr = mean_bootstrap_se(f1s, n_resamples=settings.n_bootstrap, seed=settings.seed)
-    return TaskResult(task, float(np.mean(f1s)), stderr, rows)
+    return TaskResult(task, float(np.mean(f1s)), stderr, rows, [float(f) for f in f1s],
+                      [g["gold_loglik_per_byte"] for g in golds])
 
 
 Template = Callable[[Task, list[dict], object, object, Settings, str], TaskResult]
@@ -262,6 +318,41 @@ def provenance_path(out_tsv: str | Path) -> Path:
     return out_tsv.with_name(f"{out_tsv.stem}.provenance.json")
 
 
+def items_path(out_tsv: str | Path) -> Path:
+    """Where `evaluate_model` writes the per-item table by default: beside `out_tsv`."""
+    return Path(out_tsv).with_name("items.tsv")
+
+
+OPTION_SCORED = (MCQA, DC, STS)
+
+
+def _item_rows(result: TaskResult) -> list[dict]:
+    """A task's rows of items.tsv: prediction and gold are option indices for option-scored
+    tasks and absent (NaN) for generated answers, whose texts stay in the predictions file."""
+    options = result.task.category in OPTION_SCORED
+    return [{"task": result.task.name, "sample_id": row["sample_id"], "item_score": score,
+             "item_continuous": value,
+             "prediction": row["prediction"] if options else None,
+             "gold": row["gold"] if options else None}
+            for row, score, value in zip(result.predictions, result.item_scores,
+                                         result.item_continuous, strict=True)]
+
+
+def _cell(value) -> str:
+    """One TSV cell: floats as `SCORE_FORMAT`, NaN and missing as "NaN", the rest as text.
+    Formatted here rather than by pandas so integer columns with gaps stay integers and NaN
+    is spelt the same in every file."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "NaN"
+    if isinstance(value, (float, np.floating)):
+        return SCORE_FORMAT % value
+    return str(value)
+
+
+def _formatted(table: pd.DataFrame) -> pd.DataFrame:
+    return table.astype(object).apply(lambda col: col.map(_cell))
+
+
 def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | Path,
                    predictions_dir: str | Path, tasks: Sequence[str] | None = None,
                    batch_size: int = 16, max_new_tokens: int | dict[str, int] = 48,
@@ -269,18 +360,31 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
                    progress: bool = True, provenance_json: str | Path | None = None,
                    method: str = "prefix", seed: int = BOOTSTRAP_SEED,
                    n_bootstrap: int = N_BOOTSTRAP, device: str | None = None,
-                   dtype: str | None = None) -> pd.DataFrame:
+                   dtype: str | None = None,
+                   items_tsv: str | Path | None = None) -> pd.DataFrame:
     """Evaluate the model in `model_dir` on JMedBench tasks read from `data_dir`.
 
     `tasks`: task names (None or "all": all 27); the output follows registry order regardless.
 
-    Writes `out_tsv` (columns task, category, language, metric, score, stderr, n; one row per
-    task in registry order; 6 decimals), `predictions_dir/{predictions_name}.jsonl` per task,
-    and `provenance_json` (default `provenance_path(out_tsv)`): hashes of each task's template
-    and data file, the tokenizer hash, dtype, device, batch size, scoring method, bootstrap
-    seed and sacrebleu signatures. Nothing is written until every task has been scored, and
-    the score table last, so a failure leaves no score file. Every task's data is read and
-    validated before the model is loaded. Returns the score table (unrounded).
+    Writes (the two tables with floats to 6 decimals and NaN as "NaN"):
+    - `out_tsv`, one row per task in registry order: task, category, language, metric, score
+      (the JMedBench metric, the headline), stderr, n, then the task's continuous metric
+      (`continuous`): continuous_metric (gold_option_logprob or gold_loglik_per_byte),
+      continuous_unit (nats or nats/byte), continuous (mean over items), continuous_stderr
+      (SD/sqrt(n), ddof=1);
+    - `items_tsv` (default `items_path(out_tsv)`), one row per record, tasks in registry order
+      and records in file order: task, sample_id, item_score (the item's part of `score`,
+      whose mean over the task's rows it is: 1/0 for accuracy, sentence BLEU, entity F1; NaN
+      for STS, as Pearson r is not a mean), item_continuous (the item's continuous value,
+      whose mean is `continuous`), prediction and gold (option indices for MCQA/DC/STS, the
+      grade itself for STS; NaN for MT/NER);
+    - `predictions_dir/{predictions_name}.jsonl` per task;
+    - `provenance_json` (default `provenance_path(out_tsv)`): hashes of each task's template
+      and data file, the tokenizer hash, dtype, device, batch size, scoring method, bootstrap
+      seed, sacrebleu signatures and the continuous metrics' definitions.
+    Nothing is written until every task has been scored, and the score table last, so a
+    failure leaves no score file. Every task's data is read and validated before the model is
+    loaded. Returns the score table (unrounded).
     """
     if isinstance(tasks, str):  # config files say `tasks: all`; a bare name means one task
         tasks = None if tasks == "all" else [tasks]
@@ -323,7 +427,15 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
     table = pd.DataFrame([{"task": r.task.name, "category": r.task.category,
                            "language": r.task.language, "metric": r.task.metric,
                            "score": float(r.score), "stderr": float(r.stderr),
-                           "n": len(records[r.task.name])} for r in results], columns=COLUMNS)
+                           "n": len(records[r.task.name]),
+                           "continuous_metric": CONTINUOUS_METRICS[r.task.category],
+                           "continuous_unit": UNITS[CONTINUOUS_METRICS[r.task.category]],
+                           "continuous": r.continuous[0], "continuous_stderr": r.continuous[1]}
+                          for r in results], columns=COLUMNS)
+    # Object dtype: prediction/gold hold integers beside gaps, which a float column would
+    # turn into 3.000000.
+    items = pd.DataFrame([row for r in results for row in _item_rows(r)], columns=ITEM_COLUMNS,
+                         dtype=object)
     provenance = {
         "model": {"dir": str(model_dir), "tokenizer_sha256": tokenizer_hash(model_dir),
                   "config_sha256": sha256_file(Path(model_dir) / "config.json"),
@@ -338,13 +450,18 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
                                     "whitespace moved to the option; BLEU = mean sentence "
                                     "BLEU (NFKC for Japanese); NER = ', '-split lower-cased "
                                     "entity-set F1",
-                     "length_normalisation_units": list(LENGTH_UNITS)},
+                     "length_normalisation_units": list(LENGTH_UNITS),
+                     # Beside each JMedBench metric in scores.tsv, per item in items.tsv.
+                     "continuous_metrics": DEFINITIONS,
+                     "gold_target_scoring": "naive (one pass over prompt + target)"},
         "tasks": {r.task.name: {"data_file": str(data_files[r.task.name]),
                                 "data_sha256": sha256_file(data_files[r.task.name]),
                                 "template": template_name(r.task),
                                 "template_sha256": template_hash(r.task),
                                 "metric": r.task.metric,
                                 "stderr": STDERR_KIND[r.task.category],
+                                "continuous_metric": CONTINUOUS_METRICS[r.task.category],
+                                "continuous_unit": UNITS[CONTINUOUS_METRICS[r.task.category]],
                                 "n": len(records[r.task.name]), **r.provenance}
                   for r in results},
         "versions": library_versions(),
@@ -353,5 +470,7 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
         write_jsonl(predictions_dir / f"{predictions_name(result.task)}.jsonl",
                     result.predictions, sort_keys=False)
     write_json(provenance_json or provenance_path(out_tsv), provenance)
-    write_tsv(out_tsv, table, float_format=SCORE_FORMAT)  # atomic: temp file + rename, last
+    # Atomic (temp file + rename); the score table last.
+    write_tsv(items_tsv or items_path(out_tsv), _formatted(items))
+    write_tsv(out_tsv, _formatted(table))
     return table

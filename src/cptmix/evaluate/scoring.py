@@ -7,6 +7,8 @@ the first newline. Both are batched; nothing here knows about tasks or metrics.
 Option scoring shares each prompt across its options: the prompt runs once and every option is
 scored on top of its key/value cache (`method="prefix"`), instead of re-running prompt + option
 per option (`method="naive"`, kept as the reference; the two agree to float rounding).
+The same engine scores a single continuation whose tokens the caller fixed
+(`score_continuations`): the evaluate stage's teacher-forced pass over MT/NER gold targets.
 
 Token sequences are built exactly as JMedBench's evaluator builds them (med-eval,
 `tasks/mcqa.py` `MCQARequestDataset.construct_requests`, and `tasks/nli.py` alike): the prompt
@@ -37,8 +39,8 @@ from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaLis
 from cptmix.tasks import encode_pair, encode_prompt, split_text
 
 encode = encode_prompt  # the name this module's callers know
-__all__ = ["OptionScore", "encode", "encode_pair", "generate_greedy", "score_options",
-           "split_text"]
+__all__ = ["OptionScore", "encode", "encode_pair", "generate_greedy", "score_continuations",
+           "score_options", "split_text"]
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,38 @@ def score_options(model, tokenizer, requests: Sequence[tuple[str, Sequence[str]]
     `batch_size` bounds the (item, option) sequences per forward pass in both. `names` label
     the requests in error messages (e.g. "MedQA-Jp, data/medqa_jp/test.jsonl, record q17").
     """
-    items = _tokenise(tokenizer, requests, names)
+    return _score_items(model, tokenizer, _tokenise(tokenizer, requests, names), batch_size,
+                        names, method)
+
+
+@torch.inference_mode()
+def score_continuations(model, tokenizer, requests: Sequence[tuple[list[int], list[int], str]],
+                        batch_size: int = 16, names: Sequence[str] | None = None,
+                        method: str = "prefix") -> list[OptionScore]:
+    """Log-likelihood of each already tokenised continuation: request i is (prompt ids,
+    continuation ids, continuation text), the text only counting characters and bytes.
+
+    For answers whose token split is fixed elsewhere, e.g. an MT/NER gold target as SFT
+    tokenises it (`cptmix.tasks.answer_token_ids`), which `score_options`'s joint-encode-and-
+    cut rule would split differently after a prompt that ends in a space. Same engine, same
+    batching and context handling as `score_options` with one option per item.
+    """
+    if names is not None and len(names) != len(requests):
+        raise ValueError(f"{len(names)} names for {len(requests)} requests")
+    items = []
+    for i, (prompt_ids, cont_ids, text) in enumerate(requests):
+        name = names[i] if names is not None else f"item {i}"
+        if not prompt_ids:
+            raise ValueError(f"{name}: empty prompt, nothing to condition on")
+        if not cont_ids:
+            raise ValueError(f"{name}: continuation {text!r} has no tokens")
+        items.append(_Item(list(prompt_ids), [list(cont_ids)], [text], [False]))
+    return [s[0] for s in _score_items(model, tokenizer, items, batch_size, names, method)]
+
+
+def _score_items(model, tokenizer, items: list[_Item], batch_size: int,
+                 names: Sequence[str] | None, method: str) -> list[list[OptionScore]]:
+    """The engine behind `score_options` and `score_continuations`."""
     if method == "naive":
         return _score_naive(model, tokenizer, items, batch_size, names)
     if method != "prefix":
