@@ -891,7 +891,7 @@ def test_workflow_script_writes_items_where_the_rule_says(tiny_model_dir, fixtur
     output = _Named(scores=str(out / "scores.tsv"), predictions=str(out / "predictions"),
                     provenance=str(out / "scores.provenance.json"))
     if declared:
-        output["items"] = str(tmp_path / "declared" / "items.tsv")
+        output["item_scores"] = str(tmp_path / "declared" / "items.tsv")
     sm = SimpleNamespace(input=_Named(model=str(tiny_model_dir), data=str(fixture_data)),
                          output=output, log=[str(tmp_path / "log.txt")], threads=1,
                          params=_Named(tasks=["JCSTS"], batch_size=4, max_new_tokens=8))

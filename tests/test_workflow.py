@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "tests" / "config" / "config.yaml"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 MIXTURES = ["EnJa-Base", "JaDominant", "EnDominant", "EnJa-Plus", "EnJa-Balance", "EnJa-Hybrid"]
+SEED_LIST = [1234, 1235]  # the test config's replicate seeds (scope sft)
+SEEDS = len(SEED_LIST)
 
 
 def snakemake(workdir, *args, check=True, config=CONFIG):
@@ -157,12 +159,15 @@ def test_composition_invariants(study):
 @pytest.mark.slow
 def test_every_model_scored_on_all_27_tasks(study):
     for model in ["base", *MIXTURES]:
-        scores = pd.read_csv(study / f"results/eval/{model}/scores.tsv", sep="\t")
+        scores = pd.read_csv(study / f"results/eval/{model}/seed-1234/scores.tsv", sep="\t")
         assert list(scores.columns) == [
-            "task", "category", "language", "metric", "score", "stderr", "n"]
+            "task", "category", "language", "metric", "score", "stderr", "n",
+            "continuous_metric", "continuous_unit", "continuous", "continuous_stderr"]
         assert list(scores.task) == list(TASK_NAMES)
-        assert scores.score.notna().all()
-        assert (scores.n > 0).all()
+        assert scores.score.notna().all() and scores.continuous.notna().all()
+        assert (scores.continuous <= 0).all() and (scores.n > 0).all()
+        items = pd.read_csv(study / f"results/eval/{model}/seed-1234/items.tsv", sep="\t")
+        assert len(items) == scores.n.sum()
 
 
 @pytest.mark.slow
@@ -174,34 +179,47 @@ def test_mt_source_quality(study):
 
 
 @pytest.mark.slow
-def test_analysis_outputs(study):
-    diffs = pd.read_csv(study / "results/analysis/score_differences.tsv", sep="\t")
+@pytest.mark.parametrize("metric", ["score", "continuous"])
+def test_analysis_outputs(study, metric):
+    out = study / "results/analysis" / metric
+    diffs = pd.read_csv(out / "score_differences.tsv", sep="\t")
     assert len(diffs) == 27 * 6
     assert set(diffs.mixture) == set(MIXTURES) and set(diffs.task) == set(TASK_NAMES)
     assert (diffs.score_diff - (diffs.cpt_score - diffs.base_score)).abs().max() < 1e-5
-    partial = pd.read_csv(study / "results/analysis/partial_correlations.tsv", sep="\t")
+    assert diffs.p.between(0, 1).all() and set(diffs.clears_noise_floor) <= {"yes", "no"}
+    partial = pd.read_csv(out / "partial_correlations.tsv", sep="\t")
     assert len(partial) == 27 * 7
     assert (partial.r.isna() == partial.note.notna()).all()
-    figures = list((study / "results/analysis/figures").glob("*.png"))
+    noise = pd.read_csv(out / "noise_floors.tsv", sep="\t")
+    assert list(noise.task) == list(TASK_NAMES) and (noise.n_seeds == SEEDS).all()
+    contrasts = pd.read_csv(out / "contrasts.tsv", sep="\t")
+    assert len(contrasts) == 27 * 7  # the design's six covering edges + JaDominant vs EnDominant
+    figures = list((out / "figures").glob("*.png"))
     assert len(figures) >= 10
-    assert len(list((study / "results/analysis/figures").glob("*.svg"))) == len(figures)
+    assert len(list((out / "figures").glob("*.svg"))) == len(figures)
     for name in ("prediction.tsv", "provenance.tsv", "summary.md"):
-        assert (study / "results/analysis" / name).stat().st_size > 0
-    check = pd.read_csv(study / "results/analysis/planted_effects_check.tsv", sep="\t")
+        assert (out / name).stat().st_size > 0
+    check = pd.read_csv(out / "planted_effects_check.tsv", sep="\t")
     assert set(check.task) == set(TASK_NAMES)
-    assert set(check.recovered) <= {"yes", "no", "untestable"}
-    for name in ("benchmarks/train_cpt/EnJa-Base.tsv", "logs/train_cpt/EnJa-Base.log"):
+    assert set(check.recovered) <= {"yes", "no", "untestable", "false positive"}
+    for name in ("benchmarks/train_cpt/EnJa-Base/seed-1234.tsv",
+                 "logs/train_cpt/EnJa-Base/seed-1234.log"):
         assert (study / "results" / name).exists()
+
+
+def analysis_tables(study) -> dict[str, bytes]:
+    return {p.relative_to(study).as_posix(): p.read_bytes()
+            for p in sorted((study / "results/analysis").glob("*/*.tsv"))}
 
 
 @pytest.mark.slow
 def test_rerun_is_a_no_op_and_analysis_is_byte_identical(study):
     assert "Nothing to be done" in snakemake(study, "-n").stdout + snakemake(study, "-n").stderr
-    before = {p.name: p.read_bytes() for p in (study / "results/analysis").glob("*.tsv")}
+    before = analysis_tables(study)
+    assert len(before) >= 2 * 12
     shutil.rmtree(study / "results/analysis")
     snakemake(study)
-    after = {p.name: p.read_bytes() for p in (study / "results/analysis").glob("*.tsv")}
-    assert before == after
+    assert analysis_tables(study) == before
 
 
 @pytest.mark.slow
@@ -210,13 +228,13 @@ def test_two_clean_runs_are_byte_identical(study, tmp_path):
     (tmp_path / "config").mkdir()
     shutil.copy(CONFIG, tmp_path / "config" / "config.yaml")
     snakemake(tmp_path)
-    files = ["corpus/composition.tsv", *(f"eval/{m}/scores.tsv" for m in ["base", *MIXTURES])]
-    files += [p.relative_to(study / "results").as_posix()
-              for p in sorted((study / "results/analysis").glob("*.tsv"))]
+    files = ["results/corpus/composition.tsv",
+             *(f"results/eval/{m}/seed-{s}/{name}" for m in ["base", *MIXTURES]
+               for s in SEED_LIST for name in ("scores.tsv", "items.tsv")),
+             *analysis_tables(study)]
     assert len(files) > 10
     for name in files:
-        assert (tmp_path / "results" / name).read_bytes() == (
-            study / "results" / name).read_bytes(), name
+        assert (tmp_path / name).read_bytes() == (study / name).read_bytes(), name
 
 
 @pytest.mark.slow

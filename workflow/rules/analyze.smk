@@ -38,7 +38,7 @@ rule analyze:
         planted=PLANTED_EFFECTS,
     output:
         diffs=_analysis_report("score_differences.tsv", "diffs"),
-        per_seed="results/analysis/{metric}/score_differences_per_seed.tsv",
+        per_seed=_analysis_report("score_differences_per_seed.tsv", "diffs_per_seed"),
         wide=_analysis_report("score_differences_wide.tsv", "diffs_wide"),
         noise=_analysis_report("noise_floors.tsv", "noise_floors"),
         contrasts=_analysis_report("contrasts.tsv", "contrasts"),

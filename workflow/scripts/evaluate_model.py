@@ -9,4 +9,4 @@ evaluate_model(sm.input.model, sm.input.data, sm.output.scores, sm.output.predic
                max_new_tokens=sm.params.max_new_tokens, threads=sm.threads,
                provenance_json=sm.output.provenance,
                # Declared by the rule; absent, evaluate_model writes items.tsv beside scores.
-               items_tsv=sm.output.get("items"))
+               items_tsv=sm.output.get("item_scores"))
