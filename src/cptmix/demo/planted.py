@@ -33,62 +33,62 @@ _EN_PMC = ("pmc_en",)
 
 PLANTED_EFFECTS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
     ("IgakuQA", "+", ("textbooks",), "ja_tokens",
-     "Japan-local facts are stated only in Japanese: ja_base (every mixture) and textbooks, "
-     "which restate all of them"),
+     ("Japan-local facts are stated only in Japanese: ja_base (every mixture) and textbooks, "
+     "which restate all of them")),
     ("JMMLU-Medical", "+", _JA_PMC, "ja_tokens",
-     "3/4 base facts that ja_base states in every mixture, 1/4 PMC facts stated in Japanese "
-     "only by pmc_ja_mt and textbooks (which also restate 40 % of the base facts)"),
+     ("3/4 base facts that ja_base states in every mixture, 1/4 PMC facts stated in Japanese "
+     "only by pmc_ja_mt and textbooks (which also restate 40 % of the base facts)")),
     ("MMLU-Medical-Jp", "+", _JA_PMC, "ja_tokens",
-     "3/4 base facts (half of them in Japanese only in ja_base), 1/4 PMC facts stated in "
-     "Japanese only by pmc_ja_mt, textbooks and the parallel abstracts"),
+     ("3/4 base facts (half of them in Japanese only in ja_base), 1/4 PMC facts stated in "
+     "Japanese only by pmc_ja_mt, textbooks and the parallel abstracts")),
     ("MedMCQA-Jp", "+", _JA_PMC, "ja_tokens",
-     "half of the items are PMC facts asked in Japanese, stated in Japanese only by pmc_ja_mt, "
-     "textbooks (a share) and the parallel abstracts"),
+     ("half of the items are PMC facts asked in Japanese, stated in Japanese only by pmc_ja_mt, "
+     "textbooks (a share) and the parallel abstracts")),
     ("MedQA-Jp", "+", _JA_PMC, "ja_tokens",
-     "3/4 of the items are PMC facts asked in Japanese, stated in Japanese only by pmc_ja_mt, "
-     "textbooks (a share) and the parallel abstracts"),
+     ("3/4 of the items are PMC facts asked in Japanese, stated in Japanese only by pmc_ja_mt, "
+     "textbooks (a share) and the parallel abstracts")),
     ("PubMedQA-Jp", "+", ("pmc_ja_mt", "parallel_abstracts"), "ja_tokens",
-     "yes/no/maybe trial findings are stated only in PMC-like text; in Japanese only by "
-     "pmc_ja_mt and the parallel abstracts"),
+     ("yes/no/maybe trial findings are stated only in PMC-like text; in Japanese only by "
+     "pmc_ja_mt and the parallel abstracts")),
     ("USMLEQA-Jp", "+", _JA_PMC, "ja_tokens", "as MedQA-Jp: 3/4 PMC facts asked in Japanese"),
     ("IgakuQA-En", "+", ("textbooks",), "ja_tokens",
-     "Japan-local facts are never stated in English; textbooks restate all of them in "
+     ("Japan-local facts are never stated in English; textbooks restate all of them in "
      "Japanese, and the options' English names are tied to the Japanese ones by the glossary "
-     "(cross-lingual, weaker than IgakuQA)"),
+     "(cross-lingual, weaker than IgakuQA)")),
     ("MMLU-Medical", "+", _EN_PMC, "en_tokens",
-     "3/4 base facts stated by en_base in every mixture; the PMC quarter is stated in "
-     "English by pmc_en (weaker than MedQA)"),
+     ("3/4 base facts stated by en_base in every mixture; the PMC quarter is stated in "
+     "English by pmc_en (weaker than MedQA)")),
     ("MedMCQA", "+", _EN_PMC, "en_tokens",
-     "half of the items are PMC facts, stated in English by pmc_en (and a share of the "
-     "parallel abstracts)"),
+     ("half of the items are PMC facts, stated in English by pmc_en (and a share of the "
+     "parallel abstracts)")),
     ("MedQA", "+", _EN_PMC, "en_tokens",
-     "3/4 of the items are PMC facts, stated in English by pmc_en (and a share of the "
-     "parallel abstracts)"),
+     ("3/4 of the items are PMC facts, stated in English by pmc_en (and a share of the "
+     "parallel abstracts)")),
     ("PubMedQA", "+", _EN_PMC, "en_tokens",
      "trial findings (yes/no/maybe) are stated only in PMC-like text, in English by pmc_en"),
     ("USMLEQA", "+", _EN_PMC, "en_tokens", "as MedQA: 3/4 PMC facts"),
     ("EJMMT-Ja", "+", ("pmc_ja_mt", "parallel_abstracts"), "ja_tokens",
-     "the Japanese references are research sentences whose templates pmc_ja_mt (noisy) and "
-     "the parallel abstracts (clean, next to their English) state; no other source has them"),
+     ("the Japanese references are research sentences whose templates pmc_ja_mt (noisy) and "
+     "the parallel abstracts (clean, next to their English) state; no other source has them")),
     ("EJMMT-En", "+", ("pmc_en", "parallel_abstracts"), "en_tokens",
-     "the English references are research sentences whose templates only pmc_en and the "
-     "parallel abstracts state"),
+     ("the English references are research sentences whose templates only pmc_en and the "
+     "parallel abstracts state")),
     ("BC2GM-Jp", "+", _JA_PMC, "ja_tokens",
-     "the gold genes are test-split names that pmc_ja_mt and textbooks add Japanese context "
-     "for; SFT used other names, so what is learnt is copying names the model knows"),
+     ("the gold genes are test-split names that pmc_ja_mt and textbooks add Japanese context "
+     "for; SFT used other names, so what is learnt is copying names the model knows")),
     ("BC5Chem-Jp", "+", _JA_PMC, "ja_tokens", "as BC2GM-Jp, with drug names"),
     ("BC5Disease-Jp", "+", _JA_PMC, "ja_tokens", "as BC2GM-Jp, with disease names"),
     ("JNLPBA-Jp", "+", _JA_PMC, "ja_tokens", "as BC2GM-Jp"),
     ("MRNER-Disease", "0", (), "",
-     "the labels are everyday symptom words that the general text (pre-training) already "
-     "states in every style; no source adds a name the model lacks"),
+     ("the labels are everyday symptom words that the general text (pre-training) already "
+     "states in every style; no source adds a name the model lacks")),
     ("MRNER-Medicine", "+", _JA_PMC, "ja_tokens", "as BC2GM-Jp, with drug names"),
     ("NCBI-Disease-Jp", "+", _JA_PMC, "ja_tokens", "as BC2GM-Jp, with disease names"),
     ("NRNER", "+", _JA_PMC, "ja_tokens",
      "half of the labels are test-split drug names (as MRNER-Medicine), half everyday symptoms"),
     ("CRADE", "+", _JA_PMC, "ja_tokens",
-     "telling 高い from 低い needs the drug's known adverse event in Japanese (pmc_ja_mt for "
-     "the PMC ones, textbooks for a share and the causality rule)"),
+     ("telling 高い from 低い needs the drug's known adverse event in Japanese (pmc_ja_mt for "
+     "the PMC ones, textbooks for a share and the causality rule)")),
     ("RRTNM", "+", ("textbooks",), "ja_tokens",
      "the size thresholds of T1-T4 are stated only in textbooks"),
     ("SMDIS", "0", (), "", "needs only everyday Japanese from the general text"),
