@@ -7,6 +7,7 @@ import csv
 import json
 import re
 import time
+from collections import Counter
 
 import pytest
 
@@ -422,15 +423,118 @@ def test_sft_mcqa_asks_about_other_facts_than_the_tests(world):
 
 # --- planted effects, audit, config --------------------------------------------------------------
 
-def test_planted_effects_cover_every_task(world):
+def test_planted_effects_are_data_on_named_sources(world):
+    from cptmix.analyze.stats import STATISTICS
+    from cptmix.demo.planted import SOURCES as PLANTED_SOURCES
+
     with open(world["out"] / "planted_effects.tsv", encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
-    assert list(rows[0]) == ["task", "expected_driver", "expected_sign", "rationale"]
+    assert list(rows[0]) == ["task", "expected_sign", "driver_sources", "statistic", "rationale"]
     assert sorted(r["task"] for r in rows) == sorted(t.name for t in TASKS)
-    assert {r["expected_sign"] for r in rows} <= {"+", "-", "0"}
+    # Every mixture source except "general" (pre-training only) may drive an effect.
+    assert set(PLANTED_SOURCES) == set(SOURCES) - {"general"}
+    for r in rows:
+        assert r["expected_sign"] in ("+", "-", "0"), r
+        drivers = [d for d in r["driver_sources"].split(",") if d]
+        assert set(drivers) <= set(PLANTED_SOURCES), r
+        assert r["statistic"] in ("", *STATISTICS), r
+        assert bool(drivers) == (r["expected_sign"] != "0") == bool(r["statistic"]), r
+        assert r["rationale"].strip()
     by_task = {r["task"]: r for r in rows}
-    assert "textbooks" in by_task["RRTNM"]["expected_driver"]
-    assert "pmc_ja_mt" in by_task["MedQA-Jp"]["expected_driver"]
+    assert by_task["RRTNM"]["driver_sources"] == "textbooks"
+    assert "pmc_ja_mt" in by_task["MedQA-Jp"]["driver_sources"].split(",")
+    assert by_task["MedQA"]["driver_sources"] == "pmc_en"
+    assert sum(r["expected_sign"] == "0" for r in rows) == 3
+
+
+# --- answer priors ---------------------------------------------------------------------------
+
+# A world large enough for stable shares (the balance does not depend on the text sources).
+BALANCE_WORLD = {**SMALL, "n_diseases": 48, "n_drugs": 48, "n_genes": 32, "eval_items": 120,
+                 "sft_items": 40}
+# Tolerances: gold and distractor options are SFT targets equally often (within 5 % of the
+# larger mean, 0.03 in the never-a-target share) and each entity is a distractor in
+# proportion to how often it is the answer (total variation <= 0.05).
+SFT_TOL, NEVER_TOL, TV_TOL = 0.05, 0.03, 0.05
+
+
+def _balance_records(tmp_path):
+    from cptmix.demo.balance import read_world_records
+
+    cfg = {**BALANCE_WORLD, "docs": {k: 4 for k in SMALL["docs"]}}
+    generate_world(cfg, tmp_path)
+    return read_world_records(tmp_path)
+
+
+def _imbalances(rows):
+    bad = []
+    for r in rows:
+        if "entity_tv" in r:
+            if abs(r["gold_sft"] - r["distractor_sft"]) > SFT_TOL * max(r["gold_sft"],
+                                                                       r["distractor_sft"], 1):
+                bad.append((r["task"], "sft"))
+            if abs(r["gold_never"] - r["distractor_never"]) > NEVER_TOL:
+                bad.append((r["task"], "never"))
+            if r["entity_tv"] > TV_TOL:
+                bad.append((r["task"], "tv"))
+        elif max(r["eval_label_tv"], r["sft_label_tv"]) > TV_TOL:
+            bad.append((r["task"], "labels"))
+    return bad
+
+
+def test_no_answer_prior_separates_gold_from_distractors(tmp_path):
+    from cptmix.demo.balance import answer_balance
+
+    tests, train = _balance_records(tmp_path)
+    rows = answer_balance(tests, train)
+    assert {r["task"] for r in rows} == {t.name for t in TASKS
+                                         if t.category in (MCQA, DC, STS)}
+    assert sum("entity_tv" in r for r in rows) == 11  # MCQA with entity options
+    assert _imbalances(rows) == []
+    # SFT's own MCQA distractors are dealt the same way.
+    assert _imbalances([r for r in answer_balance(train, train) if "entity_tv" in r]) == []
+
+
+def test_balance_check_catches_a_biased_distractor_draw(tmp_path):
+    """Control: distractors drawn from the entities that are never SFT targets (the bias of
+    the first demo world, exaggerated) fail the check."""
+    import random
+
+    from cptmix.demo.balance import answer_balance
+
+    tests, train = _balance_records(tmp_path)
+    targets = {prompt_and_target(t, r)[1].strip() for t in TASKS for r in train[t.name]}
+    rng = random.Random(0)
+    for task in TASKS:
+        if task.category != MCQA or task.name.startswith("PubMedQA"):
+            continue
+        pool = sorted({o for r in tests[task.name] for o in r["options"]})
+        never = [o for o in pool if o not in targets]
+        for r in tests[task.name]:
+            gold = r["options"][r["answer_idx"]]
+            wrong = rng.sample([o for o in never if o != gold], r["n_options"] - 1)
+            r["options"] = [*wrong[:r["answer_idx"]], gold, *wrong[r["answer_idx"]:]]
+    bad = _imbalances(answer_balance(tests, train))
+    assert {task for task, _ in bad} >= {"MedQA", "MedQA-Jp", "USMLEQA", "MMLU-Medical"}
+
+
+def test_ner_sft_names_are_disjoint_from_every_test_name(world):
+    from cptmix.demo.benchmark import NER_FAMILIES
+
+    ner = {spec["task"] for spec in NER_FAMILIES.values()}
+    invented = {e["ja"] for e in world["entities"].values()
+                if e["type"] in ("disease", "drug", "gene")}
+    sft_only = {e["ja"] for ents in world["audit"]["sft_ner_names"].values() for e in ents}
+    assert sft_only and not sft_only & invented
+    sources = "\n".join(d["text"] for docs in world["sources"].values() for d in docs)
+    assert not any(n in sources for n in sft_only), "SFT-only names appear in no source"
+    test_labels = {lab for t in ner for r in world["tests"][t] for lab in r["labels"]}
+    sft_labels = Counter(lab for ex in world["sft"] if ex["task"] in ner
+                         for lab in ex["response"].strip().split(", "))
+    invented_sft = {lab for lab in sft_labels if lab in sft_only}
+    assert invented_sft and not (set(sft_labels) - {"none"}) & (test_labels & invented)
+    # Too many names to memorise: each invented name is an SFT label a few times at most.
+    assert max(sft_labels[n] for n in invented_sft) <= 6
 
 
 def test_world_json_records_where_each_fact_is_stated(world):

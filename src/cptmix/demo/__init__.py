@@ -18,7 +18,9 @@ Entities: invented diseases ("Karsen nephritis" / カルセン腎炎), drugs ("V
 are a syllable-based katakana transliteration of the English spelling (`names.katakana`).
 Symptoms, adverse events, Japanese regions and public-subsidy programmes are real words.
 
-Facts (`world.py`), each with a tier that decides where it is stated:
+Facts (`world.py`), each with a tier that decides where it is stated. The objects of each
+relation are dealt out evenly (each symptom, adverse event, region, programme is the object of
+about as many facts) and the eval/SFT split is stratified by object:
 
 =========  ==============================================  ===================================
 tier       kinds                                           stated in
@@ -63,13 +65,18 @@ Evaluation (``jmedbench/{folder}/test.jsonl``, `benchmark.py`), ``eval_items`` r
 - MMLU-Medical(-Jp) lean on base facts (3/4), JMMLU-Medical on base facts that ja_base states
   in Japanese, MedMCQA(-Jp) half/half, MedQA(-Jp) (5 options) and USMLEQA(-Jp) on PMC facts
   (3/4); each family has its own question style (plain, terse, clinical vignette).
-  Distractors are entities of the answer's type that no fact links to the question's subject;
-  the answer's position is drawn at random. PubMedQA(-Jp): yes/no/maybe on trial findings.
+  Distractors are the set's own answers dealt out again (per answer type, each answer goes to
+  n_options - 1 other items, never one whose subject a fact links it to), so every entity is
+  a distractor in proportion to how often it is the answer, and gold and distractors are SFT
+  targets equally often (`balance.answer_balance` measures it); the answer's position is
+  drawn at random. PubMedQA(-Jp): yes/no/maybe on trial findings, a third each.
 - EJMMT: research sentences stating facts, English and clean Japanese (both directions).
 - NER: short Japanese sentences; labels are the Japanese names of the asked type in order of
   appearance (genes; drugs + chemicals; diseases incl. common ones; symptoms, excluding
   negated mentions; drugs; symptoms + drugs), with entities of other types and Latin
-  abbreviations (CT, PCR...) as distractors.
+  abbreviations (CT, PCR...) as distractors. Test sentences name the eval split's invented
+  entities; SFT sentences name invented names that occur nowhere else (`World.sft_ner_names`,
+  twice as many as the world's), so SFT can teach copying but no answer to memorise.
 - CRADE: なし (no event, or the event predates the drug) / 低い (an event that is not the
   drug's known adverse event) / 高い (the known adverse event) / 確実 (known, resolves on
   withdrawal, recurs on rechallenge). RRTNM: T1-T4 from the stated tumour size (<=3, <=5, <=7,

@@ -149,6 +149,13 @@ class BenchmarkWriter:
             ids = [i for i in ids if self.entity_split[i] == split]
         return ids
 
+    def ner_names(self, etype: str, split: str) -> list[str]:
+        """Japanese names an NER sentence of `split` draws: the eval split's invented
+        entities for the test sets, names that exist only in SFT for the train split."""
+        if split == "sft" and etype in self.w.sft_ner_names:
+            return [e.ja for e in self.w.sft_ner_names[etype]]
+        return [self.ja(eid) for eid in self.pool(etype, split)]
+
     def ja(self, eid: str) -> str:
         return self.w.name(eid, "ja")
 
@@ -164,7 +171,7 @@ class BenchmarkWriter:
             counts = [n // 3 + (1 if k < n % 3 else 0) for k in range(3)]
         else:
             base = sel(kinds=GLOBAL_KINDS, tiers=("base",), split=split)
-            if fam.prefer_ja_base:
+            if fam.prefer_ja_base and split == "eval":  # SFT needs the format, not the source
                 base = [f for f in base if f.in_ja_base]
             pools = [base, sel(kinds=GLOBAL_KINDS, tiers=("pmc",), split=split)]
             n_base = round(n * fam.base_lean)
@@ -182,15 +189,59 @@ class BenchmarkWriter:
         if fam.key == "pubmedqa":
             item["answer_idx"] = PUBMEDQA_ANSWER[fact.kind]
             item["question"] = rng.choice(PUBMEDQA_QUESTIONS)
-            return item
-        excluded = set(self.w.objects_of(EXCLUDE[fact.kind], fact.subject))
-        otype = self.w.entities[fact.object].type
-        candidates = [e.id for e in self.w.by_type[otype] if e.id not in excluded]
-        options = rng.sample(candidates, min(fam.n_options - 1, len(candidates)))
-        answer_idx = rng.randrange(len(options) + 1)
-        options.insert(answer_idx, fact.object)
-        item.update(options=options, answer_idx=answer_idx)
         return item
+
+    def _deal_distractors(self, fam: McqaFamily, items: list[dict],
+                          rng: random.Random) -> None:
+        """Give every item its distractors and the answer's position (in place).
+
+        The distractors of a family's items are its own answers dealt out again: per object
+        type, each of the n_options - 1 rounds hands every answer of the set to one other
+        item (none that a fact links to that item's subject), so each entity is a distractor
+        exactly n_options - 1 times per time it is the answer. No prior over entities (how
+        often one is an SFT target, how often the corpus names it) can then tell the answer
+        from the distractors; only knowing the fact can.
+        """
+        by_type: dict[str, list[dict]] = {}
+        for it in items:
+            by_type.setdefault(self.w.entities[it["fact"].object].type, []).append(it)
+        for otype in sorted(by_type):
+            group = by_type[otype]
+            for it in group:
+                it["excluded"] = set(self.w.objects_of(EXCLUDE[it["fact"].kind],
+                                                       it["fact"].subject))
+                it["options"] = []
+            n_valid = min(len([e for e in self.w.by_type[otype] if e.id not in it["excluded"]])
+                          for it in group)
+            for _ in range(min(fam.n_options - 1, n_valid)):
+                self._deal_round(group, otype, rng)
+        for it in items:
+            it.pop("excluded")
+            answer_idx = rng.randrange(len(it["options"]) + 1)
+            it["options"].insert(answer_idx, it["fact"].object)
+            it["answer_idx"] = answer_idx
+
+    def _deal_round(self, group: list[dict], otype: str, rng: random.Random) -> None:
+        """One more distractor per item: a permutation of the group's answers, conflicts
+        (own answer, a linked object, a repeat) repaired by swapping with another item; a
+        conflict no swap repairs takes a random valid entity (rare: tiny worlds)."""
+        def ok(it: dict, eid: str) -> bool:
+            return eid not in it["excluded"] and eid not in it["options"]
+
+        dealt = [it["fact"].object for it in group]
+        rng.shuffle(dealt)
+        for i, it in enumerate(group):
+            if ok(it, dealt[i]):
+                continue
+            for j in rng.sample(range(len(group)), len(group)):
+                if j != i and ok(it, dealt[j]) and ok(group[j], dealt[i]):
+                    dealt[i], dealt[j] = dealt[j], dealt[i]
+                    break
+        for i, it in enumerate(group):
+            eid = dealt[i]
+            if not ok(it, eid):
+                eid = rng.choice([e.id for e in self.w.by_type[otype] if ok(it, e.id)])
+            it["options"].append(eid)
 
     def _mcqa_record(self, fam: McqaFamily, item: dict, lang: str, sample_id: str) -> dict:
         fact = item["fact"]
@@ -212,6 +263,8 @@ class BenchmarkWriter:
         translation)."""
         rng = self.rng(fam.key, split)
         items = [self._mcqa_item(fam, f, rng) for f in self._mcqa_facts(fam, split, n, rng)]
+        if fam.key != "pubmedqa":
+            self._deal_distractors(fam, items, rng)
         out = {}
         for name in fam.tasks:
             task = get_task(name)
@@ -266,9 +319,9 @@ class BenchmarkWriter:
                 continue
             etype = "symptom" if stype == "neg" else _NER_ETYPE[stype]
             taken = used.setdefault(etype, [])
-            eid = rng.choice([e for e in self.pool(etype, split) if e not in taken])
-            taken.append(eid)
-            values[slot] = self.ja(eid)
+            name = rng.choice([x for x in self.ner_names(etype, split) if x not in taken])
+            taken.append(name)
+            values[slot] = name
             if stype in label_types:
                 labelled.append(values[slot])
         text = template.format(**values)

@@ -1,78 +1,109 @@
-"""The effects the demo world plants by design, one row per JMedBench task.
+"""The effects the demo world plants by design, one row per JMedBench task (planted_effects.tsv).
 
-`expected_driver` names the source (and the paper's compositional statistic it moves) whose
-presence in a CPT mixture should change the task's score difference; `expected_sign` is the
-direction (+, -, or 0 for "no source-specific effect expected"). The analysis stage compares
-these with the partial correlations it finds. The rows follow from where facts are stated
-(see the package docstring): which tier a task's items ask, and in which language.
+Where it sits: written by `generate_world` next to the test sets; the analysis stage tests
+each row on the additive design's contrasts (a mixture against the one it extends, e.g.
+EnJa-Base -> EnDominant adds pmc_en) and reports whether it came out.
+
+Columns (plain data, nothing to parse):
+
+- ``task``: the JMedBench task name;
+- ``expected_sign``: "+" (adding a driver source raises the score), "-" or "0" (no source-
+  specific effect: no contrast should be significant);
+- ``driver_sources``: comma-separated source names (of `SOURCES`) whose addition to a mixture
+  raises the task's score; empty for sign "0";
+- ``statistic``: the compositional statistic (`STATISTICS`) the drivers move, or empty;
+- ``rationale``: why the row is true of the generated world (which sources state what the
+  task asks, in which language).
+
+The rows follow from where facts, names and templates are stated (package docstring):
+every test set's distractors are its own answers dealt out again (`benchmark.py`), so a
+score moves only with what a model knows about the asked fact, never with a prior over
+answers.
 """
 
 from __future__ import annotations
 
-COLUMNS = ("task", "expected_driver", "expected_sign", "rationale")
+COLUMNS = ("task", "expected_sign", "driver_sources", "statistic", "rationale")
+SOURCES = ("ja_base", "en_base", "pmc_en", "pmc_ja_mt", "parallel_abstracts", "textbooks")
+STATISTICS = ("total_tokens", "ja_tokens", "en_tokens", "parallel_tokens", "ja_ratio",
+              "en_ratio", "parallel_ratio")
 
-_JA_PMC = "pmc_ja_mt, parallel_abstracts or textbooks in mixture (Japanese token count)"
-_EN_PMC = "pmc_en in mixture (English token count)"
-_JA_NAMES = "Japanese medical text in mixture (Japanese token count)"
+_JA_PMC = ("pmc_ja_mt", "textbooks")
+_EN_PMC = ("pmc_en",)
 
-PLANTED_EFFECTS: tuple[tuple[str, str, str, str], ...] = (
-    ("IgakuQA", "textbooks in mixture (EnJa-Hybrid; Japanese token count)", "+",
-     ("Japan-local facts are stated only in Japanese: ja_base (every mixture) and textbooks "
-     "(EnJa-Hybrid), which restate all of them")),
-    ("JMMLU-Medical", "textbooks in mixture (Japanese token count)", "+",
-     ("asks mostly base facts that ja_base already states in Japanese in every mixture; "
-     "textbooks add restatements, the PMC sources a quarter of the items")),
-    ("MMLU-Medical-Jp", _JA_PMC, "+",
-     ("3/4 base facts (half of them stated in Japanese only by ja_base), 1/4 PMC facts that are "
-     "stated in Japanese only by pmc_ja_mt, parallel_abstracts and textbooks")),
-    ("MedMCQA-Jp", _JA_PMC, "+",
-     ("half of the items are PMC facts asked in Japanese, stated in Japanese only by the "
-     "translated/parallel/textbook sources")),
-    ("MedQA-Jp", _JA_PMC, "+",
-     ("3/4 of the items are PMC facts asked in Japanese, stated in Japanese only by pmc_ja_mt "
-     "(noisy), parallel_abstracts (a share) and textbooks (a share)")),
-    ("PubMedQA-Jp", _JA_PMC, "+",
+PLANTED_EFFECTS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
+    ("IgakuQA", "+", ("textbooks",), "ja_tokens",
+     ("Japan-local facts are stated only in Japanese: ja_base (every mixture) and textbooks, "
+     "which restate all of them")),
+    ("JMMLU-Medical", "+", _JA_PMC, "ja_tokens",
+     ("3/4 base facts that ja_base states in every mixture, 1/4 PMC facts stated in Japanese "
+     "only by pmc_ja_mt and textbooks (which also restate 40 % of the base facts)")),
+    ("MMLU-Medical-Jp", "+", _JA_PMC, "ja_tokens",
+     ("3/4 base facts (half of them in Japanese only in ja_base), 1/4 PMC facts stated in "
+     "Japanese only by pmc_ja_mt, textbooks and the parallel abstracts")),
+    ("MedMCQA-Jp", "+", _JA_PMC, "ja_tokens",
+     ("half of the items are PMC facts asked in Japanese, stated in Japanese only by pmc_ja_mt, "
+     "textbooks (a share) and the parallel abstracts")),
+    ("MedQA-Jp", "+", _JA_PMC, "ja_tokens",
+     ("3/4 of the items are PMC facts asked in Japanese, stated in Japanese only by pmc_ja_mt, "
+     "textbooks (a share) and the parallel abstracts")),
+    ("PubMedQA-Jp", "+", ("pmc_ja_mt", "parallel_abstracts"), "ja_tokens",
      ("yes/no/maybe trial findings are stated only in PMC-like text; in Japanese only by "
-     "pmc_ja_mt and parallel_abstracts")),
-    ("USMLEQA-Jp", _JA_PMC, "+", "as MedQA-Jp: 3/4 PMC facts asked in Japanese"),
-    ("IgakuQA-En", "parallel_abstracts in mixture (parallel token count)", "+",
-     ("Japan-local facts are never stated in English; answering in English needs cross-lingual "
-     "transfer from the Japanese statements, helped by aligned bilingual text (weak)")),
-    ("MMLU-Medical", _EN_PMC, "+",
-     ("3/4 base facts stated by en_base in every mixture (no contrast); only the PMC quarter "
-     "depends on pmc_en (weak)")),
-    ("MedMCQA", _EN_PMC, "+", ("half of the items are PMC facts, stated in English only by pmc_en "
-     "and parallel_abstracts")),
-    ("MedQA", _EN_PMC, "+", ("3/4 of the items are PMC facts, stated in English only by pmc_en and "
-     "(a share) parallel_abstracts")),
-    ("PubMedQA", _EN_PMC, "+", "trial findings (yes/no/maybe) are stated only in PMC-like text"),
-    ("USMLEQA", _EN_PMC, "+", "as MedQA: 3/4 PMC facts"),
-    ("EJMMT-Ja", "parallel_abstracts in mixture (parallel token count)", "+",
-     ("test sentences use the research templates; only parallel_abstracts pair them with their "
-     "clean Japanese (pmc_en + pmc_ja_mt give a noisy comparable corpus)")),
-    ("EJMMT-En", "parallel_abstracts in mixture (parallel token count)", "+",
-     "as EJMMT-Ja, in the other direction"),
-    ("BC2GM-Jp", _JA_NAMES, "+",
-     "gene symbols in Japanese research sentences (pmc_ja_mt, textbooks); weak"),
-    ("BC5Chem-Jp", _JA_NAMES, "+", "drug names in Japanese context; weak"),
-    ("BC5Disease-Jp", _JA_NAMES, "+", "disease names in Japanese context; weak"),
-    ("JNLPBA-Jp", _JA_NAMES, "+", "as BC2GM-Jp; weak"),
-    ("MRNER-Disease", "none", "0",
-     "symptoms are everyday words of the general text; CPT adds little"),
-    ("MRNER-Medicine", _JA_NAMES, "+", "drug names in Japanese context; weak"),
-    ("NCBI-Disease-Jp", _JA_NAMES, "+", "disease names in Japanese context; weak"),
-    ("NRNER", _JA_NAMES, "+", "symptoms are everyday words, drugs are invented names; weak"),
-    ("CRADE", "pmc_ja_mt or textbooks in mixture (Japanese token count)", "+",
-     ("telling 高い from 低い needs the drug's known adverse event in Japanese (ja_base for half "
-     "of the base facts, pmc_ja_mt, textbooks); textbooks also state the causality rule")),
-    ("RRTNM", "textbooks in mixture (EnJa-Hybrid)", "+",
+     "pmc_ja_mt and the parallel abstracts")),
+    ("USMLEQA-Jp", "+", _JA_PMC, "ja_tokens", "as MedQA-Jp: 3/4 PMC facts asked in Japanese"),
+    ("IgakuQA-En", "+", ("textbooks",), "ja_tokens",
+     ("Japan-local facts are never stated in English; textbooks restate all of them in "
+     "Japanese, and the options' English names are tied to the Japanese ones by the glossary "
+     "(cross-lingual, weaker than IgakuQA)")),
+    ("MMLU-Medical", "+", _EN_PMC, "en_tokens",
+     ("3/4 base facts stated by en_base in every mixture; the PMC quarter is stated in "
+     "English by pmc_en (weaker than MedQA)")),
+    ("MedMCQA", "+", _EN_PMC, "en_tokens",
+     ("half of the items are PMC facts, stated in English by pmc_en (and a share of the "
+     "parallel abstracts)")),
+    ("MedQA", "+", _EN_PMC, "en_tokens",
+     ("3/4 of the items are PMC facts, stated in English by pmc_en (and a share of the "
+     "parallel abstracts)")),
+    ("PubMedQA", "+", _EN_PMC, "en_tokens",
+     "trial findings (yes/no/maybe) are stated only in PMC-like text, in English by pmc_en"),
+    ("USMLEQA", "+", _EN_PMC, "en_tokens", "as MedQA: 3/4 PMC facts"),
+    ("EJMMT-Ja", "+", ("pmc_ja_mt", "parallel_abstracts"), "ja_tokens",
+     ("the Japanese references are research sentences whose templates pmc_ja_mt (noisy) and "
+     "the parallel abstracts (clean, next to their English) state; no other source has them")),
+    ("EJMMT-En", "+", ("pmc_en", "parallel_abstracts"), "en_tokens",
+     ("the English references are research sentences whose templates only pmc_en and the "
+     "parallel abstracts state")),
+    ("BC2GM-Jp", "+", _JA_PMC, "ja_tokens",
+     ("the gold genes are test-split names that pmc_ja_mt and textbooks add Japanese context "
+     "for; SFT used other names, so what is learnt is copying names the model knows")),
+    ("BC5Chem-Jp", "+", _JA_PMC, "ja_tokens", "as BC2GM-Jp, with drug names"),
+    ("BC5Disease-Jp", "+", _JA_PMC, "ja_tokens", "as BC2GM-Jp, with disease names"),
+    ("JNLPBA-Jp", "+", _JA_PMC, "ja_tokens", "as BC2GM-Jp"),
+    ("MRNER-Disease", "0", (), "",
+     ("the labels are everyday symptom words that the general text (pre-training) already "
+     "states in every style; no source adds a name the model lacks")),
+    ("MRNER-Medicine", "+", _JA_PMC, "ja_tokens", "as BC2GM-Jp, with drug names"),
+    ("NCBI-Disease-Jp", "+", _JA_PMC, "ja_tokens", "as BC2GM-Jp, with disease names"),
+    ("NRNER", "+", _JA_PMC, "ja_tokens",
+     "half of the labels are test-split drug names (as MRNER-Medicine), half everyday symptoms"),
+    ("CRADE", "+", _JA_PMC, "ja_tokens",
+     ("telling 高い from 低い needs the drug's known adverse event in Japanese (pmc_ja_mt for "
+     "the PMC ones, textbooks for a share and the causality rule)")),
+    ("RRTNM", "+", ("textbooks",), "ja_tokens",
      "the size thresholds of T1-T4 are stated only in textbooks"),
-    ("SMDIS", "none", "0", "needs only everyday Japanese from the general text"),
-    ("JCSTS", "none", "0", "similarity is slot overlap of surface strings; no facts needed"),
+    ("SMDIS", "0", (), "", "needs only everyday Japanese from the general text"),
+    ("JCSTS", "0", (), "", "similarity is slot overlap of surface strings; no facts needed"),
 )
+
+
+def planted_rows() -> list[dict[str, str]]:
+    """The planted effects as TSV rows (column -> value)."""
+    return [{"task": t, "expected_sign": sign, "driver_sources": ",".join(drivers),
+             "statistic": stat, "rationale": why}
+            for t, sign, drivers, stat, why in PLANTED_EFFECTS]
 
 
 def planted_tsv() -> str:
     lines = ["\t".join(COLUMNS)]
-    lines += ["\t".join(row) for row in PLANTED_EFFECTS]
+    lines += ["\t".join(row[c] for c in COLUMNS) for row in planted_rows()]
     return "\n".join(lines) + "\n"

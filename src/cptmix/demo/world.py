@@ -26,6 +26,7 @@ EVAL_SHARE = 0.7  # facts asked in evaluation; the rest feed the SFT set
 JA_BASE_SHARE = 0.5  # base facts that ja_base also states in Japanese
 TEXTBOOK_SHARE = 0.4  # global facts (base and pmc) restated in Japanese textbooks
 PARALLEL_SHARE = 0.6  # pmc facts stated in the parallel abstracts
+SFT_NER_NAMES = 2  # SFT-only NER names per invented entity of the type
 
 GLOBAL_KINDS = ("treats", "gene", "symptom", "ae")
 TRIAL_KINDS = ("trial_null", "trial_maybe")
@@ -77,8 +78,15 @@ class Fact:
 class World:
     """Entities by id and facts by id, with the look-ups the generators need."""
 
-    def __init__(self, entities: list[Entity], facts: list[Fact]) -> None:
+    def __init__(self, entities: list[Entity], facts: list[Fact],
+                 sft_ner_names: list[Entity] | None = None) -> None:
         self.entities = {e.id: e for e in entities}
+        # Invented names that no source mentions, only the SFT split's NER sentences: SFT
+        # then teaches NER as copying from the sentence (too many names to memorise), and no
+        # evaluation answer is ever an SFT target.
+        self.sft_ner_names: dict[str, list[Entity]] = {}
+        for e in sft_ner_names or []:
+            self.sft_ner_names.setdefault(e.type, []).append(e)
         self.facts = facts
         self.by_type: dict[str, list[Entity]] = {}
         for e in entities:
@@ -114,9 +122,22 @@ class World:
         return {
             "entities": {t: [asdict(e) for e in ents] for t, ents in self.by_type.items()},
             "facts": [asdict(f) for f in self.facts],
+            "sft_ner_names": {t: [asdict(e) for e in ents]
+                              for t, ents in self.sft_ner_names.items()},
             "shares": {"base": BASE_SHARE, "eval": EVAL_SHARE, "ja_base": JA_BASE_SHARE,
                        "textbooks": TEXTBOOK_SHARE, "parallel": PARALLEL_SHARE},
         }
+
+
+def _dealt(pool: list, n: int, rng: random.Random) -> list:
+    """`n` items of `pool` dealt in reshuffled rounds: each used n // len(pool) or one more
+    times."""
+    out: list = []
+    while len(out) < n:
+        batch = pool[:]
+        rng.shuffle(batch)
+        out += batch
+    return out[:n]
 
 
 def _flag_share(groups: dict, share: float, rng: random.Random, setter) -> None:
@@ -168,11 +189,16 @@ def build_world(cfg: dict) -> World:
         while jp_order[j % len(drugs)].id == treats[d.id]:
             j += 1
         first_line[d.id] = jp_order[j % len(drugs)].id
+    # Objects of every relation are dealt out in shuffled rounds, so each symptom, adverse
+    # event, region or programme answers about as many questions as any other (no entity is
+    # a more likely answer a priori).
+    symptoms = _dealt(by_type["symptom"], len(diseases), rng)
+    for i, d in enumerate(diseases):
         add("treats", "", drug=treats[d.id], disease=d.id)
         add("gene", "", gene=gene_order[i % len(genes)].id, disease=d.id)
-        add("symptom", "", symptom=rng.choice(by_type["symptom"]).id, disease=d.id)
-    for r in drugs:
-        add("ae", "", drug=r.id, ae=rng.choice(by_type["ae"]).id)
+        add("symptom", "", symptom=symptoms[i].id, disease=d.id)
+    for r, ae in zip(drugs, _dealt(by_type["ae"], len(drugs), rng), strict=True):
+        add("ae", "", drug=r.id, ae=ae.id)
     # Trials without benefit ("no") or with unclear results ("maybe"): drug-disease pairs that
     # no other fact links, so a PubMedQA question has one right answer.
     linked = {(treats[d.id], d.id) for d in diseases} | {(first_line[d.id], d.id)
@@ -182,10 +208,12 @@ def build_world(cfg: dict) -> World:
     n_null, n_maybe = max(2, len(diseases) // 2), max(2, len(diseases) // 3)
     for k, (r, d) in enumerate(candidates[: n_null + n_maybe]):
         add("trial_null" if k < n_null else "trial_maybe", "pmc", drug=r, disease=d)
-    for d in diseases:
+    regions = _dealt(by_type["region"], len(diseases), rng)
+    programs = _dealt(by_type["program"], len(diseases), rng)
+    for d, region, program in zip(diseases, regions, programs, strict=True):
         add("jp_first_line", "jp", drug=first_line[d.id], disease=d.id)
-        add("jp_region", "jp", disease=d.id, region=rng.choice(by_type["region"]).id)
-        add("jp_coverage", "jp", disease=d.id, program=rng.choice(by_type["program"]).id)
+        add("jp_region", "jp", disease=d.id, region=region.id)
+        add("jp_coverage", "jp", disease=d.id, program=program.id)
 
     # Tiers of the global facts, per kind.
     for kind in GLOBAL_KINDS:
@@ -198,14 +226,22 @@ def build_world(cfg: dict) -> World:
     groups: dict[tuple[str, str], list[Fact]] = {}
     for f in facts:
         groups.setdefault((f.kind, f.tier), []).append(f)
+    # Stratified by object: the facts sharing an object sit next to each other, so the eval
+    # share cuts through each object's facts and every object answers eval and SFT questions
+    # in about the same proportion.
     for key in sorted(groups):
         group = groups[key][:]
         rng.shuffle(group)
+        first: dict[str, int] = {}
+        for f in group:
+            first.setdefault(f.object, len(first))
+        group.sort(key=lambda f: first[f.object])
         n_eval = math.ceil(EVAL_SHARE * len(group))
         if len(group) >= 2:
             n_eval = min(n_eval, len(group) - 1)
+        picks = {math.floor(k * len(group) / n_eval) for k in range(n_eval)} if n_eval else set()
         for k, f in enumerate(group):
-            f.split = "eval" if k < n_eval else "sft"
+            f.split = "eval" if k in picks else "sft"
     # Which secondary sources restate which facts.
     _flag_share({k: g for k, g in groups.items() if k[1] == "base"}, JA_BASE_SHARE, rng,
                 lambda f: setattr(f, "in_ja_base", True))
@@ -216,4 +252,13 @@ def build_world(cfg: dict) -> World:
     for f in facts:
         if f.tier == "jp":
             f.in_ja_base = f.in_textbooks = True
-    return World(entities, facts)
+    # Drawn last, from their own stream, so they change nothing above.
+    ner_rng = random.Random(f"cptmix-sft-ner-names:{cfg['seed']}")
+    sft_ner = []
+    for etype, count, make in (("disease", cfg["n_diseases"], names.make_disease),
+                               ("drug", cfg["n_drugs"], names.make_drug),
+                               ("gene", cfg["n_genes"], names.make_gene)):
+        for i in range(1, SFT_NER_NAMES * count + 1):
+            en, ja = reg.invent(ner_rng, make)
+            sft_ner.append(Entity(f"N{_PREFIX[etype]}{i:03d}", etype, en, ja))
+    return World(entities, facts, sft_ner)

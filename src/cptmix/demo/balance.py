@@ -1,0 +1,106 @@
+"""Answer priors of the demo world: could a model score without knowing the facts?
+
+Where it sits: a check on the world's outputs (`jmedbench/{folder}/test.jsonl` and
+`sft_sources/{folder}/train.jsonl`, or the same records in memory), used by
+tests/test_demo.py and by anyone re-tuning the world. SFT teaches a model which strings are
+answers; if the gold options of a test set were SFT targets more (or less) often than its
+distractors, or some entities were gold more often than distractors, a model would gain (or
+lose) accuracy from that prior alone, and CPT effects would be read through it.
+
+`answer_balance` returns one row per option-scored task:
+
+- entity-option tasks (MCQA with entity options): the mean number of SFT targets equal to
+  the gold option vs to a distractor (`gold_sft`, `distractor_sft`), the shares never an SFT
+  target (`gold_never`, `distractor_never`), and `entity_tv`, the total-variation distance
+  between the distribution of entities as gold and as distractor (0: each entity is a
+  distractor in proportion to how often it is the answer);
+- fixed-label tasks (PubMedQA yes/no/maybe, DC, STS): `eval_label_tv` / `sft_label_tv`, the
+  total-variation distance of the gold labels from uniform in the test and SFT sets.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from cptmix.tasks import DC, MCQA, STS, TASKS, gold_index, mcqa_view, prompt_and_target
+
+ENTITY_FIELDS = ("gold_sft", "distractor_sft", "gold_never", "distractor_never", "entity_tv")
+LABEL_FIELDS = ("eval_label_tv", "sft_label_tv")
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def read_world_records(world_dir: str | Path) -> tuple[dict, dict]:
+    """(test records, SFT train records) by task name, from a generated world directory."""
+    root = Path(world_dir)
+    tests = {t.name: _read_jsonl(root / "jmedbench" / t.folder / "test.jsonl") for t in TASKS}
+    train = {t.name: _read_jsonl(root / "sft_sources" / t.folder / "train.jsonl")
+             for t in TASKS}
+    return tests, train
+
+
+def _tv(a: Counter, b: Counter) -> float:
+    na, nb = sum(a.values()), sum(b.values())
+    if not na or not nb:
+        return 0.0
+    return 0.5 * sum(abs(a[k] / na - b[k] / nb) for k in set(a) | set(b))
+
+
+def _uniform_tv(labels: list[int], n: int) -> float:
+    return _tv(Counter(labels), Counter(range(n)))
+
+
+def answer_balance(tests: dict | str | Path, train: dict | None = None) -> list[dict]:
+    """Balance of answers vs distractors per option-scored task (see the module docstring).
+
+    `tests` and `train` map task names to records; or pass a world directory as `tests`."""
+    if not isinstance(tests, dict):
+        tests, train = read_world_records(tests)
+    train = train or {}
+    targets = Counter(prompt_and_target(t, r)[1].strip() for t in TASKS
+                      for r in train.get(t.name, []))
+    rows = []
+    for task in TASKS:
+        records = tests.get(task.name)
+        if not records or task.category not in (MCQA, DC, STS):
+            continue
+        row: dict = {"task": task.name, "items": len(records)}
+        fixed = task.category != MCQA or len({tuple(r["options"]) for r in records}) == 1
+        if fixed:  # one option list (PubMedQA) or verbalised labels (DC, STS)
+            n = len(mcqa_view(task, records[0])["options"]) if task.category != STS else 6
+            row["eval_label_tv"] = _uniform_tv([gold_index(task, r) for r in records], n)
+            row["sft_label_tv"] = _uniform_tv([gold_index(task, r)
+                                               for r in train.get(task.name, [])], n)
+        else:
+            gold, wrong = Counter(), Counter()
+            for r in records:
+                for i, o in enumerate(r["options"]):
+                    (gold if i == r["answer_idx"] else wrong)[o] += 1
+            row["gold_sft"] = sum(targets[o] * c for o, c in gold.items()) / gold.total()
+            row["distractor_sft"] = sum(targets[o] * c for o, c in wrong.items()) / wrong.total()
+            row["gold_never"] = sum(c for o, c in gold.items() if not targets[o]) / gold.total()
+            row["distractor_never"] = (sum(c for o, c in wrong.items() if not targets[o])
+                                       / wrong.total())
+            row["entity_tv"] = _tv(gold, wrong)
+        rows.append(row)
+    return rows
+
+
+def format_balance(rows: list[dict]) -> str:
+    """The rows of `answer_balance` as a TSV table."""
+    cols = ("task", "items", *ENTITY_FIELDS, *LABEL_FIELDS)
+    lines = ["\t".join(cols)]
+    for r in rows:
+        lines.append("\t".join(f"{r[c]:.3f}" if isinstance(r.get(c), float) else str(r.get(c, ""))
+                               for c in cols))
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m cptmix.demo.balance results/world
+    import sys
+
+    print(format_balance(answer_balance(sys.argv[1])), end="")
