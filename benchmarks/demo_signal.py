@@ -41,6 +41,9 @@ EDGES = (
     ("EnJa-Balance", "JaDominant", {"pmc_en"}),
     ("EnJa-Hybrid", "EnJa-Balance", {"textbooks", "parallel_abstracts"}),
 )
+# --margin: score options by gold minus mean distractor log-likelihood instead of the gold
+# log-softmax (which also rises when a model's option distribution merely flattens).
+MARGIN = False
 MODELS = ("base", "EnJa-Base", "JaDominant", "EnDominant", "EnJa-Plus", "EnJa-Balance",
           "EnJa-Hybrid")
 
@@ -49,12 +52,20 @@ def _rows(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
 
 
+def _pred_path(results: Path, model: str, task) -> Path:
+    name = f"ejmmt_{task.direction}" if task.category == MT else task.folder
+    return results / "eval" / model / "predictions" / f"{name}.jsonl"
+
+
 def choice_scores(results: Path, model: str, task) -> tuple[np.ndarray, np.ndarray]:
     """(gold log-softmax, correct 0/1) per item of an option-scored task."""
-    rows = _rows(results / "eval" / model / "predictions" / f"{task.name}.jsonl")
+    rows = _rows(_pred_path(results, model, task))
     ll = [np.asarray(r["loglik"], dtype=float) for r in rows]
     lsm = np.array([x[r["gold"]] - (x.max() + math.log(np.exp(x - x.max()).sum()))
                     for x, r in zip(ll, rows, strict=True)])
+    if MARGIN:
+        lsm = np.array([x[r["gold"]] - np.delete(x, r["gold"]).mean()
+                        for x, r in zip(ll, rows, strict=True)])
     return lsm, np.array([float(r["prediction"] == r["gold"]) for r in rows])
 
 
@@ -108,7 +119,11 @@ def main() -> None:
     ap.add_argument("--results", type=Path, nargs="+", required=True)
     ap.add_argument("--gen-loglik", action="store_true")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--margin", action="store_true",
+                    help="MCQA/DC/STS: gold minus mean distractor loglik, not log-softmax")
     args = ap.parse_args()
+    global MARGIN
+    MARGIN = args.margin
     res = args.results
     cache: dict = {}
     rows_out = []
@@ -148,8 +163,7 @@ def main() -> None:
         if task.category != MCQA:
             continue
         acc = {m: np.mean([choice_scores(r, m, task)[1].mean() for r in res]) for m in MODELS}
-        n_opt = len(_rows(res[0] / "eval" / "base" / "predictions" / f"{task.name}.jsonl")[0]
-                    ["loglik"])
+        n_opt = len(_rows(_pred_path(res[0], "base", task))[0]["loglik"])
         print(f"{task.name}\t{1 / n_opt:.3f}\t{acc['base']:.3f}\t"
               f"{acc['EnDominant'] - acc['EnJa-Base']:+.3f}\t"
               f"{acc['EnJa-Balance'] - acc['JaDominant']:+.3f}")
