@@ -8,6 +8,7 @@ training, evaluation and the workflow scripts can all run on it in seconds on a 
 from __future__ import annotations
 
 import pytest
+from studies import Run, new_workdir, snakemake
 
 TINY_SEED = 1234
 EOS, PAD = "<|endoftext|>", "<pad>"
@@ -67,3 +68,38 @@ def tiny_model_dir(tmp_path_factory):
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory):
+    """The whole workflow on tests/config/config.yaml, run once for the session."""
+    work = new_workdir(tmp_path_factory.mktemp("study"))
+    proc = snakemake(work)
+    return Run(work, proc.stdout + proc.stderr)
+
+
+@pytest.fixture(scope="session")
+def second_study(tmp_path_factory):
+    """A second clean run of the same config: through the real Slurm (profiles/slurm shrunk to
+    one node) where Slurm is installed, else locally. Either way its tables must equal the
+    study's byte for byte."""
+    from slurm.cluster import SlurmCluster, available
+    from slurm.profile import load_real, partitions, write_test_profile
+
+    base = tmp_path_factory.mktemp("second")
+    work = new_workdir(base / "work")
+    if available() is not None:
+        proc = snakemake(work)
+        yield Run(work, proc.stdout + proc.stderr)
+        return
+    # the partitions the real profile names exist on the test node, so they stay unchanged
+    cluster = SlurmCluster(partitions=tuple(partitions(load_real())), cpus=2, gpus=2,
+                           memory_mb=8000, min_job_age_s=3600).start()
+    try:
+        profile = write_test_profile(base / "profile")
+        proc = snakemake(work, "--profile", str(base / "profile"), env=cluster.env,
+                         timeout=1500)
+        run = Run(work, proc.stdout + proc.stderr, cluster, profile)
+        yield run
+    finally:
+        cluster.stop()

@@ -393,3 +393,25 @@ def test_planted_unknown_source_names_file_and_column(world, tmp_path):
     with pytest.raises(ValueError, match=r"planted\.tsv: column driver_sources: .*pmc_fr"):
         run_analysis(w["composition"], w["scores"], tmp_path / "x", items=w["items"],
                      planted=bad, mixture_sources=DEMO_DESIGN)
+
+
+def test_cli_replicate_form_equals_run_analysis(world, capsys):
+    """`cptmix analyze --eval-pattern ... --seeds ...` is the workflow's call, by name."""
+    from cptmix.cli import main
+
+    root, w = world
+    run_analysis(w["composition"], w["scores"], root / "lib", items=w["items"],
+                 planted=w["planted"], mixture_sources=DEMO_DESIGN, make_figures=False)
+    design = [f"{m}=" + ",".join(f"{s}:{f}" for s, f in srcs.items())
+              for m, srcs in DEMO_DESIGN.items()]
+    args = ["analyze", "--composition", str(w["composition"]), "--out", str(root / "cli"),
+            "--eval-pattern", str(root / "eval" / "{model}" / "seed-{seed}"),
+            "--mixtures", *DEMO_DESIGN, "--seeds", "1234", "1235", "1236",
+            "--planted", str(w["planted"]), "--mixture-sources", *design, "--no-figures"]
+    assert main(args) == 0
+    for name in ("score_differences.tsv", "noise_floors.tsv", "planted_effects_check.tsv"):
+        assert (root / "cli" / name).read_bytes() == (root / "lib" / name).read_bytes(), name
+    bad = args[:args.index("--seeds")] + ["--seeds", "1234", "1234"]
+    assert main(bad) == 2 and "--seeds: duplicate seed(s)" in capsys.readouterr().err
+    assert main(args[:args.index("--seeds")]) == 2
+    assert "--eval-pattern needs --mixtures and --seeds" in capsys.readouterr().err

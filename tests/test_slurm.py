@@ -1,30 +1,25 @@
 """The workflow through a real Slurm: `snakemake --profile` (profiles/slurm shrunk to one node)
 on a single-node cluster started here (tests/slurm/cluster.py), against a local run.
 
-One mixture's chain (EnJa-Base: world, tokenizer, counts, mixture, base pre-training, CPT, SFT
-of base and EnJa-Base, their evaluations) plus Table C.1 (every mixture's corpus, CPU only)
-goes through sbatch; the same targets also run locally, and the results must be identical.
+The session's second clean run of the test study (`second_study` in tests/conftest.py: every
+job, world to analysis) goes through sbatch; its results must equal the session's local run
+(`study`) byte for byte, and every job must have reached Slurm as the profile says.
 Skipped only when Slurm/munge are not installed (`make system` installs them) or not root.
 Fast checks of the profile itself and of the paper config's plan run everywhere.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from slurm.cluster import SlurmCluster, available
-from slurm.profile import load_real, partitions, write_test_profile
+from slurm.profile import load_real, write_test_profile
+from studies import SNAKEMAKE, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "tests" / "config" / "config.yaml"
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 TARGETS = ["results/eval/EnJa-Base/seed-1234/scores.tsv",
            "results/eval/base/seed-1234/scores.tsv", "results/corpus/composition.tsv"]
 COMPARED = [*TARGETS, "results/corpus/mixtures/EnJa-Base/stats.json",
@@ -78,30 +73,6 @@ def test_paper_config_plans_without_its_data(tmp_path):
     assert not {"generate_world", "pretrain_base", "train_tokenizer"} & set(counts)
 
 
-@pytest.fixture(scope="session")
-def slurm_cluster():
-    why = available()
-    if why:
-        pytest.skip(why)
-    # the partitions the real profile names exist on the test node, so they stay unchanged
-    cluster = SlurmCluster(partitions=tuple(partitions(load_real())), cpus=2, gpus=2,
-                           memory_mb=8000, min_job_age_s=3600).start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-def _snakemake(workdir: Path, *args: str, env: dict | None = None):
-    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(CONFIG), *args, *TARGETS]
-    env = {**(env or os.environ), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, cwd=workdir,
-                          timeout=900)
-    assert proc.returncode == 0, f"{' '.join(cmd)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
-    return proc
-
-
 def _jobs(cluster: SlurmCluster, run_id: str) -> list[dict]:
     """The jobs of one Snakemake run (the plugin names every job by the run's id) that the
     cluster still lists (MinJobAge keeps finished ones): id, comment (the plugin writes
@@ -118,35 +89,26 @@ def _rule(comment: str) -> str:
 
 @pytest.mark.slow
 @needs_slurm
-def test_workflow_through_slurm_matches_local_run(slurm_cluster, tmp_path):
-    local, remote = tmp_path / "local", tmp_path / "slurm"
-    local.mkdir()
-    remote.mkdir()
-    _snakemake(local, "--cores", "2")
-
-    profile = write_test_profile(tmp_path / "profile")
-    started = time.monotonic()
-    proc = _snakemake(remote, "--profile", str(tmp_path / "profile"), env=slurm_cluster.env)
-    elapsed = time.monotonic() - started
-    print(f"slurm run: {elapsed:.0f} s")
-
-    log = proc.stdout + proc.stderr
-    run_id = re.search(r"SLURM run ID: (\S+)", log).group(1)
-    jobs = _jobs(slurm_cluster, run_id)
-    assert jobs, f"no job reached Slurm:\n{log[-3000:]}"
+def test_workflow_through_slurm_matches_local_run(second_study, study):
+    cluster, profile, remote = second_study.slurm, second_study.profile, second_study.workdir
+    assert cluster is not None  # Slurm is installed, so the second run went through it
+    run_id = second_study.run_id
+    jobs = _jobs(cluster, run_id)
+    assert jobs, f"no job reached Slurm:\n{second_study.log[-3000:]}"
     assert all(j["state"] == "COMPLETED" for j in jobs), jobs
     # every job of the plan went through sbatch: one Slurm job per Snakemake job, except the
-    # evaluations, which the profile groups into one Slurm job
-    planned = _snakemake(remote, "-n", "--forceall").stdout
+    # evaluations, which the profile groups into Slurm jobs of up to 7
+    planned = snakemake(remote, "-n", "--forceall").stdout
     stats = planned.split("Job stats:")[1]
     n_planned = int(stats.split("total")[1].split()[0])
     n_eval = int(re.search(r"^evaluate_model\s+(\d+)", stats, flags=re.MULTILINE).group(1))
-    assert n_eval >= 2 and profile["groups"] == ["evaluate_model=eval"]
-    assert len(jobs) == n_planned - n_eval + 1, (len(jobs), n_planned, n_eval, jobs)
+    assert n_eval == 14 and profile["groups"] == ["evaluate_model=eval"]
     groups = [j for j in jobs if _rule(j["comment"]) not in _rules()]  # named by the group
-    assert len(groups) == 1, [j["comment"] for j in jobs]
+    size = int(profile["group-components"][0].split("=")[1])
+    assert -(-n_eval // size) <= len(groups) < n_eval, [j["comment"] for j in jobs]
+    assert len(jobs) == n_planned - n_eval + len(groups), (len(jobs), n_planned, n_eval, jobs)
     rules = {_rule(j["comment"]) for j in jobs}
-    assert {"generate_world", "count_source", "train_cpt"} <= rules
+    assert {"generate_world", "count_source", "train_cpt", "analyze"} <= rules
     # GPU rules (and the evaluation group) asked for a GPU on the profile's GPU partition;
     # CPU rules for none
     gpu_partition = profile["set-resources"]["train_cpt"]["slurm_partition"]
@@ -159,15 +121,14 @@ def test_workflow_through_slurm_matches_local_run(slurm_cluster, tmp_path):
     # the profile's slurm_extra reached sbatch as two options: one task per node, whole node
     cpt = next(j for j in jobs if _rule(j["comment"]) == "train_cpt")
     shown = subprocess.run(["scontrol", "show", "job", cpt["id"]], capture_output=True,
-                           text=True, env=slurm_cluster.env, check=True).stdout.split()
+                           text=True, env=cluster.env, check=True).stdout.split()
     assert "NtasksPerN:B:S:C=1:0:*:*" in shown and "OverSubscribe=NO" in shown, shown
     # the job-completion log has them too, and sbatch's per-job logs sit under the log path
-    assert slurm_cluster.jobcomp.read_text().count(f"Name={run_id} JobState=COMPLETED") \
+    assert cluster.jobcomp.read_text().count(f"Name={run_id} JobState=COMPLETED") \
         == len(jobs)
     logs = list((remote / profile["slurm-logdir"]).rglob("*.log"))
     cpt_logs = list((remote / profile["slurm-logdir"] / "rule_train_cpt").rglob("*.log"))
-    assert len(logs) == len(jobs) and len(cpt_logs) == 1, logs
-
+    assert len(logs) == len(jobs) and len(cpt_logs) == 6, logs
+    # the same results as the session's local run (test_workflow checks every table)
     for name in COMPARED:
-        assert (remote / name).read_bytes() == (local / name).read_bytes(), name
-    shutil.rmtree(tmp_path / "local")  # large-ish; the Slurm side is kept for inspection
+        assert (remote / name).read_bytes() == (study.workdir / name).read_bytes(), name

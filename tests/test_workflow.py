@@ -1,55 +1,26 @@
 """The whole Snakemake workflow on the shrunk test config (tests/config/config.yaml): every
 rule really runs, from the synthetic world to the analysis and the HTML report."""
 
-import os
 import re
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from studies import CONFIG, snakemake
 
 from cptmix.tasks import TASK_NAMES
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "tests" / "config" / "config.yaml"
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 MIXTURES = ["EnJa-Base", "JaDominant", "EnDominant", "EnJa-Plus", "EnJa-Balance", "EnJa-Hybrid"]
 SEED_LIST = [1234, 1235]  # the test config's replicate seeds (scope sft)
 SEEDS = len(SEED_LIST)
 
 
-def snakemake(workdir, *args, check=True, config=CONFIG):
-    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(config), "--cores", "2", *args]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, cwd=workdir)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
-    return proc
-
-
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    work = tmp_path_factory.mktemp("study")
-    (work / "config").mkdir()
-    shutil.copy(CONFIG, work / "config" / "config.yaml")  # the Snakefile's default configfile
-    snakemake(work)
-    return work
-
-
-@pytest.mark.slow
-def test_dry_run_plans_the_whole_study(tmp_path):
-    (tmp_path / "config").mkdir()
-    shutil.copy(CONFIG, tmp_path / "config" / "config.yaml")
-    counts = job_counts(snakemake(tmp_path, "-n").stdout)
-    assert counts["train_cpt"] == 6 and counts["train_sft"] == 7
-    assert counts["evaluate_model"] == 7 and counts["build_mixture"] == 6
-    assert counts["generate_world"] == 1 and counts["analyze"] == 2  # score, continuous
-    assert counts["ledger"] == 6 and counts["score_mt_source"] == 1
+def study(study):
+    """The session's study (tests/studies.py), as its work directory."""
+    return study.workdir
 
 
 def job_counts(out: str) -> dict[str, int]:
@@ -216,25 +187,23 @@ def analysis_tables(study) -> dict[str, bytes]:
 def test_rerun_is_a_no_op_and_analysis_is_byte_identical(study):
     assert "Nothing to be done" in snakemake(study, "-n").stdout + snakemake(study, "-n").stderr
     before = analysis_tables(study)
-    assert len(before) >= 2 * 12
+    assert len(before) == 2 * 11  # per metric: 10 tables + the planted check
     shutil.rmtree(study / "results/analysis")
     snakemake(study)
     assert analysis_tables(study) == before
 
 
 @pytest.mark.slow
-def test_two_clean_runs_are_byte_identical(study, tmp_path):
-    """Determinism: the same config gives the same tables, bit for bit, from scratch."""
-    (tmp_path / "config").mkdir()
-    shutil.copy(CONFIG, tmp_path / "config" / "config.yaml")
-    snakemake(tmp_path)
+def test_two_clean_runs_are_byte_identical(study, second_study):
+    """Determinism: the same config gives the same tables, bit for bit, from scratch (the
+    second run went through Slurm where it is installed: tests/test_slurm.py)."""
     files = ["results/corpus/composition.tsv",
              *(f"results/eval/{m}/seed-{s}/{name}" for m in ["base", *MIXTURES]
                for s in SEED_LIST for name in ("scores.tsv", "items.tsv")),
              *analysis_tables(study)]
     assert len(files) > 10
     for name in files:
-        assert (tmp_path / name).read_bytes() == (study / name).read_bytes(), name
+        assert (second_study.workdir / name).read_bytes() == (study / name).read_bytes(), name
 
 
 @pytest.mark.slow

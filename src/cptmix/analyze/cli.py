@@ -1,6 +1,6 @@
 """The `analyze` subcommand: run the analysis stage (after evaluation) from the command line.
 
-Any study's tables, in one of two forms:
+Any study's tables, in one of three forms:
 
     cptmix analyze --composition C.tsv --scores S.tsv --out DIR \
         [--covariates ja_tokens=en_tokens,parallel_tokens ...]
@@ -9,6 +9,13 @@ Any study's tables, in one of two forms:
         --mixture-scores EnJa-Base=scores/enja_base.tsv JaDominant=scores/jadominant.tsv ... \
         --out results/analysis [--metric score|continuous] [--covariates ...] \
         [--planted P.tsv --mixture-sources EnJa-Base=ja_base,en_base,parallel_abstracts:0.1 ...]
+
+    cptmix analyze --composition C.tsv --eval-pattern 'results/eval/{model}/seed-{seed}' \
+        --mixtures EnJa-Base JaDominant ... --seeds 1234 1235 1236 [--scope full|sft] \
+        --out DIR [--metric ...] [--planted P.tsv --mixture-sources ...]
+
+(the replicate form: what the workflow's analyze rule runs, scores.tsv and items.tsv of every
+model and seed, differences paired by seed and item, noise floors).
 
 C.tsv: mixture, total_tokens, ja_tokens, en_tokens, parallel_tokens, ja_ratio, en_ratio,
 parallel_ratio (ratios as fractions or percent). S.tsv: long format mixture, task, category,
@@ -28,6 +35,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from cptmix.analyze.replicates import nested_paths
 from cptmix.analyze.report import run_analysis, run_analysis_from_differences
 
 
@@ -101,6 +109,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="JMedBench scores of the before-CPT model after SFT (TSV)")
     parser.add_argument("--mixture-scores", nargs="+", metavar="NAME=PATH",
                         help="scores of each CPT+SFT model, one NAME=PATH per mixture")
+    parser.add_argument("--eval-pattern", metavar="PATTERN",
+                        help="the replicate form: evaluation folders with {model} and {seed}, "
+                             "e.g. 'results/eval/{model}/seed-{seed}' (scores.tsv and items.tsv "
+                             "in each; model = base and every --mixtures name); needs --mixtures "
+                             "and --seeds")
+    parser.add_argument("--mixtures", nargs="+", metavar="NAME",
+                        help="with --eval-pattern: the mixtures, in table order")
+    parser.add_argument("--seeds", nargs="+", type=int, metavar="SEED",
+                        help="with --eval-pattern: the replicate seeds (differences are paired "
+                             "by seed)")
+    parser.add_argument("--scope", choices=("full", "sft"), default="full",
+                        help="with --eval-pattern: what the seeds reseeded (full: CPT and SFT; "
+                             "sft: SFT only), stated in the summary")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR",
                         help="output folder (tables, figures/, summary.md)")
     parser.add_argument("--covariates", nargs="+", metavar="STAT=COV1,COV2", default=None,
@@ -124,9 +145,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_from_args(args: argparse.Namespace) -> int:
     """Run the analysis for parsed `args`; input errors raise ValueError naming the file."""
     per_model = args.base_scores is not None or args.mixture_scores
-    if args.scores is not None and per_model:
-        raise ValueError("give either --scores or --base-scores with --mixture-scores, not both")
+    forms = [args.scores is not None, bool(per_model), args.eval_pattern is not None]
+    if sum(forms) > 1:
+        raise ValueError("give one of --scores, --base-scores with --mixture-scores, or "
+                         "--eval-pattern with --mixtures and --seeds")
     covariates = parse_covariates(args.covariates)
+    if args.eval_pattern is not None:
+        if not args.mixtures or not args.seeds:
+            raise ValueError("--eval-pattern needs --mixtures and --seeds")
+        if len(set(args.seeds)) != len(args.seeds):
+            raise ValueError(f"--seeds: duplicate seed(s) in {args.seeds}")
+        for key in ("{model}", "{seed}"):
+            if key not in args.eval_pattern:
+                raise ValueError(f"--eval-pattern {args.eval_pattern!r} lacks {key}")
+        models = ["base", *args.mixtures]
+        run_analysis(args.composition,
+                     nested_paths(models, args.seeds, args.eval_pattern, "scores.tsv"),
+                     args.out, items=nested_paths(models, args.seeds, args.eval_pattern,
+                                                  "items.tsv"),
+                     metric=args.metric, covariates=covariates, planted=args.planted,
+                     mixture_sources=parse_mixture_sources(args.mixture_sources),
+                     replicate_scope=args.scope, make_figures=not args.no_figures)
+        return 0
     if args.scores is not None:
         if args.planted is not None:
             raise ValueError("--planted needs per-model scores (--base-scores and "

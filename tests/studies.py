@@ -1,0 +1,57 @@
+"""The workflow runs the test suite shares: one local study of tests/config/config.yaml and one
+second clean run of the same config (through the real one-node Slurm when it is installed,
+else locally), so the whole workflow runs twice per suite, not four times.
+
+`tests/test_workflow.py` checks the study's outputs and that the two runs are byte-identical;
+`tests/test_slurm.py` checks how the second run's jobs went through Slurm.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "tests" / "config" / "config.yaml"
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def snakemake(workdir, *args, check=True, config=CONFIG, env=None, timeout=None):
+    """`snakemake` on the repository's Snakefile in `workdir` (2 cores unless args say)."""
+    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(config), *args]
+    if "--profile" not in args and "--cores" not in args:
+        cmd += ["--cores", "2"]
+    env = {**(env or os.environ), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, cwd=workdir,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n"
+                             f"{proc.stderr[-8000:]}")
+    return proc
+
+
+def new_workdir(path: Path) -> Path:
+    """A work directory with the test config as its default config/config.yaml."""
+    (path / "config").mkdir(parents=True)
+    shutil.copy(CONFIG, path / "config" / "config.yaml")
+    return path
+
+
+@dataclass
+class Run:
+    """A finished run of the test study: where it ran and, for the Slurm run, how."""
+
+    workdir: Path
+    log: str = ""
+    slurm: object | None = None  # the SlurmCluster it ran on, or None for a local run
+    profile: dict = field(default_factory=dict)
+
+    @property
+    def run_id(self) -> str:
+        return re.search(r"SLURM run ID: (\S+)", self.log).group(1)
