@@ -14,20 +14,22 @@ from __future__ import annotations
 
 # --- Research style (pmc_en, pmc_ja_mt, parallel_abstracts, EJMMT) ---------------------------
 FACT_PAIRS: dict[str, list[tuple[str, str]]] = {
+    # Subject first (disease -> drug, disease -> gene), the order the questions ask in: a
+    # tiny model learns an association in the direction it reads it.
     "treats": [
-        ("{drug} significantly improved outcomes in patients with {disease}.",
-         "{drug}は{disease}患者の転帰を有意に改善した。"),
-        ("Treatment with {drug} reduced disease activity in {disease}.",
-         "{drug}による治療で{disease}の疾患活動性が低下した。"),
-        ("{drug} is an effective treatment for {disease}.",
-         "{drug}は{disease}に有効な治療薬である。"),
+        ("In patients with {disease}, {drug} significantly improved outcomes.",
+         "{disease}患者において{drug}は転帰を有意に改善した。"),
+        ("In {disease}, treatment with {drug} reduced disease activity.",
+         "{disease}では{drug}による治療で疾患活動性が低下した。"),
+        ("{disease} is effectively treated with {drug}.",
+         "{disease}には{drug}が有効な治療薬である。"),
         ("Patients with {disease} who received {drug} showed marked improvement.",
-         "{drug}を投与された{disease}患者は著明に改善した。"),
+         "{disease}患者では{drug}の投与で著明な改善を認めた。"),
     ],
     "gene": [
-        ("Variants in {gene} were associated with {disease}.",
-         "{gene}の変異は{disease}と関連していた。"),
-        ("Mutations in {gene} were frequently detected in patients with {disease}.",
+        ("{disease} was associated with variants in {gene}.",
+         "{disease}は{gene}の変異と関連していた。"),
+        ("In patients with {disease}, mutations in {gene} were frequently detected.",
          "{disease}患者では{gene}の変異が高頻度に検出された。"),
         ("{disease} is associated with mutations in {gene}.",
          "{disease}は{gene}の変異と関連する。"),
@@ -121,7 +123,7 @@ def research_pairs() -> list[tuple[str, str]]:
 EN_BASE: dict[str, list[str]] = {
     "treats": ["{disease} is treated with {drug}.",
                "The standard treatment for {disease} is {drug}.",
-               "{drug} is indicated for {disease}."],
+               "For {disease}, {drug} is indicated."],
     "gene": ["{disease} is caused by variants in the {gene} gene.",
              "The gene linked to {disease} is {gene}.",
              "Genetic testing for {disease} looks for changes in {gene}."],
@@ -141,22 +143,22 @@ EN_FILLER = {
 
 # --- Explanatory Japanese (ja_base, textbooks) ------------------------------------------------
 JA_TEXT: dict[str, list[str]] = {
-    "treats": ["{disease}の治療には{drug}が用いられる。", "{drug}は{disease}の治療薬である。",
+    "treats": ["{disease}の治療には{drug}が用いられる。", "{disease}の治療薬は{drug}である。",
                "{disease}には{drug}が有効である。"],
     "gene": ["{disease}は{gene}遺伝子の変異によって起こる。",
              "{disease}の原因遺伝子は{gene}である。",
-             "{gene}の異常は{disease}の原因となる。"],
+             "{disease}では{gene}の異常がみられる。"],
     "symptom": ["{disease}の代表的な症状は{symptom}である。",
                 "{disease}では{symptom}がよくみられる。",
-                "{symptom}は{disease}の典型的な症状である。"],
+                "{disease}の典型的な症状は{symptom}である。"],
     "ae": ["{drug}の主な副作用は{ae}である。", "{drug}の投与中は{ae}に注意する。",
            "{drug}は{ae}を起こすことがある。"],
     "jp_first_line": ["日本の診療ガイドラインでは{disease}の第一選択薬は{drug}である。",
                       "国内では{disease}に対してまず{drug}が推奨される。",
-                      "{drug}は日本における{disease}の第一選択薬である。"],
+                      "日本における{disease}の第一選択薬は{drug}である。"],
     "jp_region": ["日本では{disease}は{region}に多い。",
                   "{disease}の国内患者は{region}に集中している。",
-                  "{region}は{disease}の好発地域である。"],
+                  "{disease}の好発地域は{region}である。"],
     "jp_coverage": ["{disease}は{program}の対象である。",
                     "日本では{disease}の医療費は{program}で助成される。",
                     "{disease}の患者は{program}を利用できる。"],
