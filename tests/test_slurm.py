@@ -97,7 +97,7 @@ def test_workflow_through_slurm_matches_local_run(second_study, study):
     assert jobs, f"no job reached Slurm:\n{second_study.log[-3000:]}"
     assert all(j["state"] == "COMPLETED" for j in jobs), jobs
     # every job of the plan went through sbatch: one Slurm job per Snakemake job, except the
-    # evaluations, which the profile groups into Slurm jobs of up to 7
+    # evaluations, which the profile groups (7 to a job; the test profile: 2, the fake GPUs)
     planned = snakemake(remote, "-n", "--forceall").stdout
     stats = planned.split("Job stats:")[1]
     n_planned = int(stats.split("total")[1].split()[0])

@@ -46,9 +46,14 @@ def _shrink(res: dict, mem_mb: int, runtime: int) -> dict:
     return out
 
 
-def write_test_profile(out_dir: Path, mem_mb: int = 1000, runtime: int = 30) -> dict:
-    """Write `out_dir/config.yaml` (a profile directory) and return it as a dict."""
+def write_test_profile(out_dir: Path, mem_mb: int = 1000, runtime: int = 30,
+                       gpus: int = 2) -> dict:
+    """Write `out_dir/config.yaml` (a profile directory) and return it as a dict. A group job
+    asks for the sum of its parallel members' GPUs, so groups shrink to the node's `gpus`."""
     prof = load_real()
+    prof["group-components"] = [
+        f"{name}={min(int(n), gpus)}" for name, n in
+        (entry.split("=") for entry in prof.get("group-components", []))]
     prof["default-resources"] = _shrink(prof.get("default-resources", {}), mem_mb, runtime)
     prof["set-resources"] = {rule: _shrink(res, mem_mb, runtime)
                              for rule, res in prof.get("set-resources", {}).items()}
