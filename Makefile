@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: venv system demo test test-fast plan dag lint clean
+.PHONY: venv system demo demo-replicates test test-fast plan dag lint clean
 
 venv: $(VENV)/.installed
 
@@ -40,6 +40,13 @@ demo: venv
 	$(BIN)/snakemake --profile profiles/local --cores $(CORES) --configfile $(CONFIG)
 	$(BIN)/snakemake --profile profiles/local --cores $(CORES) --configfile $(CONFIG) --report results/report.html
 	@echo "Results in results/ ; report: results/report.html"
+
+# The demo with 3 seed replicates of every CPT, SFT and evaluation (noise floors, seed x item
+# tests): config/replicates.yaml merged into the config.
+demo-replicates: venv
+	$(BIN)/snakemake --profile profiles/local --cores $(CORES) --configfile $(CONFIG) config/replicates.yaml
+	$(BIN)/snakemake --profile profiles/local --cores $(CORES) --configfile $(CONFIG) config/replicates.yaml --report results/report.html
+	@echo "Results in results/ (per seed: results/eval/{model}/seed-{seed}/); report: results/report.html"
 
 test: venv system
 	$(BIN)/python -m pytest -q tests

@@ -20,15 +20,6 @@ PLANTED_CHECK = (
 )
 
 
-def _analysis_report(name, caption, category="4. Analysis"):
-    return report(
-        f"results/analysis/{{metric}}/{name}",
-        category=category,
-        subcategory="{metric}",
-        caption=f"../report/{caption}.rst",
-    )
-
-
 # Everything of the paper's section 4 from every model's and seed's evaluation and Table C.1.
 rule analyze:
     input:
@@ -37,17 +28,17 @@ rule analyze:
         item_scores=eval_files("items.tsv"),
         planted=PLANTED_EFFECTS,
     output:
-        diffs=_analysis_report("score_differences.tsv", "diffs"),
-        per_seed=_analysis_report("score_differences_per_seed.tsv", "diffs_per_seed"),
-        wide=_analysis_report("score_differences_wide.tsv", "diffs_wide"),
-        noise=_analysis_report("noise_floors.tsv", "noise_floors"),
-        contrasts=_analysis_report("contrasts.tsv", "contrasts"),
-        averages=_analysis_report("averages.tsv", "averages"),
-        correlations=_analysis_report("correlations.tsv", "correlations"),
-        partial=_analysis_report("partial_correlations.tsv", "partial"),
-        prediction=_analysis_report("prediction.tsv", "prediction"),
-        summary=_analysis_report("summary.md", "summary"),
-        provenance=_analysis_report("provenance.tsv", "provenance", "6. Provenance"),
+        diffs=analysis_report("score_differences.tsv", "diffs"),
+        per_seed=analysis_report("score_differences_per_seed.tsv", "diffs_per_seed"),
+        wide=analysis_report("score_differences_wide.tsv", "diffs_wide"),
+        noise=analysis_report("noise_floors.tsv", "noise_floors"),
+        contrasts=analysis_report("contrasts.tsv", "contrasts"),
+        averages=analysis_report("averages.tsv", "averages"),
+        correlations=analysis_report("correlations.tsv", "correlations"),
+        partial=analysis_report("partial_correlations.tsv", "partial"),
+        prediction=analysis_report("prediction.tsv", "prediction"),
+        summary=analysis_report("summary.md", "summary"),
+        provenance=analysis_report("provenance.tsv", "provenance", "6. Provenance"),
         provenance_json="results/analysis/{metric}/provenance.json",
         figures=report(
             directory("results/analysis/{metric}/figures"),

@@ -247,6 +247,16 @@ def eval_pattern(wildcards):
     return EVAL_DIR
 
 
+def analysis_report(name, caption, category="4. Analysis"):
+    """An analysis output of one metric, captioned in the Snakemake report."""
+    return report(
+        f"results/analysis/{{metric}}/{name}",
+        category=category,
+        subcategory="{metric}",
+        caption=f"../report/{caption}.rst",
+    )
+
+
 def analysis_outputs():
     return [
         f"results/analysis/{metric}/{name}"
