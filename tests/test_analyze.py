@@ -456,7 +456,7 @@ def test_cli_scores_long_form_matches_per_model_form(tmp_path):
         pd.testing.assert_frame_equal(a, b, check_exact=False, atol=1e-4, obj=name)
     both = parser.parse_args(["--composition", str(comp), "--scores", str(tmp_path / "S.tsv"),
                               "--base-scores", str(base), "--out", str(tmp_path / "x")])
-    with pytest.raises(ValueError, match="either --scores"):
+    with pytest.raises(ValueError, match="give one of --scores"):
         run_from_args(both)
     neither = parser.parse_args(["--composition", str(comp), "--out", str(tmp_path / "x")])
     with pytest.raises(ValueError, match="give --scores"):
