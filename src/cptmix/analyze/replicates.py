@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cptmix.analyze.stats import BASE, language_key
+from cptmix.analyze.stats import BASE, check_languages
 
 METRICS = ("score", "continuous")
 # (value column, stderr column, item column, metric-name column) per analysed metric.
@@ -172,11 +172,7 @@ def read_model_scores(path: str | os.PathLike, metric: str, need_stderr: bool) -
     dup = df["task"][df["task"].duplicated()].unique().tolist()
     if dup:
         raise ValueError(f"{path}: field task: listed more than once: {', '.join(dup)}")
-    for lang in df["language"].unique():
-        try:
-            language_key(lang)
-        except ValueError as exc:
-            raise ValueError(f"{path}: column language: {exc}") from None
+    check_languages(df["language"], path)
     return pd.DataFrame({
         "task": df["task"].astype(str),
         "category": df["category"].astype(str),

@@ -70,6 +70,16 @@ def language_key(value: object) -> str:
     raise ValueError(f"unknown language {value!r}: expected Japanese/ja or English/en")
 
 
+def check_languages(values, source: str) -> None:
+    """Every value of a `language` column is one `language_key` knows, else a ValueError
+    naming `source` and the column."""
+    for lang in pd.unique(values):
+        try:
+            language_key(lang)
+        except ValueError as exc:
+            raise ValueError(f"{source}: column language: {exc}") from None
+
+
 def check_scores(df: pd.DataFrame, source: str) -> pd.DataFrame:
     """Validate one model's score table; return a copy with a float `score` column.
 
@@ -88,11 +98,7 @@ def check_scores(df: pd.DataFrame, source: str) -> pd.DataFrame:
         out["score"] = pd.to_numeric(out["score"]).astype(float)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{source}: column score is not numeric ({exc})") from None
-    for lang in out["language"].unique():
-        try:
-            language_key(lang)
-        except ValueError as exc:
-            raise ValueError(f"{source}: column language: {exc}") from None
+    check_languages(out["language"], source)
     return out
 
 
@@ -216,11 +222,7 @@ def check_differences(df: pd.DataFrame, source: str = "score differences") -> pd
     if meta["task"].duplicated().any():
         task = meta.loc[meta["task"].duplicated(), "task"].iloc[0]
         raise ValueError(f"{source}: task {task!r} has more than one category or language")
-    for lang in out["language"].unique():
-        try:
-            language_key(lang)
-        except ValueError as exc:
-            raise ValueError(f"{source}: column language: {exc}") from None
+    check_languages(out["language"], source)
     if out.empty:
         raise ValueError(f"{source}: no rows")
     # The full mixture x task grid, in order of first appearance: a missing pair is NaN.
