@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cptmix.evaluate.loaders import load_records
 from cptmix.evaluate.scoring import score_options
+from cptmix.records import load_records
 from cptmix.tasks import get_task, gold_index, prompt_and_choices
 
 _WORDS = [

@@ -73,9 +73,9 @@ def gen_scores(results: Path, model: str, task, cache: dict) -> np.ndarray:
     """Gold target log-likelihood per byte per item of an MT/NER task (from the model)."""
     key = (str(results), model)
     if key not in cache:
-        from cptmix.evaluate.loaders import load_records
         from cptmix.evaluate.runner import load_model
         from cptmix.evaluate.scoring import score_options
+        from cptmix.records import load_records
 
         mdl, tok = load_model(results / "models" / "sft" / model)
         out = {}

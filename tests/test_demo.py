@@ -25,7 +25,7 @@ SMALL = {
 }
 SOURCES = ("general", "ja_base", "en_base", "pmc_en", "pmc_ja_mt", "parallel_abstracts",
            "textbooks")
-BUILT = ("pmc_ja_mt", "parallel_abstracts")  # made from the world's raw inputs (cptmix.build)
+BUILT = ("pmc_ja_mt", "parallel_abstracts")  # made from the world's raw inputs (cptmix.prepare)
 KANA = re.compile(r"[\u3040-\u30ff]")
 LATIN = re.compile(r"[A-Za-z]")
 
@@ -40,12 +40,12 @@ def _sentences(text: str) -> list[str]:
 
 
 def build_from_world(cfg, out, built):
-    """What the demo DAG builds from the world's raw inputs (cptmix.build, as build.smk's rules
+    """What the demo DAG builds from the world's raw inputs (cptmix.prepare, as prepare.smk's rules
     do): pmc_ja_mt (noisy translator, 2 shards), parallel_abstracts and the SFT set."""
-    from cptmix.build.parallel import build_parallel
-    from cptmix.build.sft import build_sft
-    from cptmix.build.translate import NoisyBackend, merge_shards, translate_shard
     from cptmix.corpus.tokenizer import train_tokenizer
+    from cptmix.prepare.parallel import build_parallel
+    from cptmix.prepare.sft import build_sft
+    from cptmix.prepare.translate import NoisyBackend, merge_shards, translate_shard
 
     backend = NoisyBackend(cfg)
     for k in range(2):
@@ -260,8 +260,8 @@ def test_mt_noise_changes_pmc_ja_mt_only(tmp_path):
     generate_world({**cfg, "mt_noise": 0.5}, tmp_path / "noisy")
     clean, noisy = _snapshot(tmp_path / "clean"), _snapshot(tmp_path / "noisy")
     changed = {k for k in clean if clean[k] != noisy[k]}
-    assert changed == {"world.json"}  # the translator's outputs are built (cptmix.build)
-    from cptmix.build.translate import NoisyBackend, translate_shard
+    assert changed == {"world.json"}  # the translator's outputs are built (cptmix.prepare)
+    from cptmix.prepare.translate import NoisyBackend, translate_shard
 
     for name, noise in (("clean", 0.0), ("noisy", 0.5)):
         translate_shard(tmp_path / name / "sources" / "pmc_en.jsonl",
@@ -519,7 +519,7 @@ def test_balance_check_catches_a_biased_distractor_draw(tmp_path):
 
 
 def test_ner_sft_names_are_disjoint_from_every_test_name(world):
-    from cptmix.demo.benchmark import NER_FAMILIES
+    from cptmix.demo.evalsets import NER_FAMILIES
 
     ner = {spec["task"] for spec in NER_FAMILIES.values()}
     invented = {e["ja"] for e in world["entities"].values()

@@ -17,7 +17,6 @@ import pytest
 from samples import write_jsonl
 
 from cptmix.evaluate import evaluate_model, predictions_name
-from cptmix.evaluate.loaders import load_records, task_data_path
 from cptmix.evaluate.metrics import (
     BLEU_TOKENIZERS,
     accuracy,
@@ -36,6 +35,7 @@ from cptmix.evaluate.metrics import (
     sentence_bleus,
 )
 from cptmix.evaluate.provenance import template_hash
+from cptmix.records import load_records, task_data_path
 from cptmix.tasks import (
     EN,
     JA,

@@ -50,7 +50,7 @@ MT_SOURCE = config["evaluate"].get("mt_source")  # appendix-B check of the MT en
 WORLD = "world" in config
 TRAIN_TOKENIZER = "train" in config["tokenizer"]
 PRETRAIN_BASE = "path" not in config["base_model"]
-# Build stage (build.smk): translated sources, parallel sources, the SFT set.
+# Prepare stage (prepare.smk): translated sources, parallel sources, the SFT set.
 TRANSLATIONS = config.get("translate") or {}  # name -> input, engine, shards
 PARALLEL = config.get("parallel") or {}  # name -> aligned En/Ja documents
 SFT_BUILD = "sft" in config
@@ -75,7 +75,6 @@ wildcard_constraints:
     model=_alternatives(MODELS),
     translation=_alternatives(TRANSLATIONS) or "(?!)",
     parallel=_alternatives(PARALLEL) or "(?!)",
-    part=r"\d{5}",
     seed=_alternatives(str(s) for s in SEEDS),
     metric=_alternatives(METRICS),
 
@@ -176,10 +175,10 @@ def cpt_model_dir(wildcards):
 
 def sft_data():
     """The SFT set train_sft reads: built by build_sft (config `sft`) or given (`sft_data`)."""
-    return "results/build/sft/train.jsonl" if SFT_BUILD else config["sft_data"]
+    return "results/prepare/sft/train.jsonl" if SFT_BUILD else config["sft_data"]
 
 
-# --- Build stage (build.smk): translated sources, parallel sources, the SFT set ---------------
+# --- Prepare stage (prepare.smk): translated sources, parallel sources, the SFT set ---------------
 def translation_spec(wildcards):
     return TRANSLATIONS[wildcards.translation]
 
@@ -200,7 +199,7 @@ def translation_model(wildcards):
 def translation_shards(wildcards, suffix=".jsonl"):
     """Shard outputs of one translation, in order (shards: 00000, 00001, ...)."""
     n = int(TRANSLATIONS[wildcards.translation].get("shards", 1))
-    return [f"results/build/translate/{wildcards.translation}/shards/{k:05d}{suffix}"
+    return [f"results/prepare/translate/{wildcards.translation}/shards/{k:05d}{suffix}"
             for k in range(n)]
 
 

@@ -1,6 +1,6 @@
 # The embedded demo: a synthetic bilingual medical world (sources, JMedBench-shaped
 # evaluation sets, the raw inputs of the build rules and the effects planted by design).
-# Only when config has `world`. pmc_ja_mt and parallel_abstracts are built (build.smk).
+# Only when config has `world`. pmc_ja_mt and parallel_abstracts are built (prepare.smk).
 WORLD_SOURCES = ["general", "ja_base", "en_base", "pmc_en", "textbooks"]
 
 

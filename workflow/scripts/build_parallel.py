@@ -1,8 +1,8 @@
-"""Snakemake script: interleave aligned En/Ja documents (see cptmix.build.parallel)."""
+"""Snakemake script: interleave aligned En/Ja documents (see cptmix.prepare.parallel)."""
 import logging
 
-from cptmix.build.parallel import build_parallel
 from cptmix.io import log_to
+from cptmix.prepare.parallel import build_parallel
 
 sm = snakemake  # noqa: F821 - injected by the script directive
 log_to(sm.log[0])

@@ -1,6 +1,6 @@
-"""Snakemake script: the decontaminated SFT set and its statistics (see cptmix.build.sft)."""
-from cptmix.build.sft import build_sft
+"""Snakemake script: the decontaminated SFT set and its statistics (see cptmix.prepare.sft)."""
 from cptmix.io import log_to
+from cptmix.prepare.sft import build_sft
 
 sm = snakemake  # noqa: F821 - injected by the script directive
 log_to(sm.log[0])

@@ -1,6 +1,6 @@
-"""Snakemake script: concatenate translated shards into one source (see cptmix.build)."""
-from cptmix.build.translate import merge_shards
+"""Snakemake script: concatenate translated shards into one source (see cptmix.prepare)."""
 from cptmix.io import log_to
+from cptmix.prepare.translate import merge_shards
 
 sm = snakemake  # noqa: F821 - injected by the script directive
 log_to(sm.log[0])

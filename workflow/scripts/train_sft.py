@@ -14,7 +14,7 @@ elif sm.params.backend == "megatron":
     run_job(sft_job(sm.input.model, sm.input.data, sm.output[0], sm.params.hp, sm.params.seed),
             sm.params.job, sm.log[0])
 elif sm.params.backend == "nemo":
-    from cptmix.train.megatron.nemo_sft import run_nemo_sft
+    from cptmix.train.nemo import run_nemo_sft
 
     # NeMo's imported base checkpoint, packed data and resumable checkpoints live beside the
     # output until the HF export is written

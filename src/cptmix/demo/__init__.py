@@ -44,11 +44,11 @@ Sources (``sources/{name}.jsonl``, one {"id", "text", "lang"} document per line)
 - ``ja_base`` / ``en_base``: encyclopedic text per topic entity (see the table).
 - ``pmc_en``: PMC-like papers (title, abstract, background, methods, results, conclusions);
   each has a primary finding stated three times and secondary findings. Largest source.
-- ``pmc_ja_mt`` (built by the translate rule, `cptmix.build.translate`, from pmc_en):
+- ``pmc_ja_mt`` (built by the translate rule, `cptmix.prepare.translate`, from pmc_en):
   `translate.NoisyTranslator` applied to pmc_en: phrase-based over the world's
   templates; each term goes wrong with probability ``mt_noise`` (wrong term, left in English,
   or dropped), seeded per document. Ids are the pmc_en ids + ``-ja``.
-- ``parallel_abstracts`` (built by build_parallel, `cptmix.build.parallel`, from
+- ``parallel_abstracts`` (built by build_parallel, `cptmix.prepare.parallel`, from
   ``parallel/abstract_pairs.jsonl``): shorter abstracts and their clean translation,
   paragraph-interleaved with the language order of each paragraph pair drawn at random
   (paper appendix G).
@@ -59,7 +59,7 @@ Sources (``sources/{name}.jsonl``, one {"id", "text", "lang"} document per line)
 Every fact-bearing source cycles through its facts in reshuffled rounds, so each fact it owns
 is stated several times, with templates drawn from 2-4 variants per kind.
 
-Evaluation (``jmedbench/{folder}/test.jsonl``, `benchmark.py`), ``eval_items`` records a task:
+Evaluation (``jmedbench/{folder}/test.jsonl``, `evalsets.py`), ``eval_items`` records a task:
 
 - IgakuQA / IgakuQA-En (same items, two languages): Japan-local facts.
 - MMLU-Medical(-Jp) lean on base facts (3/4), JMMLU-Medical on base facts that ja_base states
@@ -86,7 +86,7 @@ Evaluation (``jmedbench/{folder}/test.jsonl``, `benchmark.py`), ``eval_items`` r
 Items come from the ``eval`` split of facts (and, for NER/STS/SMDIS, of invented entities);
 the SFT source (``sft_sources/{folder}/train.jsonl``: ``sft_items`` train records per task
 family, JMedBench-shaped) comes from the disjoint ``sft`` split; the build_sft rule
-(`cptmix.build.sft`) renders each with `cptmix.tasks.prompt_and_target` for each task of the
+(`cptmix.prepare.sft`) renders each with `cptmix.tasks.prompt_and_target` for each task of the
 family and drops an item repeating an earlier prompt or overlapping an evaluation item
 (exact or near duplicate), so a family may yield somewhat fewer than ``sft_items`` examples.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cptmix.demo.benchmark import BenchmarkWriter
+from cptmix.demo.evalsets import EvalSetWriter
 from cptmix.demo.planted import planted_tsv
 from cptmix.demo.sources import SourceWriter
 from cptmix.demo.world import build_world
@@ -16,7 +16,7 @@ SOURCES = ("general", "ja_base", "en_base", "pmc_en", "pmc_ja_mt", "parallel_abs
            "textbooks")
 GENERATED = tuple(s for s in SOURCES if s != "pmc_ja_mt")  # pmc_ja_mt mirrors pmc_en
 # Written as sources; pmc_ja_mt (translate rule) and parallel_abstracts (build_parallel rule,
-# from parallel/abstract_pairs.jsonl) are built from the world's raw inputs by cptmix.build.
+# from parallel/abstract_pairs.jsonl) are built from the world's raw inputs by cptmix.prepare.
 WRITTEN = ("general", "ja_base", "en_base", "pmc_en", "textbooks")
 _INT_KEYS = {"seed": None, "n_diseases": 4, "n_drugs": 4, "n_genes": 4, "eval_items": 1,
              "sft_items": 1}
@@ -80,7 +80,7 @@ def generate_world(cfg: dict, out_dir: str | Path) -> None:
         write_jsonl(out / "sources" / f"{name}.jsonl", sources[name])
     write_jsonl(out / "parallel" / "abstract_pairs.jsonl", pairs)
 
-    bench = BenchmarkWriter(world, seed)
+    bench = EvalSetWriter(world, seed)
     eval_records = bench.records("eval", cfg["eval_items"])
     sft_records = bench.records("sft", cfg["sft_items"])
     folders_written = set()

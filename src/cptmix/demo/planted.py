@@ -16,7 +16,7 @@ Columns (plain data, nothing to parse):
   task asks, in which language).
 
 The rows follow from where facts, names and templates are stated (package docstring):
-every test set's distractors are its own answers dealt out again (`benchmark.py`), so a
+every test set's distractors are its own answers dealt out again (`evalsets.py`), so a
 score moves only with what a model knows about the asked fact, never with a prior over
 answers.
 """

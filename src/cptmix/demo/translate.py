@@ -86,7 +86,7 @@ class NoisyTranslator:
     def translate_segments(self, segments: list[str], doc_id: str) -> list[str]:
         """Translate the segments (lines, or groups of whole sentences of a line) of one
         document in order, with the document's one random stream: joining the segments of a
-        line with "" gives exactly `translate`'s line (`cptmix.build.translate` relies on it)."""
+        line with "" gives exactly `translate`'s line (`cptmix.prepare.translate` relies on it)."""
         rng = random.Random(f"{self.seed}:mt:{doc_id}")
         return [self._line(s, rng) for s in segments]
 

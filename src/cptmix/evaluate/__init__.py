@@ -4,7 +4,6 @@ Sits after SFT (`cptmix.train`) and before `cptmix.analyze`: the workflow calls
 `evaluate_model` once per SFT model, and the analysis reads the `scores.tsv` and per-item
 `items.tsv` it writes.
 
-- `loaders`     reads and validates a task's JSONL split (record shapes in `cptmix.tasks`);
 - `scoring`     the model side: option log-likelihoods (shared-prefix or naive) and greedy
                 generation;
 - `metrics`     pure metric functions (accuracy, Pearson r, BLEU, entity F1) and their

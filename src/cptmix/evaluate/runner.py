@@ -34,7 +34,6 @@ from cptmix.evaluate.continuous import (
     gold_option_logprob,
     mean_and_stderr,
 )
-from cptmix.evaluate.loaders import load_records, task_data_path
 from cptmix.evaluate.metrics import (
     BOOTSTRAP_SEED,
     N_BOOTSTRAP,
@@ -58,6 +57,7 @@ from cptmix.evaluate.provenance import (
 )
 from cptmix.evaluate.scoring import generate_greedy, score_continuations, score_options
 from cptmix.io import write_json, write_jsonl, write_tsv
+from cptmix.records import load_records, task_data_path
 from cptmix.tasks import (
     DC,
     MCQA,

@@ -1,8 +1,9 @@
 """Read one JMedBench task's test split and check its records before any model runs.
 
-Part of the evaluate stage (after SFT, before analysis). A malformed record should stop the
-evaluation with an error that names the file, the line and the field, not surface later as a
-KeyError deep inside scoring or, worse, as a silently wrong score.
+Sits next to the task registry (`cptmix.tasks`), below both stages that read JMedBench
+records: `cptmix.prepare` (SFT set, contamination check) and `cptmix.evaluate`. A malformed
+record should stop the run with an error that names the file, the line and the field, not
+surface later as a KeyError deep inside scoring or, worse, as a silently wrong score.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ directions). A family draws its items from one split of the world: ``eval`` fact
 entities for the test sets, ``sft`` facts and entities for the SFT set, so fine-tuning teaches
 the format of every task without rehearsing a test question. Record shapes are those of
 `cptmix.tasks`; the `build_sft` rule renders the train records into SFT examples
-(`cptmix.build.sft`) and removes any that overlap an evaluation item.
+(`cptmix.prepare.sft`) and removes any that overlap an evaluation item.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def _cycle(pool: list, k: int, rng: random.Random) -> list:
     return out[:k]
 
 
-class BenchmarkWriter:
+class EvalSetWriter:
     """Builds the test records of every task and the SFT examples."""
 
     def __init__(self, world: World, seed: int) -> None:

@@ -1,7 +1,7 @@
 """The SFT instruction set: declared sources -> question/answer pairs -> deduplicated,
 decontaminated JSONL with statistics (paper appendix D).
 
-Sits in the build stage, before `train_sft`. Each source in `sft.sources` is either
+Sits in the prepare stage, before `train_sft`. Each source in `sft.sources` is either
 - ``jmedbench``: a directory in JMedBench layout (`{task_folder}/{split}.jsonl`, e.g. the
   MedQA/PubMedQA/MedMCQA train sets, their Japanese translations, national-exam questions in
   IgakuQA's shape); each record becomes the task's own prompt and gold answer
@@ -10,7 +10,7 @@ Sits in the build stage, before `train_sft`. Each source in `sft.sources` is eit
   `prompt_template` / `response_template` (Python format strings over the record's fields,
   default "{prompt}" / "{response}") turn into a pair.
 Items repeating an earlier item's prompt (after normalisation) are dropped; items that overlap
-an evaluation item are removed (`cptmix.build.contamination`, per source `contamination`:
+an evaluation item are removed (`cptmix.prepare.contamination`, per source `contamination`:
 `check` on by default, `against` all tasks or a list); then the tokenizer's chat template, when
 it has one, wraps each prompt (`chat_template: auto | never | always`).
 """
@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from cptmix.build.contamination import (
+from cptmix.io import read_jsonl, write_jsonl, write_tsv
+from cptmix.prepare.contamination import (
     ContaminationIndex,
     Hit,
     Item,
@@ -29,7 +30,6 @@ from cptmix.build.contamination import (
     record_content,
     removal_table,
 )
-from cptmix.io import read_jsonl, write_jsonl, write_tsv
 from cptmix.tasks import TASK_NAMES, get_task, prompt_and_target
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def _tasks(spec: dict, where: str) -> list[str]:
 
 def load_source(name: str, spec: dict) -> list[dict]:
     """The examples of one source: {"id", "source", "task", "prompt", "response", "content"}."""
-    from cptmix.evaluate.loaders import load_records, task_data_path
+    from cptmix.records import load_records, task_data_path
 
     where = f"sft.sources.{name}"
     fmt, path = spec.get("format"), spec.get("path")

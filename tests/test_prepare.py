@@ -1,4 +1,4 @@
-"""cptmix.build: translation (noisy and HF engines, shards, resumption), parallel documents,
+"""cptmix.prepare: translation (noisy and HF engines, shards, resumption), parallel documents,
 the SFT set and its contamination check."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from samples import write_jsonl
 
-from cptmix.build.contamination import (
+from cptmix.demo import generate_world
+from cptmix.prepare.contamination import (
     ContaminationIndex,
     Item,
     jaccard,
@@ -22,9 +23,9 @@ from cptmix.build.contamination import (
     normalize,
     shingles,
 )
-from cptmix.build.parallel import build_parallel
-from cptmix.build.sft import build_sft, chat_wrap
-from cptmix.build.translate import (
+from cptmix.prepare.parallel import build_parallel
+from cptmix.prepare.sft import build_sft, chat_wrap
+from cptmix.prepare.translate import (
     HFBackend,
     NoisyBackend,
     PerDocument,
@@ -35,7 +36,6 @@ from cptmix.build.translate import (
     translate_document,
     translate_shard,
 )
-from cptmix.demo import generate_world
 
 ROOT = Path(__file__).resolve().parents[1]
 WORLD = {"seed": 3, "n_diseases": 8, "n_drugs": 8, "n_genes": 6, "mt_noise": 0.3,
@@ -477,14 +477,14 @@ def test_dry_run_plans_one_job_per_translation_shard(tmp_path):
     shutil.copy(ROOT / "tests" / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
     cmd = [str(Path(sys.executable).with_name("snakemake")), "--snakefile",
            str(ROOT / "Snakefile"), "--directory", str(tmp_path), "-n",
-           "results/build/sft/train.jsonl", "results/build/parallel/parallel_abstracts.jsonl"]
+           "results/prepare/sft/train.jsonl", "results/prepare/parallel/parallel_abstracts.jsonl"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, check=True).stdout
     counts = dict(line.split()[:2] for line in out.split("Job stats:")[1].splitlines()[3:]
                   if line.strip() and not line.startswith("total"))
     assert counts["translate_shard"] == "2" and counts["merge_translation"] == "1"
     assert counts["build_parallel"] == "1" and counts["build_sft"] == "1"
     for k in ("00000", "00001"):
-        assert f"results/build/translate/pmc_ja_mt/shards/{k}.jsonl" in out
+        assert f"results/prepare/translate/pmc_ja_mt/shards/{k}.jsonl" in out
 
 
 def test_ejmmt_records_are_translated_in_place_for_the_mt_source_check(world, tmp_path):
@@ -510,7 +510,7 @@ def test_ejmmt_records_are_translated_in_place_for_the_mt_source_check(world, tm
 def test_context_tells_apart_items_that_share_question_and_options():
     """Published PubMedQA / DC records repeat one question and option list; the passage in
     metadata["context"] is what makes an item, so it is part of the compared content."""
-    from cptmix.build.contamination import record_content
+    from cptmix.prepare.contamination import record_content
     from cptmix.tasks import get_task
 
     q, opts = "この文書の疾患の病期はどれか。", ["I期", "II期", "III期"]

@@ -1,9 +1,9 @@
-"""Benchmark the build stage: translate throughput and the SFT contamination check.
+"""Benchmark the prepare stage: translate throughput and the SFT contamination check.
 
-    .venv/bin/python benchmarks/bench_build.py                     # both, issue sizes
-    .venv/bin/python benchmarks/bench_build.py --sft 10000 --eval 1000 --docs 20   # quick
+    .venv/bin/python benchmarks/bench_prepare.py                     # both, issue sizes
+    .venv/bin/python benchmarks/bench_prepare.py --sft 10000 --eval 1000 --docs 20   # quick
 
-* translate — `cptmix.build.translate.translate_shard` with a tiny randomly initialised T5
+* translate — `cptmix.prepare.translate.translate_shard` with a tiny randomly initialised T5
   (seq2seq, d_model 64, 2+2 layers; the output is gibberish, the mechanics are real; every
   chunk generates exactly --max-new-tokens tokens, as a real translation would) on CPU,
   `--docs` documents of 3 paragraphs (one of them long enough to be split at sentences).
@@ -57,7 +57,7 @@ def mcqa_text(rng: random.Random) -> str:
 
 
 def contamination_bench(n_sft: int, n_eval: int, naive_sample: int, seed: int = 0) -> dict:
-    from cptmix.build.contamination import ContaminationIndex, Item, naive_check
+    from cptmix.prepare.contamination import ContaminationIndex, Item, naive_check
 
     rng = random.Random(seed)
     ev = [Item(f"e{i}", mcqa_text(rng), "MedQA") for i in range(n_eval)]
@@ -120,7 +120,7 @@ def tiny_t5(out: Path, min_new_tokens: int) -> Path:
 
 
 def translate_bench(n_docs: int, max_new_tokens: int, threads: int) -> dict:
-    from cptmix.build.translate import HFBackend, translate_shard
+    from cptmix.prepare.translate import HFBackend, translate_shard
 
     rng = random.Random(0)
     sentences = ["The patient was treated with insulin.", "Symptoms improved after two weeks.",

@@ -1,6 +1,6 @@
 """Contamination check of the SFT set against the 27 JMedBench evaluation sets (appendix D).
 
-Part of the build stage (`build_sft`), before training: an SFT item that restates an
+Part of the prepare stage (`build_sft`), before training: an SFT item that restates an
 evaluation item inflates exactly the scores the study compares, so it is removed and counted.
 
 What is compared is an item's *content* — the question and options of an MCQA record, the
@@ -79,7 +79,7 @@ class Item:
 def load_eval_items(data_dir: str | Path, tasks: Iterable[str] | None = None) -> list[Item]:
     """Every test record of the given tasks (default: all 27) as an `Item`; EJMMT's folder is
     read once per direction but both directions have the same content, so it is kept once."""
-    from cptmix.evaluate.loaders import load_records
+    from cptmix.records import load_records
 
     names = [t.name for t in TASKS] if tasks is None else list(tasks)
     items, seen_folders = [], set()

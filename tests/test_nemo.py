@@ -8,7 +8,7 @@ import json
 import pytest
 from samples import EN, JA, write_jsonl
 
-from cptmix.train.megatron.nemo_sft import (
+from cptmix.train.nemo import (
     VALID_EXAMPLES,
     NemoSetupError,
     nemo_settings,
@@ -81,7 +81,7 @@ def test_recipe_builds_with_nemo(tmp_path):
     import fiddle as fdl
     from nemo.collections import llm
 
-    from cptmix.train.megatron.nemo_sft import build_recipe
+    from cptmix.train.nemo import build_recipe
 
     s = nemo_settings(PAPER_SFT, LLM_JP_13B, n_packs=1000, seed=7, nodes=8, gpus_per_node=8)
     recipe = build_recipe(s, restore_path=tmp_path / "base.nemo", dataset_root=tmp_path,

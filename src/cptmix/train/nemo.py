@@ -227,7 +227,7 @@ def run_nemo_sft(model_dir, sft_jsonl, out_dir, hp: dict, *, seed: int, work_dir
     head = launch.head_node(nodelist) if nodes > 1 else None
     argv = launch.command(job_file, nodes=nodes, gpus_per_node=gpn, head=head,
                           job_id=os.environ.get("SLURM_JOB_ID", "cptmix-nemo"),
-                          entry=("-m", "cptmix.train.megatron.nemo_sft"))
+                          entry=("-m", "cptmix.train.nemo"))
     import subprocess
 
     if subprocess.run(argv, check=False).returncode != 0:
@@ -248,7 +248,7 @@ def run_nemo_sft(model_dir, sft_jsonl, out_dir, hp: dict, *, seed: int, work_dir
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m cptmix.train.megatron.nemo_sft",
+    p = argparse.ArgumentParser(prog="python -m cptmix.train.nemo",
                                 description="one rank of a NeMo SFT job (under torchrun)")
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train")

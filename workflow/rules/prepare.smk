@@ -1,22 +1,22 @@
-# Build stage: inputs the study constructs before the corpus stage reads them — machine-
+# Prepare stage: inputs the study constructs before the corpus stage reads them — machine-
 # translated sources (sharded), interleaved parallel sources, the decontaminated SFT set.
 
 
-# Translate shard {part} of the input of translation {translation} (a GPU job with `hf`).
+# Translate shard {shard} of the input of translation {translation} (a GPU job with `hf`).
 rule translate_shard:
     input:
         source=translation_input,
         model=translation_model,
     output:
-        shard="results/build/translate/{translation}/shards/{part}.jsonl",
-        provenance="results/build/translate/{translation}/shards/{part}.provenance.json",
+        shard="results/prepare/translate/{translation}/shards/{shard}.jsonl",
+        provenance="results/prepare/translate/{translation}/shards/{shard}.provenance.json",
     params:
         spec=translation_spec,
         world=config.get("world"),  # the noisy engine is the demo world's translator
     log:
-        "results/logs/translate_shard/{translation}/{part}.log",
+        "results/logs/translate_shard/{translation}/{shard}.log",
     benchmark:
-        "results/benchmarks/translate_shard/{translation}/{part}.tsv"
+        "results/benchmarks/translate_shard/{translation}/{shard}.tsv"
     threads: threads_for("translate")
     resources:
         mem_mb=16000,
@@ -33,8 +33,8 @@ rule merge_translation:
         shards=translation_shards,
         provenances=translation_shard_provenances,
     output:
-        source="results/build/translate/{translation}.jsonl",
-        provenance="results/build/translate/{translation}.provenance.json",
+        source="results/prepare/translate/{translation}.jsonl",
+        provenance="results/prepare/translate/{translation}.provenance.json",
     log:
         "results/logs/merge_translation/{translation}.log",
     benchmark:
@@ -54,7 +54,7 @@ rule build_parallel:
     input:
         unpack(parallel_inputs),
     output:
-        "results/build/parallel/{parallel}.jsonl",
+        "results/prepare/parallel/{parallel}.jsonl",
     params:
         spec=parallel_spec,
     log:
@@ -80,15 +80,15 @@ if SFT_BUILD:
             eval_data=eval_data_dir(),
             tokenizer=tokenizer_dir(),
         output:
-            sft="results/build/sft/train.jsonl",
-            stats="results/build/sft/stats.tsv",
+            sft="results/prepare/sft/train.jsonl",
+            stats="results/prepare/sft/stats.tsv",
             contamination=report(
-                "results/build/sft/contamination.tsv",
+                "results/prepare/sft/contamination.tsv",
                 category="2. Corpora",
                 subcategory="SFT set: contamination check",
                 caption="../report/contamination.rst",
             ),
-            removed="results/build/sft/removed.jsonl",
+            removed="results/prepare/sft/removed.jsonl",
         params:
             spec=config.get("sft"),
             tasks=TASKS,
