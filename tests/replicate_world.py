@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cptmix.analyze.stats import STATISTICS
+from cptmix.analyze.columns import STATISTICS
 
 # The demo's resolved design (config/config.yaml): EnJa-Hybrid = Balance + textbooks +
 # parallel_abstracts 0.1 -> 1.0.

@@ -25,7 +25,9 @@ from cptmix.analyze import (
     run_analysis,
     score_differences,
 )
+from cptmix.analyze.checks import check_differences
 from cptmix.analyze.cli import add_arguments, run_from_args
+from cptmix.analyze.differences import averages_from_differences
 from cptmix.analyze.inference import (
     bh_qvalues,
     jackknife_ci,
@@ -37,8 +39,7 @@ from cptmix.analyze.inference import (
     vif_max,
 )
 from cptmix.analyze.predict import loo_prediction, ridge_predict
-from cptmix.analyze.report import DIFFERENCES_OUTPUT_FILES, OUTPUT_FILES, PLANTED_FILE
-from cptmix.analyze.stats import averages_from_differences, check_differences
+from cptmix.analyze.run import DIFFERENCES_OUTPUT_FILES, OUTPUT_FILES, PLANTED_FILE
 from cptmix.analyze.tables import read_composition, read_scores
 
 # --- a 3-task x 2-mixture example small enough to check by hand ----------------------------

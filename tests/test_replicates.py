@@ -18,7 +18,7 @@ from cptmix.analyze.design import covering_edges, design_edges
 from cptmix.analyze.noise import averages_se, difference_tests, noise_floors
 from cptmix.analyze.planted import PLANTED_CHECK_COLUMNS, planted_check
 from cptmix.analyze.replicates import ReplicateData, TaskItems, jackknife_pseudo_values
-from cptmix.analyze.report import OUTPUT_FILES, PLANTED_FILE
+from cptmix.analyze.run import OUTPUT_FILES, PLANTED_FILE
 from cptmix.analyze.twoway import seed_item_test
 
 # --- the two-way test ------------------------------------------------------------------------

@@ -18,28 +18,46 @@ stability, jackknife interval, VIF), whether composition predicts the gain out o
 (`predict`), whether the demo world's planted effects were recovered: right sign and
 significant (`planted`), and the provenance.
 `cptmix.analyze.cli` provides the `analyze` subcommand.
+
+Modules, bottom to top; each imports only modules listed above it (no import circle):
+
+- `columns`: statistic and category names, table column lists, "base", `language_key`;
+- `checks`: input checks of score, composition and score-difference tables;
+- `correlation`: the correlation kernel: covariates, `partial_corr`, design matrix and
+  residuals, t-test p, row filter;
+- `inference`: permutation p, BH q, leave-one-out, jackknife, VIF (`robust_partial_corr`);
+- `differences`: score differences, table 1 averages, the task x mixture outcome matrix;
+- `correlations`: the correlation tables (Pearson r; partial r with the `inference` extras);
+- `predict`: leave-one-mixture-out ridge prediction of the score differences;
+- `tables`: reading input tables, writing TSV tables byte-reproducibly;
+- `replicates`: reading and checking every (model, seed) score and item file;
+- `twoway`: the seed x item test of a contrast of models;
+- `design`: the additive design's covering pairs and their contrasts;
+- `noise`: seed-aware score differences, noise floors, SEs of the averages;
+- `bootstrap`: seed x item bootstrap of the differences and correlations;
+- `planted`: reading the demo world's planted effects and checking their recovery;
+- `figures`: the PNG/SVG figures;
+- `run`: the runner of the workflow's `analyze` job (`run_analysis`, outputs, summary.md,
+  provenance);
+- `cli`: the `analyze` subcommand; `stats`: re-exports of the former `stats` module for
+  callers outside the package (nothing inside imports it).
 """
 
+from cptmix.analyze.checks import check_differences
+from cptmix.analyze.columns import COUNT_STATISTICS, RATIO_STATISTICS, STATISTICS
+from cptmix.analyze.correlation import PartialCorrelation, default_covariates, partial_corr
+from cptmix.analyze.correlations import correlations, partial_correlations
+from cptmix.analyze.differences import (
+    averages_from_differences,
+    language_averages,
+    score_differences,
+    wide_differences,
+)
 from cptmix.analyze.inference import bh_qvalues, permutation_pvalue, robust_partial_corr
 from cptmix.analyze.planted import planted_check
 from cptmix.analyze.predict import loo_prediction
 from cptmix.analyze.replicates import ReplicateData, load_replicates
-from cptmix.analyze.report import OUTPUT_FILES, run_analysis, run_analysis_from_differences
-from cptmix.analyze.stats import (
-    COUNT_STATISTICS,
-    RATIO_STATISTICS,
-    STATISTICS,
-    PartialCorrelation,
-    averages_from_differences,
-    check_differences,
-    correlations,
-    default_covariates,
-    language_averages,
-    partial_corr,
-    partial_correlations,
-    score_differences,
-    wide_differences,
-)
+from cptmix.analyze.run import OUTPUT_FILES, run_analysis, run_analysis_from_differences
 from cptmix.analyze.twoway import seed_item_test
 
 __all__ = [

@@ -16,6 +16,9 @@ count matrix, so every resampled mean is one matrix product. Fixed seed (BOOTSTR
 With three seeds only 10 distinct seed multisets exist: the interval is coarse, but it is
 the honest width. Without items only seeds are resampled; with one seed and no items the
 columns are NaN.
+
+Place in `cptmix.analyze`: above `columns`, the kernel `correlation`, `inference` (the
+residual maker) and `replicates`; below `run`.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from cptmix.analyze.columns import STATISTICS
+from cptmix.analyze.correlation import design_matrix, resolve_covariates
 from cptmix.analyze.inference import residual_maker
 from cptmix.analyze.replicates import ReplicateData, pearson_from_sums
-from cptmix.analyze.stats import STATISTICS, design_matrix, resolve_covariates
 
 BOOTSTRAP_SEED = 20240602
 BOOTSTRAP_REPLICATES = 1000

@@ -26,6 +26,8 @@ column; the workflow's `run_analysis` call gives every seed and the items).
 
 `add_arguments` and `run_from_args` are what the `cptmix` console script wires in; `main` runs
 the subcommand on its own (`python -m cptmix.analyze.cli ...`).
+
+Place in `cptmix.analyze`: above the runner `run` and `replicates` (`nested_paths`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cptmix.analyze.replicates import nested_paths
-from cptmix.analyze.report import run_analysis, run_analysis_from_differences
+from cptmix.analyze.run import run_analysis, run_analysis_from_differences
 
 
 def _split_pair(text: str, flag: str, form: str) -> tuple[str, str]:

@@ -11,6 +11,9 @@ EnDominant (translated vs original PMC papers), so that pair is added when both 
 
 Each contrast A vs B is tested per task on the per-item, per-seed differences CPT+SFT_A -
 CPT+SFT_B with the seed x item test of `twoway` (BH q over the whole table).
+
+Place in `cptmix.analyze`: above `replicates`, `twoway` and `inference` (BH q); below
+`planted` and `run`.
 """
 
 from __future__ import annotations

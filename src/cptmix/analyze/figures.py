@@ -19,6 +19,8 @@ global figure state and no display backend), under the default style (so a user'
 cannot change the output), and saved with fixed dpi, without the PNG "Software" and SVG "Date"
 metadata and with a fixed SVG hash salt (the ids of clip paths and glyphs): the same tables give
 byte-identical PNG and SVG files. Every `path` names the PNG; the SVG is written beside it.
+
+Place in `cptmix.analyze`: above `columns` only; `run` draws the figures.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import EngFormatter
 from matplotlib.transforms import blended_transform_factory
 
-from cptmix.analyze.stats import CATEGORIES, STATISTICS, language_key
+from cptmix.analyze.columns import CATEGORIES, STATISTICS, language_key
 from cptmix.io import write_bytes as atomic_write_bytes
 
 DPI = 120

@@ -1,8 +1,8 @@
 """How much of a partial correlation survives: exact permutation p, BH q, leave-one-out, VIF.
 
-Part of the analysis stage (after evaluation), next to `stats`, which computes the paper's
-partial r (section 3.4). With six mixtures per task, 27 tasks and seven collinear statistics
-(189 tests) a t-test p says little, so every partial r is reported with
+Part of the analysis stage (after evaluation), next to `correlation`, which computes the
+paper's partial r (section 3.4). With six mixtures per task, 27 tasks and seven collinear
+statistics (189 tests) a t-test p says little, so every partial r is reported with
 
 - `p_perm`: an exact permutation p. The outcome is permuted over all n! orderings (720 for
   n = 6), the residual partial r is recomputed for each, and p is the fraction of orderings
@@ -17,6 +17,10 @@ partial r (section 3.4). With six mixtures per task, 27 tasks and seven collinea
   (inf when one is an exact linear function of the others).
 
 Everything is deterministic: exact enumeration, or a fixed seed.
+
+Place in `cptmix.analyze`: above the kernel `correlation` (its only import from the package);
+used by `correlations` (the partial-correlation table), `bootstrap`, `design`, `noise`,
+`planted` and `run`.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import stats as sps
 
-from cptmix.analyze.stats import (
+from cptmix.analyze.correlation import (
     COLLINEAR_TOL,
     PartialCorrelation,
     design_matrix,

@@ -16,6 +16,9 @@ Part of the analysis stage (after evaluation). From the per-(model, seed) scores
   decomposition: Var(mean over tasks) = var_s(per-seed task mean)/S + sum_t item_var_t / n^2
   (the seed term keeps the correlation of tasks within one training run; item terms are
   independent across tasks).
+
+Place in `cptmix.analyze`: above `columns`, `inference`, `replicates` and `twoway`; below
+`run`.
 """
 
 from __future__ import annotations
@@ -23,9 +26,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cptmix.analyze.columns import LONG_COLUMNS, language_key
 from cptmix.analyze.inference import bh_qvalues
 from cptmix.analyze.replicates import REPLICATE_SCOPES, ReplicateData
-from cptmix.analyze.stats import LONG_COLUMNS, language_key
 from cptmix.analyze.twoway import ALPHA, contrast_tests, describe_test, mdd
 
 TEST_COLUMNS = ("n_seeds", "n_items", "diff_sd_seeds", "se", "df", "p", "q_bh",

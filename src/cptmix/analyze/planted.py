@@ -24,16 +24,25 @@ compositional statistic the driver moves (informational; checked to be a known c
 
 q_bh is Benjamini-Hochberg over the p column of the whole table. With one seed the test is
 over items only (training noise not measured) and the `test` column says so.
+
+`read_planted` reads and checks planted_effects.tsv; `planted_check` does the check.
+Place in `cptmix.analyze`: above `columns`, `tables`, `replicates`, `twoway`, `design` and
+`inference`; below `run`.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
+from cptmix.analyze.columns import STATISTICS
 from cptmix.analyze.design import Edge, edge_weights
 from cptmix.analyze.inference import bh_qvalues
 from cptmix.analyze.replicates import ReplicateData
+from cptmix.analyze.tables import read_tsv
 from cptmix.analyze.twoway import ALPHA, contrast_tests, describe_test
 
 PLANTED_COLUMNS = ("task", "expected_sign", "driver_sources", "statistic", "rationale")
@@ -44,6 +53,46 @@ PLANTED_CHECK_COLUMNS = ("task", "expected_sign", "driver_sources", "edges", "es
 
 def driver_list(text: object) -> list[str]:
     return [s.strip() for s in str(text).split(",") if s.strip()]
+
+
+def read_planted(path: str | os.PathLike, sources: Iterable[str] | None = None
+                 ) -> pd.DataFrame:
+    """The demo world's planted_effects.tsv: task, expected_sign, driver_sources, statistic,
+    rationale (see the module docstring). `sources`, when given, are the design's source
+    names: a driver outside them is an error (it could never be tested)."""
+    df = read_tsv(path)
+    missing = [c for c in PLANTED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} "
+                         f"(found: {', '.join(map(str, df.columns))})")
+    df = df[list(PLANTED_COLUMNS)].copy()
+    df["expected_sign"] = df["expected_sign"].str.strip()
+    bad = sorted(set(df["expected_sign"]) - {"+", "-", "0"})
+    if bad:
+        raise ValueError(f"{path}: column expected_sign: {', '.join(bad)} (expected +, - or 0)")
+    df["statistic"] = df["statistic"].str.strip()
+    unknown = sorted(set(df["statistic"]) - {"", *STATISTICS})
+    if unknown:
+        raise ValueError(f"{path}: column statistic: unknown {', '.join(unknown)} "
+                         f"(known: {', '.join(STATISTICS)} or empty)")
+    known = set(sources) if sources is not None else None
+    for row in df.itertuples():
+        drivers = driver_list(row.driver_sources)
+        if row.expected_sign == "0" and drivers:
+            raise ValueError(f"{path}: column driver_sources: task {row.task!r} expects no "
+                             f"effect (0) but names {', '.join(drivers)}")
+        if row.expected_sign != "0" and not drivers:
+            raise ValueError(f"{path}: column driver_sources: task {row.task!r} expects "
+                             f"{row.expected_sign} but names no source")
+        absent = [d for d in drivers if known is not None and d not in known]
+        if absent:
+            raise ValueError(f"{path}: column driver_sources: task {row.task!r}: unknown "
+                             f"source(s) {', '.join(absent)} (design: "
+                             f"{', '.join(sorted(known))})")
+    if df["task"].duplicated().any():
+        raise ValueError(f"{path}: column task: {df['task'][df['task'].duplicated()].iloc[0]!r} "
+                         "listed more than once")
+    return df
 
 
 def _sign(value: float) -> str:

@@ -11,6 +11,9 @@ The error is compared with the trivial predictor "the mean of the other mixtures
 Features: log(1 + count) of the four token counts and the three ratios (seven columns),
 standardised on each training fold. Ridge with a fixed alpha (no tuning: with five training
 points there is nothing to tune on), closed form in numpy, intercept unpenalised.
+
+Place in `cptmix.analyze`: above `columns` and `differences` (the outcome matrix); below
+`run`.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cptmix.analyze.stats import COUNT_STATISTICS, RATIO_STATISTICS, outcome_matrix
+from cptmix.analyze.columns import COUNT_STATISTICS, RATIO_STATISTICS
+from cptmix.analyze.differences import outcome_matrix
 
 RIDGE_ALPHA = 1.0  # on standardised features: shrinks 7 coefficients fitted on 5 points
 PREDICTION_COLUMNS = ("task", "n", "mae_model", "mae_mean", "skill")

@@ -18,6 +18,10 @@ the item-level variability of r the way the jackknife estimates it. The score fi
 agree with the items (mean, or Pearson r) up to rounding: a mismatch means misaligned files.
 
 Every problem is one ValueError naming the file and the field.
+
+Place in `cptmix.analyze`: above `columns`, `checks` and `tables` (it reads with
+`tables.read_tsv`); below every seed-aware module (`twoway`, `design`, `noise`, `bootstrap`,
+`planted`) and the runner `run`.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cptmix.analyze.stats import BASE, check_languages
+from cptmix.analyze.checks import check_languages
+from cptmix.analyze.columns import BASE
+from cptmix.analyze.tables import read_tsv
 
 METRICS = ("score", "continuous")
 # (value column, stderr column, item column, metric-name column) per analysed metric.
@@ -144,12 +150,6 @@ def jackknife_pseudo_values(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 # Reading
 
 
-def _read(path: str | os.PathLike) -> pd.DataFrame:
-    from cptmix.analyze.tables import _read_tsv
-
-    return _read_tsv(path)
-
-
 def _numeric(df: pd.DataFrame, col: str, path) -> np.ndarray:
     # Empty or NA cells mean "no value" (NaN); anything else must parse.
     text = df[col].replace({"": np.nan, "NA": np.nan, "NaN": np.nan, "nan": np.nan})
@@ -162,7 +162,7 @@ def _numeric(df: pd.DataFrame, col: str, path) -> np.ndarray:
 def read_model_scores(path: str | os.PathLike, metric: str, need_stderr: bool) -> pd.DataFrame:
     """One (model, seed) scores.tsv: task, category, language, metric_name, value, stderr, n."""
     value_col, se_col, _, name_col = METRIC_COLUMNS[metric]
-    df = _read(path)
+    df = read_tsv(path)
     required = ["task", "category", "language", value_col] + ([se_col] if need_stderr else [])
     missing = [c for c in required if c not in df.columns]
     if missing:
@@ -187,7 +187,7 @@ def read_model_scores(path: str | os.PathLike, metric: str, need_stderr: bool) -
 def read_model_items(path: str | os.PathLike, metric: str) -> pd.DataFrame:
     """One (model, seed) items.tsv: task, sample_id, value, prediction, gold (floats)."""
     item_col = METRIC_COLUMNS[metric][2]
-    df = _read(path)
+    df = read_tsv(path)
     required = ["task", "sample_id", item_col] + (["prediction", "gold"]
                                                    if metric == "score" else [])
     missing = [c for c in required if c not in df.columns]

@@ -36,6 +36,9 @@ conservative; the item term is counted in full once), Satterthwaite df with n - 
 stderr term.
 
 Everything is vectorised over contrasts; the same inputs give the same numbers.
+
+Place in `cptmix.analyze`: above `replicates` only; below `design`, `noise`, `planted` and
+`run`.
 """
 
 from __future__ import annotations

@@ -26,6 +26,10 @@ tests), and writes into one output folder
     figures/*.png, *.svg            heatmaps, forest plots, averages, composition, noise floors
 
 All files are written atomically and deterministically (same inputs, same bytes).
+
+Place in `cptmix.analyze`: the top, the runner of the workflow's `analyze` job
+(workflow/scripts/analyze.py calls `run_analysis`); it imports the modules below it and is
+imported only by the package's `__init__` (re-exports) and `cli`.
 """
 
 from __future__ import annotations
@@ -50,7 +54,12 @@ from cptmix.analyze.bootstrap import (
     bootstrap_correlations,
     bootstrap_differences,
 )
+from cptmix.analyze.checks import check_composition
+from cptmix.analyze.columns import STATISTICS, language_key
+from cptmix.analyze.correlation import resolve_covariates
+from cptmix.analyze.correlations import correlations, partial_correlations
 from cptmix.analyze.design import contrasts_table, design_edges, resolve_design
+from cptmix.analyze.differences import averages_from_differences, wide_differences
 from cptmix.analyze.inference import (
     CI_LEVEL,
     EXACT_PERMUTATION_MAX_N,
@@ -65,23 +74,12 @@ from cptmix.analyze.noise import (
     scope_text,
     tested_differences,
 )
-from cptmix.analyze.planted import planted_check
+from cptmix.analyze.planted import planted_check, read_planted
 from cptmix.analyze.predict import RIDGE_ALPHA, loo_prediction
 from cptmix.analyze.replicates import METRIC_COLUMNS, ReplicateData, load_replicates
-from cptmix.analyze.stats import (
-    STATISTICS,
-    averages_from_differences,
-    check_composition,
-    correlations,
-    language_key,
-    partial_correlations,
-    resolve_covariates,
-    wide_differences,
-)
 from cptmix.analyze.tables import (
     format_tsv,
     read_composition,
-    read_planted,
     read_score_differences,
     write_tsv,
 )
