@@ -137,3 +137,19 @@ def sft_job(model_dir, sft_data, out_dir, hp: dict, seed: int) -> dict:
     """The job spec of SFT (see `loop.train`)."""
     return {"mode": "sft", "model_dir": str(model_dir), "sft_data": str(sft_data),
             "out_dir": str(out_dir), "hp": dict(hp), "seed": int(seed)}
+
+
+# --- the backend's entry points (cptmix.train.backends) ----------------------------------------
+
+def run_cpt(*, model, data, out, hp: dict, seed: int, threads: int = 1, job_file=None,
+            log_file=None) -> None:
+    """`backends.run_cpt` with megatron: the CPT job on the mixture's index cache `data`,
+    its spec written to `job_file`, its ranks' output appended to `log_file` (`threads` is
+    not used: each rank is one GPU's process)."""
+    run_job(cpt_job(model, data, out, hp, seed), job_file, log_file)
+
+
+def run_sft(*, model, data, out, hp: dict, seed: int, threads: int = 1, job_file=None,
+            log_file=None) -> None:
+    """`backends.run_sft` with megatron: the SFT job on the SFT JSONL `data`."""
+    run_job(sft_job(model, data, out, hp, seed), job_file, log_file)
