@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from transformers import LlamaConfig
 
-    from cptmix.train.megatron import train as mt
+    from cptmix.train.megatron import loop as mt
 
     hf_config = LlamaConfig(vocab_size=a.vocab, hidden_size=a.hidden, intermediate_size=a.ffn,
                             num_hidden_layers=a.layers, num_attention_heads=a.heads,

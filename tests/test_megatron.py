@@ -3,7 +3,7 @@
 * HF Llama ⇄ megatron GPTModel conversion: logits agree (fp32, max abs diff < 1e-4) for GQA
   with untied and with tied embeddings and a vocabulary that needs padding; converting back
   gives identical tensors; TP/PP shards reassemble exactly.
-* Training (`cptmix.train.megatron.train`): a tiny GPTModel continually pre-trains on our real
+* Training (`cptmix.train.megatron.loop`): a tiny GPTModel continually pre-trains on our real
   indexed data through the CPU-built index cache with megatron's DDP, distributed optimizer,
   pipeline schedule and dist_checkpointing; a run killed after a checkpoint and resumed ends
   with the same per-step losses and bit-identical weights as an uninterrupted run. SFT packs
@@ -239,7 +239,7 @@ class Killed(Exception):
 
 
 def _cpt_job(d, out, hp, **kw):
-    from cptmix.train.megatron.train import train
+    from cptmix.train.megatron.loop import train
 
     job = {"mode": "cpt", "model_dir": str(d / "base"), "out_dir": str(out), "hp": hp,
            "seed": 11, "cache_dir": str(d / "mix" / "cache"), "valid_every": 3,
@@ -295,7 +295,7 @@ def test_cpt_trains_and_resumes_identically(gloo, cpt_setup, tmp_path):
 
 
 def test_cpt_refuses_a_missing_cache_or_wrong_allocation(gloo, cpt_setup, tmp_path):
-    from cptmix.train.megatron.train import TrainingSetupError, train
+    from cptmix.train.megatron.loop import TrainingSetupError, train
 
     job = {"mode": "cpt", "model_dir": str(cpt_setup / "base"), "out_dir": str(tmp_path / "o"),
            "hp": HP, "seed": 1, "cache_dir": str(tmp_path / "nocache")}
@@ -308,7 +308,7 @@ def test_cpt_refuses_a_missing_cache_or_wrong_allocation(gloo, cpt_setup, tmp_pa
 
 
 def test_sft_trains_on_answers(gloo, cpt_setup, tmp_path):
-    from cptmix.train.megatron.train import train
+    from cptmix.train.megatron.loop import train
 
     d = cpt_setup
     data = write_jsonl(tmp_path / "sft.jsonl", [
@@ -409,7 +409,7 @@ def test_torchrun_launch_model_parallel(gloo, cpt_setup, tmp_path, tp, pp):
         return [float(x) for r in rows for x in r.split("\t")[3:5]]
 
     # the grad norm too: it must count every TP rank's shard (megatron marks TP weights only
-    # when it initialises them, see train.build_model)
+    # when it initialises them, see model.build_model)
     assert losses_and_norms(tmp_path / "parallel") == pytest.approx(
         losses_and_norms(tmp_path / "tp1"), abs=1e-4)
     a = load_file(tmp_path / "tp1" / "model.safetensors")

@@ -1,6 +1,10 @@
 """cptmix.train: schedule, SFT masking, a real tiny training run, crash-safe resume."""
 
 import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -105,3 +109,97 @@ def test_cpt_resumes_after_a_crash(setup, monkeypatch):
     assert (d / "cpt" / "train_log.tsv").read_text() == (
         d / "cpt_ref" / "train_log.tsv").read_text()
     assert not (d / "cpt.partial").exists()
+
+
+# --- the backend registry (cptmix.train.backends) and the rule scripts that use it ------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_registry_refuses_unknown_backends_and_stages():
+    from cptmix.train import backend_env, run_cpt, run_sft
+
+    args = {"model": "m", "data": "d", "out": "o", "hp": {}, "seed": 1}
+    known = "the known backends are hf, megatron, nemo"
+    for call in (lambda: run_cpt("deepspeed", **args), lambda: run_sft("deepspeed", **args),
+                 lambda: backend_env("deepspeed")):
+        with pytest.raises(ValueError, match=f"backend 'deepspeed' is unknown: {known}"):
+            call()
+    with pytest.raises(ValueError, match=f"backend 'nemo' does not run CPT "
+                                         f"\\(CPT runs with hf, megatron; {known}\\)"):
+        run_cpt("nemo", **args)
+
+
+def test_registry_envs_and_modules():
+    from cptmix.train.backends import BACKENDS, STAGES, backend_env
+
+    assert set(BACKENDS) == {"hf", "megatron", "nemo"}
+    assert BACKENDS["nemo"].stages == ("sft",)
+    for name, b in BACKENDS.items():
+        assert (ROOT / backend_env(name)).is_file(), backend_env(name)
+        assert set(b.stages) <= set(STAGES)
+    # every module imports by name without megatron-core, NeMo or (for the registry and
+    # cptmix.train) torch; each has the entry point of every stage it runs, and only those
+    code = (
+        "import importlib, json, sys\n"
+        "import cptmix.train\n"
+        "light = 'torch' not in sys.modules\n"
+        "from cptmix.train.backends import BACKENDS, STAGES\n"
+        "points = {n: [s for s in STAGES if callable(getattr(importlib.import_module(b.module),"
+        " f'run_{s}', None))] for n, b in BACKENDS.items()}\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('megatron', 'nemo',"
+        " 'nemo_run', 'lightning', 'transformer_engine'))\n"
+        "print(json.dumps([light, points, heavy]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    light, points, heavy = json.loads(out)
+    assert light and heavy == []
+    assert points == {n: list(b.stages) for n, b in BACKENDS.items()}
+
+
+def _run_script(script, monkeypatch, *, inputs, backend, hp=None):
+    from types import SimpleNamespace
+
+    import cptmix.io
+
+    monkeypatch.setattr(cptmix.io, "log_to", lambda path: None)  # keeps pytest's stderr
+    sm = SimpleNamespace(input=SimpleNamespace(**inputs), output=["out/m"], log=["m.log"],
+                         threads=3, params=SimpleNamespace(hp=hp or {"lr": 1.0}, seed=7,
+                                                           backend=backend, job="m.job.json"))
+    runpy.run_path(str(ROOT / "workflow" / "scripts" / script), init_globals={"snakemake": sm})
+
+
+@pytest.mark.parametrize("script, backend, inputs, target, expected", [
+    ("train_cpt.py", "hf", {"corpus": "c.jsonl", "ledger": "l.tsv", "model": "b"},
+     "cptmix.train.hf.continual_pretrain",
+     (("b", ["c.jsonl"], "out/m", {"lr": 1.0}), {"seed": 7, "threads": 3})),
+    ("train_sft.py", "hf", {"model": "b", "data": "s.jsonl"},
+     "cptmix.train.hf.supervised_finetune",
+     (("b", "s.jsonl", "out/m", {"lr": 1.0}), {"seed": 7, "threads": 3})),
+    ("train_cpt.py", "megatron", {"cache": "cache", "ledger": "l.tsv", "model": "b"},
+     "cptmix.train.megatron.launch.run_job",
+     (({"mode": "cpt", "model_dir": "b", "cache_dir": "cache", "out_dir": "out/m",
+        "hp": {"lr": 1.0}, "seed": 7, "valid_every": 0, "valid_sequences": 8},
+       "m.job.json", "m.log"), {})),
+    ("train_sft.py", "megatron", {"model": "b", "data": "s.jsonl"},
+     "cptmix.train.megatron.launch.run_job",
+     (({"mode": "sft", "model_dir": "b", "sft_data": "s.jsonl", "out_dir": "out/m",
+        "hp": {"lr": 1.0}, "seed": 7}, "m.job.json", "m.log"), {})),
+    ("train_sft.py", "nemo", {"model": "b", "data": "s.jsonl"},
+     "cptmix.train.nemo.run_nemo_sft",
+     (("b", "s.jsonl", "out/m", {"lr": 1.0}), {"seed": 7, "work_dir": "out/m.nemo"})),
+])
+def test_rule_scripts_call_their_backend(monkeypatch, script, backend, inputs, target,
+                                         expected):
+    """What each rule script calls, per backend: the calls the scripts made when they chose
+    the backend themselves (before the registry)."""
+    calls = []
+    monkeypatch.setattr(target, lambda *a, **k: calls.append((a, k)))
+    _run_script(script, monkeypatch, inputs=inputs, backend=backend)
+    assert calls == [expected]
+
+
+def test_rule_script_refuses_cpt_with_nemo(monkeypatch):
+    with pytest.raises(ValueError, match="'nemo' does not run CPT"):
+        _run_script("train_cpt.py", monkeypatch, backend="nemo",
+                    inputs={"corpus": "c.jsonl", "ledger": "l.tsv", "model": "b"})

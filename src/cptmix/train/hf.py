@@ -195,3 +195,18 @@ def supervised_finetune(model_dir, sft_path, out_dir, hp: dict, seed: int = 0,
 
     log.info("SFT: %d examples, %d batches/epoch", len(examples), n)
     _train(model, tok, Path(out_dir), n, get_batch, hp, seed, f"sft {Path(out_dir).name}")
+
+
+# --- the backend's entry points (cptmix.train.backends) ----------------------------------------
+
+def run_cpt(*, model, data, out, hp: dict, seed: int, threads: int = 1, job_file=None,
+            log_file=None) -> None:
+    """`backends.run_cpt` with hf: `continual_pretrain` on the materialised corpus `data`, in
+    this process (`job_file` and `log_file` are not used)."""
+    continual_pretrain(model, [data], out, hp, seed=seed, threads=threads)
+
+
+def run_sft(*, model, data, out, hp: dict, seed: int, threads: int = 1, job_file=None,
+            log_file=None) -> None:
+    """`backends.run_sft` with hf: `supervised_finetune`, in this process."""
+    supervised_finetune(model, data, out, hp, seed=seed, threads=threads)

@@ -14,7 +14,8 @@ NeMo (nemo-toolkit 2.7.3 with `[llm]`, the last line that ships the LLM collecti
   `training.jsonl` / `validation.jsonl` with {input, output}.
 * `build_recipe(settings, ...)`: the `nemo_run.Partial(llm.finetune, ...)` recipe.
 * `run_nemo_sft(...)`: HF -> NeMo import, the recipe under torchrun (srun on several nodes,
-  see `launch`), NeMo -> HF export into the model directory evaluation reads.
+  see `launch`), NeMo -> HF export into the model directory evaluation reads; `run_sft` is
+  the same as the backend's entry point (`cptmix.train.backends.run_sft`).
 """
 
 from __future__ import annotations
@@ -243,6 +244,14 @@ def run_nemo_sft(model_dir, sft_jsonl, out_dir, hp: dict, *, seed: int, work_dir
         (tmp / "training.json").write_text(json.dumps(
             {"backend": "nemo", "nemo_toolkit": NEMO_VERSION, "seed": seed,
              "hyperparameters": hp, "nemo": settings}, indent=2, sort_keys=True) + "\n")
+
+
+def run_sft(*, model, data, out, hp: dict, seed: int, threads: int = 1, job_file=None,
+            log_file=None) -> None:
+    """`backends.run_sft` with nemo: `run_nemo_sft` (`threads`, `job_file` and `log_file` are
+    not used). NeMo's imported base checkpoint, packed data and resumable checkpoints live
+    beside the output (`<out>.nemo`) until the HF export is written."""
+    run_nemo_sft(model, data, out, hp, seed=seed, work_dir=str(out) + ".nemo")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train", help="run one rank of a CPT/SFT job (under torchrun)")
-    t.add_argument("--job", required=True, type=Path, help="job spec JSON (see train.train)")
+    t.add_argument("--job", required=True, type=Path, help="job spec JSON (see loop.train)")
     la = sub.add_parser("launch", help="start every rank of a job with torchrun (srun if >1 node)")
     la.add_argument("--job", required=True, type=Path)
     la.add_argument("--dry-run", action="store_true", help="print the command, start nothing")
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.cmd == "train":
-        from cptmix.train.megatron.train import train
+        from cptmix.train.megatron.loop import train
 
         train(json.loads(args.job.read_text(encoding="utf-8")))
     elif args.cmd == "launch":

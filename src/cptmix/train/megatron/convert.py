@@ -59,7 +59,7 @@ def padded_vocab_size(vocab_size: int, tensor_parallel: int = 1, divisible_by: i
 
 def model_config(hf_config, *, tensor_parallel: int = 1, divisible_by: int = 128) -> dict:
     """{"transformer": TransformerConfig kwargs, "model": GPTModel kwargs} for an HF Llama
-    config. Parallel sizes, dtypes and kernels are left to the caller (`train.build_model`)."""
+    config. Parallel sizes, dtypes and kernels are left to the caller (`model.build_model`)."""
     if getattr(hf_config, "model_type", "llama") != "llama":
         raise ConversionError(f"HF config: model_type {hf_config.model_type!r}, expected llama")
     if getattr(hf_config, "attention_bias", False) or getattr(hf_config, "mlp_bias", False):

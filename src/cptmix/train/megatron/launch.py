@@ -126,7 +126,7 @@ def run_job(job: dict, job_file: str | Path, log_file: str | Path | None = None,
 
 
 def cpt_job(model_dir, cache_dir, out_dir, hp: dict, seed: int) -> dict:
-    """The job spec of continual pre-training (see `train.train`)."""
+    """The job spec of continual pre-training (see `loop.train`)."""
     return {"mode": "cpt", "model_dir": str(model_dir), "cache_dir": str(cache_dir),
             "out_dir": str(out_dir), "hp": dict(hp), "seed": int(seed),
             "valid_every": int(hp.get("valid_every", 0)),
@@ -134,6 +134,22 @@ def cpt_job(model_dir, cache_dir, out_dir, hp: dict, seed: int) -> dict:
 
 
 def sft_job(model_dir, sft_data, out_dir, hp: dict, seed: int) -> dict:
-    """The job spec of SFT (see `train.train`)."""
+    """The job spec of SFT (see `loop.train`)."""
     return {"mode": "sft", "model_dir": str(model_dir), "sft_data": str(sft_data),
             "out_dir": str(out_dir), "hp": dict(hp), "seed": int(seed)}
+
+
+# --- the backend's entry points (cptmix.train.backends) ----------------------------------------
+
+def run_cpt(*, model, data, out, hp: dict, seed: int, threads: int = 1, job_file=None,
+            log_file=None) -> None:
+    """`backends.run_cpt` with megatron: the CPT job on the mixture's index cache `data`,
+    its spec written to `job_file`, its ranks' output appended to `log_file` (`threads` is
+    not used: each rank is one GPU's process)."""
+    run_job(cpt_job(model, data, out, hp, seed), job_file, log_file)
+
+
+def run_sft(*, model, data, out, hp: dict, seed: int, threads: int = 1, job_file=None,
+            log_file=None) -> None:
+    """`backends.run_sft` with megatron: the SFT job on the SFT JSONL `data`."""
+    run_job(sft_job(model, data, out, hp, seed), job_file, log_file)
