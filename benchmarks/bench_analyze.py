@@ -29,13 +29,9 @@ import numpy as np
 import pandas as pd
 
 from cptmix.analyze import STATISTICS, run_analysis
+from cptmix.analyze.correlation import partial_corr, resolve_covariates
+from cptmix.analyze.differences import outcome_matrix, score_differences
 from cptmix.analyze.inference import naive_permutation_pvalue, permutation_pvalue
-from cptmix.analyze.stats import (
-    outcome_matrix,
-    partial_corr,
-    resolve_covariates,
-    score_differences,
-)
 from cptmix.analyze.tables import read_composition, read_scores
 
 MIXTURES = ["EnJa-Base", "JaDominant", "EnDominant", "EnJa-Plus", "EnJa-Balance", "EnJa-Hybrid"]

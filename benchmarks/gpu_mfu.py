@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/gpu_mfu.py --steps 20 --seq 4096 --micro-batch 2
     .venv/bin/python benchmarks/gpu_mfu.py --cpu-smoke     # code path only, tiny, on a CPU
 
-What runs is the backend's own code (`cptmix.train.megatron.train`): `build_model` (GPTModel
+What runs is the backend's own code (`cptmix.train.megatron`: model, loop): `build_model` (GPTModel
 from an HF Llama config; Transformer-Engine spec + FlashAttention when TE is installed, else
 the local spec), megatron's DDP + distributed optimizer (`wrap_and_optimizer`) and
 `train_step` (megatron's forward-backward schedule, Adam step), bf16, on random token batches

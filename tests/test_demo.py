@@ -424,7 +424,7 @@ def test_sft_mcqa_asks_about_other_facts_than_the_tests(world):
 # --- planted effects, audit, config --------------------------------------------------------------
 
 def test_planted_effects_are_data_on_named_sources(world):
-    from cptmix.analyze.stats import STATISTICS
+    from cptmix.analyze.columns import STATISTICS
     from cptmix.demo.planted import SOURCES as PLANTED_SOURCES
 
     with open(world["out"] / "planted_effects.tsv", encoding="utf-8", newline="") as fh:
