@@ -10,19 +10,40 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "tests" / "config" / "config.yaml"
+DEMO_CONFIG = ROOT / "config" / "config.yaml"
+OVERLAY = ROOT / "tests" / "config" / "overlay.yaml"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
-def snakemake(workdir, *args, check=True, config=CONFIG, env=None, timeout=None):
-    """`snakemake` on the repository's Snakefile in `workdir` (2 cores unless args say)."""
+def study_config(**extra) -> dict:
+    """The workflow-test study: the demo config with tests/config/overlay.yaml merged over it
+    exactly as `snakemake --configfile config/config.yaml tests/config/overlay.yaml` merges
+    (snakemake's own `update_config`), plus top-level `extra` keys."""
+    from snakemake.utils import update_config
+
+    cfg = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    update_config(cfg, yaml.safe_load(OVERLAY.read_text(encoding="utf-8")))
+    cfg.update(extra)
+    return cfg
+
+
+def write_config(path: Path, cfg: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def snakemake(workdir, *args, check=True, config="config/config.yaml", env=None, timeout=None):
+    """`snakemake` on the repository's Snakefile in `workdir` (2 cores unless args say), with
+    `config` (relative to `workdir`; by default the work directory's own config)."""
     cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
            "--configfile", str(config), *args]
     if "--profile" not in args and "--cores" not in args:
@@ -36,10 +57,9 @@ def snakemake(workdir, *args, check=True, config=CONFIG, env=None, timeout=None)
     return proc
 
 
-def new_workdir(path: Path) -> Path:
-    """A work directory with the test config as its default config/config.yaml."""
-    (path / "config").mkdir(parents=True)
-    shutil.copy(CONFIG, path / "config" / "config.yaml")
+def new_workdir(path: Path, **extra) -> Path:
+    """A work directory whose config/config.yaml is the test study (`study_config(**extra)`)."""
+    write_config(path / "config" / "config.yaml", study_config(**extra))
     return path
 
 

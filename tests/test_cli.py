@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from studies import study_config, write_config
 
 from cptmix.cli import main
 
@@ -37,8 +38,8 @@ def test_mixtures_prints_the_design(capsys):
 
 
 def test_world_subcommand_writes_the_world(tmp_path):
-    assert main(["world", "--out", str(tmp_path / "w"), "--config",
-                 str(ROOT / "tests" / "config" / "config.yaml")]) == 0
+    config = write_config(tmp_path / "test.yaml", study_config())
+    assert main(["world", "--out", str(tmp_path / "w"), "--config", str(config)]) == 0
     assert (tmp_path / "w" / "sources" / "pmc_en.jsonl").exists()  # pmc_ja_mt is built later
     first = json.loads((tmp_path / "w" / "sources" / "ja_base.jsonl").read_text(
         encoding="utf-8").splitlines()[0])

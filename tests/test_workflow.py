@@ -7,8 +7,7 @@ import subprocess
 
 import pandas as pd
 import pytest
-import yaml
-from studies import CONFIG, snakemake
+from studies import new_workdir, snakemake
 
 from cptmix.tasks import TASK_NAMES
 
@@ -43,19 +42,13 @@ def outputs_of(out: str, rule: str) -> list[str]:
 
 
 def config_with(tmp_path, **extra):
-    """tests/config/config.yaml plus top-level `extra` keys, as the workdir's default config."""
-    (tmp_path / "config").mkdir()
-    cfg = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
-    cfg.update(extra)
-    path = tmp_path / "config" / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
-    return path
+    """The test study plus top-level `extra` keys, as the workdir's default config."""
+    return new_workdir(tmp_path, **extra) / "config" / "config.yaml"
 
 
 @pytest.mark.slow
 def test_one_mixture_chain_alone(tmp_path):
-    (tmp_path / "config").mkdir()
-    shutil.copy(CONFIG, tmp_path / "config" / "config.yaml")
+    new_workdir(tmp_path)
     target = "results/eval/EnJa-Plus/seed-1234/scores.tsv"
     out = snakemake(tmp_path, "-n", target).stdout
     assert "results/models/cpt/EnJa-Plus/seed-1234" in out
@@ -105,8 +98,7 @@ def test_replicates_are_wildcards(tmp_path, replicates, cpt, sft):
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz not installed (make system)")
 def test_rulegraph_renders_to_svg(tmp_path):
-    (tmp_path / "config").mkdir()
-    shutil.copy(CONFIG, tmp_path / "config" / "config.yaml")
+    new_workdir(tmp_path)
     dot = snakemake(tmp_path, "--rulegraph").stdout
     svg = subprocess.run(["dot", "-Tsvg"], input=dot, capture_output=True, text=True, check=True)
     assert "<svg" in svg.stdout and "evaluate_model" in svg.stdout
