@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+from cptmix.config import SCHEMA_PATH as SCHEMA  # workflow/schemas/config.schema.yaml
 
 
 def _check_config(args) -> int:
@@ -30,16 +30,17 @@ def _check_config(args) -> int:
 
 
 def _mixtures(args) -> int:
-    from cptmix.config import load_config, resolve_mixtures
+    from cptmix.config import load_config, mixture_parents, resolve_mixtures
     from cptmix.corpus.mixture import relations
 
     cfg = load_config(args.config)
     mixtures = resolve_mixtures(cfg, where=str(args.config))
+    parents = mixture_parents(cfg, where=str(args.config))
     for name, fractions in mixtures.items():
-        parent = cfg["mixtures"][name].get("extends")
+        parent = parents[name]
         parts = ", ".join(f"{s}×{f:g}" for s, f in fractions.items())
         print(f"{name:14s} = {parts}" + (f"   (extends {parent})" if parent else ""))
-    lines, warnings = relations(mixtures, {m: cfg["mixtures"][m].get("extends") for m in mixtures})
+    lines, warnings = relations(mixtures, parents)
     print("\nhow the mixtures relate:")
     print("\n".join(f"  {line}" for line in lines))
     for w in warnings:

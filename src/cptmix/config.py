@@ -10,11 +10,21 @@ Mixtures are declared as data, as in the paper's Fig. 2: a list of `(source, fra
 pairs, optionally extending another mixture. `resolve_mixtures` flattens `extends` so each
 mixture becomes a `{source: fraction}` mapping; an extending mixture inherits its parent's
 sources and may raise (never lower) a fraction.
+
+Defaults have one source: the schema's `default:` values. `fill_defaults` writes them into a
+config (as Snakemake's `validate` does, and only where the schema says: a section's defaults
+only when the section is there); `StudyConfig.from_dict` is the typed, frozen view the rules
+and scripts read values from, never restating a default.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +36,11 @@ STATISTICS = (
     "ja_ratio", "en_ratio", "parallel_ratio",
 )
 LANGS = ("ja", "en", "parallel")
+
+
+# The study's JSON Schema (in the repository beside the workflow, as `cptmix check-config`
+# reads it): the shape of a config and the one source of its defaults.
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -170,7 +185,7 @@ def cross_field_problems(cfg: dict) -> list[str]:
         for c in cov:
             if c not in STATISTICS or c == stat:
                 problems.append(f"analysis.covariates.{stat}: bad covariate {c!r}")
-    tasks = (cfg.get("evaluate") or {}).get("tasks", "all")
+    tasks = (cfg.get("evaluate") or {}).get("tasks", schema_default("evaluate", "tasks"))
     if tasks != "all":
         for i, t in enumerate(tasks):
             if t not in TASK_NAMES:
@@ -196,7 +211,7 @@ def _replicate_problems(cfg: dict) -> list[str]:
         problems.append(f"analysis.noise_floor: a noise floor needs at least 2 seeds "
                         f"(replicates gives {len(set(seeds))}: {seeds}); add seeds to "
                         "replicates.seeds or set analysis.noise_floor: false")
-    metrics = analysis.get("metrics", list(ANALYSIS_METRICS))
+    metrics = analysis.get("metrics", schema_default("analysis", "metrics"))
     for i, m in enumerate(metrics):
         if m not in ANALYSIS_METRICS:
             problems.append(f"analysis.metrics[{i}]: unknown metric {m!r} (the score tables "
@@ -215,7 +230,7 @@ def replicate_seeds(cfg: dict) -> list[int]:
     """The training seeds of the study's replicates, in order: `replicates.seeds`, or
     `replicates.n` consecutive seeds from `seed`, or just `seed` (one replicate)."""
     rep = cfg.get("replicates") or {}
-    base = int(cfg.get("seed", 1234))
+    base = int(cfg.get("seed", schema_default("seed")))
     if "seeds" in rep:
         return [int(s) for s in rep["seeds"]]
     return [base + k for k in range(int(rep.get("n", 1)))]
@@ -224,7 +239,7 @@ def replicate_seeds(cfg: dict) -> list[int]:
 def replicate_scope(cfg: dict) -> str:
     """`full`: every seed trains its own CPT and SFT (training noise of both); `sft`: CPT once
     (the first seed), SFT per seed (SFT noise only: cheaper, and it says less)."""
-    return str((cfg.get("replicates") or {}).get("scope", "full"))
+    return str((cfg.get("replicates") or {}).get("scope", schema_default("replicates", "scope")))
 
 
 def cpt_seed(cfg: dict, seed: int) -> int:
@@ -324,7 +339,7 @@ def check_config(cfg: dict, where: str = "config", schema: str | Path | None = N
 def selected_tasks(cfg: dict) -> list[str]:
     from cptmix.tasks import TASK_NAMES
 
-    tasks = (cfg.get("evaluate") or {}).get("tasks", "all")
+    tasks = (cfg.get("evaluate") or {}).get("tasks", schema_default("evaluate", "tasks"))
     return list(TASK_NAMES) if tasks == "all" else [t for t in TASK_NAMES if t in set(tasks)]
 
 
@@ -335,3 +350,418 @@ def missing_inputs(cfg: dict, root: str | Path = ".") -> list[tuple[str, bool]]:
         if not (Path(root) / path).exists():
             out.setdefault(path, is_dir)
     return list(out.items())
+
+
+# --- Defaults: the schema's `default:` values, the one source -----------------------------------
+@functools.lru_cache(maxsize=8)
+def _schema_at(path: str) -> dict:
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+
+def load_schema(schema: str | Path | Mapping | None = None) -> dict:
+    """The study schema (parsed once per path; do not modify it), or `schema` itself."""
+    if isinstance(schema, Mapping):
+        return dict(schema)
+    return _schema_at(str(Path(schema or SCHEMA_PATH).resolve()))
+
+
+def _deref(node: Any, root: Mapping) -> Any:
+    """Follow local `$ref`s (`#/$defs/...`) to the schema they name."""
+    while isinstance(node, Mapping) and "$ref" in node:
+        ref = node["$ref"]
+        if not ref.startswith("#/"):
+            raise ValueError(f"schema: only local $refs are supported, got {ref!r}")
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target[part]
+        node = {**{k: v for k, v in node.items() if k != "$ref"}, **target}
+    return node
+
+
+def _is_valid(instance: Any, node: Mapping, root: Mapping) -> bool:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(
+        {**node, "$defs": root.get("$defs", {})}).is_valid(instance)
+
+
+def _fill(instance: Any, node: Any, root: Mapping) -> None:
+    """Fill `instance` in place with the defaults of `node` (JSON-Schema semantics: a
+    property's default only inside an object that is there; the branch of a oneOf/anyOf or
+    if/then/else only where it applies)."""
+    node = _deref(node, root)
+    if not isinstance(node, Mapping):
+        return
+    if isinstance(instance, dict):
+        props = node.get("properties") or {}
+        for key, sub in props.items():  # schema order, as Snakemake's validate fills them
+            sub = _deref(sub, root)
+            if key not in instance and isinstance(sub, Mapping) and "default" in sub:
+                instance[key] = copy.deepcopy(sub["default"])
+        for key, sub in props.items():
+            if key in instance:
+                _fill(instance[key], sub, root)
+        patterns = node.get("patternProperties") or {}
+        extra = node.get("additionalProperties")
+        for key, value in instance.items():
+            if key in props:
+                continue
+            matched = [sub for pattern, sub in patterns.items() if re.search(pattern, key)]
+            for sub in matched:
+                _fill(value, sub, root)
+            if not matched and isinstance(extra, Mapping):
+                _fill(value, extra, root)
+        for key, sub in (node.get("dependentSchemas") or {}).items():
+            if key in instance:
+                _fill(instance, sub, root)
+    elif isinstance(instance, list):
+        prefix = node.get("prefixItems") or []
+        items = node.get("items")
+        for i, value in enumerate(instance):
+            if i < len(prefix):
+                _fill(value, prefix[i], root)
+            elif isinstance(items, Mapping):
+                _fill(value, items, root)
+    for sub in node.get("allOf") or []:
+        _fill(instance, sub, root)
+    for keyword in ("oneOf", "anyOf"):
+        branches = node.get(keyword) or []
+        valid = [sub for sub in branches if _is_valid(instance, _deref(sub, root), root)]
+        for sub in valid:
+            _fill(instance, sub, root)
+    if "if" in node:
+        branch = "then" if _is_valid(instance, _deref(node["if"], root), root) else "else"
+        if branch in node:
+            _fill(instance, node[branch], root)
+
+
+def fill_defaults(cfg: dict, schema: str | Path | Mapping | None = None) -> dict:
+    """Write the schema's defaults into `cfg` (in place; returns it) where the config omits
+    them: top-level ones, those of sections that are there (a default inside `sft.contamination`
+    only when that section is given; absent sections stay absent, e.g. `world`, `sft`,
+    `translate`) and those of every named entry (`sources.*`, `translate.*`, `parallel.*`).
+    Fills what Snakemake's `validate(config, schema)` fills; never a value without a schema
+    default. Assumes a config that passed the schema (see `check_config`)."""
+    root = load_schema(schema)
+    _fill(cfg, root, root)
+    return cfg
+
+
+def with_defaults(cfg: Mapping, schema: str | Path | Mapping | None = None) -> dict:
+    """A defaulted deep copy of `cfg` (the original is not changed)."""
+    return fill_defaults(copy.deepcopy(dict(cfg)), schema)
+
+
+def schema_node(*path: str, schema: str | Path | Mapping | None = None) -> dict:
+    """The subschema of a config path: property names, `*` for a named entry (e.g.
+    `schema_node("translate", "*")`); `allOf` parts are merged."""
+    root = load_schema(schema)
+    node = _deref(root, root)
+    for part in path:
+        parts = [node, *[_deref(s, root) for s in node.get("allOf") or []]]
+        if part == "*":
+            found = next((p["additionalProperties"] for p in parts
+                          if isinstance(p.get("additionalProperties"), Mapping)), None)
+        else:
+            found = next((p["properties"][part] for p in parts
+                          if part in (p.get("properties") or {})), None)
+        if found is None:
+            raise KeyError(f"schema has no {'.'.join(path)}")
+        node = _deref(found, root)
+    return node
+
+
+def schema_default(*path: str, schema: str | Path | Mapping | None = None) -> Any:
+    """The schema's default of one config key, e.g. `schema_default("seed")` (KeyError if
+    the schema gives none)."""
+    node = schema_node(*path, schema=schema)
+    if "default" not in node:
+        raise KeyError(f"schema gives no default for {'.'.join(path)}")
+    return copy.deepcopy(node["default"])
+
+
+def schema_defaults(schema: str | Path | Mapping | None = None) -> dict[tuple[str, ...], Any]:
+    """Every default in the schema: config path (`*` for a named entry) -> value."""
+    root = load_schema(schema)
+    out: dict[tuple[str, ...], Any] = {}
+
+    def walk(node: Any, path: tuple[str, ...], seen: tuple[str, ...]) -> None:
+        if isinstance(node, Mapping) and "$ref" in node:
+            if node["$ref"] in seen:
+                return
+            seen = (*seen, node["$ref"])
+        node = _deref(node, root)
+        if not isinstance(node, Mapping):
+            return
+        if "default" in node and path:
+            out[path] = node["default"]
+        for key, sub in (node.get("properties") or {}).items():
+            walk(sub, (*path, key), seen)
+        if isinstance(node.get("additionalProperties"), Mapping):
+            walk(node["additionalProperties"], (*path, "*"), seen)
+        for sub in node.get("patternProperties", {}).values():
+            walk(sub, (*path, "*"), seen)
+        if isinstance(node.get("items"), Mapping):
+            walk(node["items"], (*path, "[]"), seen)
+        for keyword in ("allOf", "oneOf", "anyOf"):
+            for sub in node.get(keyword) or []:
+                walk(sub, path, seen)
+        for keyword in ("then", "else"):
+            if keyword in node:
+                walk(node[keyword], path, seen)
+
+    walk(root, (), ())
+    return out
+
+
+def _defaulted(section: Mapping | None, *path: str) -> dict:
+    """A config section (absent: `{}`) with its schema defaults, for the typed view."""
+    root = load_schema()
+    out = copy.deepcopy(dict(section or {}))
+    _fill(out, schema_node(*path), root)
+    return out
+
+
+def mixture_parents(cfg: Mapping, where: str = "config") -> dict[str, str | None]:
+    """mixture -> the mixture it `extends` (None for none), in declaration order, after the
+    `extends` chains resolved (an unknown parent or a cycle raises, as in resolve_mixtures)."""
+    resolve_mixtures(dict(cfg), where)
+    return {name: spec.get("extends") for name, spec in (cfg.get("mixtures") or {}).items()}
+
+
+# --- The typed view the rules and scripts read (frozen; values from the defaulted config) ---------
+@dataclass(frozen=True)
+class ContaminationConfig:
+    """`sft.contamination`: the near-duplicate check of the SFT set against evaluation."""
+
+    ngram: int
+    threshold: float
+    num_perm: int
+
+    @classmethod
+    def from_dict(cls, d: Mapping | None) -> ContaminationConfig:
+        d = _defaulted(d, "sft", "contamination")
+        return cls(ngram=int(d["ngram"]), threshold=float(d["threshold"]),
+                   num_perm=int(d["num_perm"]))
+
+
+@dataclass(frozen=True)
+class SftConfig:
+    """`sft`: the SFT set built by build_sft (absent: the study gives `sft_data` instead)."""
+
+    sources: Mapping[str, Any]
+    chat_template: str
+    contamination: ContaminationConfig
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> SftConfig:
+        d = _defaulted(d, "sft")
+        return cls(sources=d["sources"], chat_template=str(d["chat_template"]),
+                   contamination=ContaminationConfig.from_dict(d.get("contamination")))
+
+
+@dataclass(frozen=True)
+class TranslateSpec:
+    """One `translate.<name>` entry (cptmix.prepare.translate)."""
+
+    input: str
+    backend: str
+    shards: int
+    max_chars: int
+    target_lang: str
+    id_field: str
+    text_field: str
+    output_field: str | None  # None: the translation replaces text_field
+    id_suffix: str
+    num_beams: int
+    max_new_tokens: int
+    batch_size: int
+    device: str
+    model: str | None  # hf only
+    prompt_template: str | None  # hf causal LMs only
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> TranslateSpec:
+        d = _defaulted(d, "translate", "*")
+        return cls(input=d["input"], backend=d["backend"], shards=int(d["shards"]),
+                   max_chars=int(d["max_chars"]), target_lang=d["target_lang"],
+                   id_field=d["id_field"], text_field=d["text_field"],
+                   # optional, no default: absent = off / not used
+                   output_field=d.get("output_field"), id_suffix=d["id_suffix"],
+                   num_beams=int(d["num_beams"]), max_new_tokens=int(d["max_new_tokens"]),
+                   batch_size=int(d["batch_size"]), device=d["device"],
+                   model=d.get("model"), prompt_template=d.get("prompt_template"))
+
+
+@dataclass(frozen=True)
+class ParallelSpec:
+    """One `parallel.<name>` entry (cptmix.prepare.parallel): `pairs`, or `en` + `ja`."""
+
+    pairs: str | None
+    en: str | None
+    ja: str | None
+    ja_id_suffix: str
+    seed: int
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> ParallelSpec:
+        d = _defaulted(d, "parallel", "*")
+        # pairs / en + ja: one form or the other (schema oneOf), the other absent
+        return cls(pairs=d.get("pairs"), en=d.get("en"), ja=d.get("ja"),
+                   ja_id_suffix=d["ja_id_suffix"], seed=int(d["seed"]))
+
+
+@dataclass(frozen=True)
+class MtSourceConfig:
+    """`evaluate.mt_source`: appendix B, the MT engine's translations against references."""
+
+    hypotheses: str
+    references: str
+    comet_model: str | None  # optional: no COMET score without it
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> MtSourceConfig:
+        d = _defaulted(d, "evaluate", "mt_source")
+        return cls(hypotheses=d["hypotheses"], references=d["references"],
+                   comet_model=d.get("comet_model"))
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    data_dir: str
+    tasks: str | tuple[str, ...]  # "all" or task names
+    batch_size: int
+    max_new_tokens: int | Mapping[str, int]  # one number, or per category {MT, NER}
+    mt_source: MtSourceConfig | None  # absent = no appendix-B check
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> EvaluateConfig:
+        d = _defaulted(d, "evaluate")
+        tasks = d["tasks"]
+        return cls(data_dir=d["data_dir"], tasks=tasks if tasks == "all" else tuple(tasks),
+                   batch_size=int(d["batch_size"]), max_new_tokens=d["max_new_tokens"],
+                   mt_source=MtSourceConfig.from_dict(d["mt_source"])
+                   if d.get("mt_source") is not None else None)
+
+
+@dataclass(frozen=True)
+class AnalysisConfig:
+    metrics: tuple[str, ...]
+    covariates: Mapping[str, list[str]] | None  # None: the paper's default covariates
+    noise_floor: bool
+
+    @classmethod
+    def from_dict(cls, d: Mapping | None) -> AnalysisConfig:
+        d = _defaulted(d, "analysis")
+        return cls(metrics=tuple(d["metrics"]), covariates=d.get("covariates"),
+                   noise_floor=bool(d["noise_floor"]))
+
+
+@dataclass(frozen=True)
+class CorpusConfig:
+    token_budget: Mapping[str, float] | None  # None: train.cpt.epochs passes (StudyConfig)
+    max_repetitions: float | None  # None: no limit
+    sequence_length: int | None  # None: train.cpt.block_size (StudyConfig)
+
+    @classmethod
+    def from_dict(cls, d: Mapping | None) -> CorpusConfig:
+        d = _defaulted(d, "corpus")
+        return cls(token_budget=d.get("token_budget"), max_repetitions=d.get("max_repetitions"),
+                   sequence_length=d.get("sequence_length"))
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    """One training phase's hyper-parameters: the values the rules read, and the whole
+    (defaulted) mapping the training scripts get as `params.hp`."""
+
+    epochs: int
+    block_size: int | None  # CPT packing length; SFT uses max_length
+    hp: Mapping[str, Any] = dataclass_field(repr=False)
+
+    @classmethod
+    def from_dict(cls, d: Mapping, *path: str) -> PhaseConfig:
+        d = _defaulted(d, *path)
+        return cls(epochs=int(d["epochs"]), block_size=d.get("block_size"), hp=d)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    backend: str
+    sft_backend: str  # train.sft.backend, else train.backend
+    cpt: PhaseConfig
+    sft: PhaseConfig
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> TrainConfig:
+        d = _defaulted(d, "train")
+        return cls(backend=d["backend"], sft_backend=d["sft"].get("backend", d["backend"]),
+                   cpt=PhaseConfig.from_dict(d["cpt"], "train", "cpt"),
+                   sft=PhaseConfig.from_dict(d["sft"], "train", "sft"))
+
+
+@dataclass(frozen=True)
+class ThreadsConfig:
+    train: int
+    evaluate: int
+    corpus: int
+    translate: int
+
+    @classmethod
+    def from_dict(cls, d: Mapping | None) -> ThreadsConfig:
+        d = _defaulted(d, "threads")
+        return cls(**{k: int(d[k]) for k in ("train", "evaluate", "corpus", "translate")})
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """The typed view of a checked config: `StudyConfig.from_dict(config)`. Every value
+    comes from the config or the schema's default; optional sections whose absence means
+    "off" are None (`sft`, `world`) or empty (`translate`, `parallel`)."""
+
+    seed: int
+    seeds: tuple[int, ...]  # replicate seeds (replicates.seeds / n, else (seed,))
+    replicate_scope: str
+    mixtures: Mapping[str, Mapping[str, float]]  # resolved: extends flattened
+    parents: Mapping[str, str | None]  # mixture -> the mixture it extends
+    world: Mapping[str, Any] | None  # the demo world; None for real corpora
+    corpus: CorpusConfig
+    train: TrainConfig
+    evaluate: EvaluateConfig
+    analysis: AnalysisConfig
+    threads: ThreadsConfig
+    sft: SftConfig | None  # None: the study gives `sft_data`
+    translate: Mapping[str, TranslateSpec]
+    parallel: Mapping[str, ParallelSpec]
+
+    @classmethod
+    def from_dict(cls, cfg: Mapping, where: str = "config") -> StudyConfig:
+        cfg = with_defaults(cfg)
+        return cls(
+            seed=int(cfg["seed"]), seeds=tuple(replicate_seeds(cfg)),
+            replicate_scope=replicate_scope(cfg),
+            mixtures=resolve_mixtures(cfg, where), parents=mixture_parents(cfg, where),
+            world=cfg.get("world"),  # absent = no demo world
+            corpus=CorpusConfig.from_dict(cfg.get("corpus")),
+            train=TrainConfig.from_dict(cfg["train"]),
+            evaluate=EvaluateConfig.from_dict(cfg["evaluate"]),
+            analysis=AnalysisConfig.from_dict(cfg.get("analysis")),
+            threads=ThreadsConfig.from_dict(cfg.get("threads")),
+            sft=SftConfig.from_dict(cfg["sft"]) if "sft" in cfg else None,
+            translate={n: TranslateSpec.from_dict(s)
+                       for n, s in (cfg.get("translate") or {}).items()},
+            parallel={n: ParallelSpec.from_dict(s)
+                      for n, s in (cfg.get("parallel") or {}).items()},
+        )
+
+    @property
+    def token_budget(self) -> Mapping[str, float]:
+        """Tokens trained per mixture: corpus.token_budget, else train.cpt.epochs passes."""
+        budget = self.corpus.token_budget
+        return dict(budget) if budget is not None else {"epochs": self.train.cpt.epochs}
+
+    @property
+    def megatron_sequence_length(self) -> int | None:
+        """Megatron sample length: corpus.sequence_length, else the CPT block size."""
+        length = self.corpus.sequence_length
+        return length if length is not None else self.train.cpt.block_size

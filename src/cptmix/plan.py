@@ -32,6 +32,7 @@ import pandas as pd
 
 from cptmix.config import (
     ConfigError,
+    fill_defaults,
     load_config,
     replicate_scope,
     replicate_seeds,
@@ -191,7 +192,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
+    cfg = fill_defaults(load_config(args.config))  # the schema's defaults, as the workflow's
     df = plan_study(cfg, mfu=args.mfu, gpu_flops=args.gpu_flops,
                     token_bytes=args.token_bytes, keep=args.keep)
     print(format_plan(df))

@@ -50,14 +50,15 @@ rule analyze:
         ),
         **PLANTED_CHECK,
     params:
-        models=MODELS,
-        seeds=SEEDS,
-        eval_pattern=eval_pattern,
+        # {model: {seed: path}} of the files `input` declares (the same function): the script
+        # looks each model's and seed's files up by name
+        score_files=eval_paths("scores.tsv"),
+        item_files=eval_paths("items.tsv"),
         metric="{metric}",
         mixture_sources=MIXTURES,
-        covariates=ANALYSIS.get("covariates"),
+        covariates=STUDY.analysis.covariates,
         replicate_scope=SCOPE,
-        noise_floor=ANALYSIS.get("noise_floor", False),
+        noise_floor=STUDY.analysis.noise_floor,
         config=config,
     log:
         "results/logs/analyze/{metric}.log",

@@ -6,12 +6,11 @@ from pathlib import Path
 from snakemake.utils import validate
 
 from cptmix.config import (
+    StudyConfig,
     check_config,
     cpt_seed,
+    fill_defaults,
     missing_inputs,
-    replicate_scope,
-    replicate_seeds,
-    resolve_mixtures,
     selected_tasks,
 )
 from cptmix.corpus.sources import source_shards
@@ -20,10 +19,15 @@ from cptmix.corpus.sources import source_shards
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-# Every config problem at once, named by its config path; then Snakemake's own validation.
+# Every config problem at once, named by its config path; then the schema's defaults (the one
+# source of defaults: rules and scripts read values, never restate them) and Snakemake's own
+# validation (which would fill the same defaults).
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 check_config(config, where="config", schema=SCHEMA)
+fill_defaults(config, SCHEMA)
 validate(config, schema="../schemas/config.schema.yaml")
+# The typed view (cptmix.config.StudyConfig): every value the rules read, defaults included.
+STUDY = StudyConfig.from_dict(config)
 
 
 # Input paths are checked when the workflow really runs (not for `snakemake -n`, so the
@@ -32,31 +36,32 @@ onstart:
     check_config(config, where="config", check_paths=True)
 
 MISSING_INPUTS = missing_inputs(config)  # absent external inputs (see inputs.smk)
-MIXTURES = resolve_mixtures(config)  # name -> {source: fraction}, extends flattened
+MIXTURES = STUDY.mixtures  # name -> {source: fraction}, extends flattened
 MODELS = ["base", *MIXTURES]  # "base" = the model before CPT, shared by all mixtures
 # Replicates: every CPT, SFT and evaluation job exists once per seed (scope `sft`: CPT once,
 # with the first seed, and SFT per seed). The base model itself is pre-trained (or given) once.
-SEEDS = replicate_seeds(config)
-SCOPE = replicate_scope(config)
+SEEDS = list(STUDY.seeds)
+SCOPE = STUDY.replicate_scope
 CPT_SEEDS = SEEDS[:1] if SCOPE == "sft" else SEEDS
-ANALYSIS = config.get("analysis", {})
-METRICS = ANALYSIS.get("metrics", ["score", "continuous"])
+METRICS = list(STUDY.analysis.metrics)
 SOURCES = list(config["sources"])
 # source -> shard -> its files: globs are expanded now, so each shard is one counting/indexing
 # job and one blend entry; an absent external path stays a placeholder (see inputs.smk).
 SHARDS = source_shards(config["sources"])
 TASKS = selected_tasks(config)
-MT_SOURCE = config["evaluate"].get("mt_source")  # appendix-B check of the MT engine, optional
-WORLD = "world" in config
+MT_SOURCE = STUDY.evaluate.mt_source  # appendix-B check of the MT engine; None: absent = off
+WORLD = STUDY.world is not None
 TRAIN_TOKENIZER = "train" in config["tokenizer"]
 PRETRAIN_BASE = "path" not in config["base_model"]
 # Prepare stage (prepare.smk): translated sources, parallel sources, the SFT set.
-TRANSLATIONS = config.get("translate") or {}  # name -> input, engine, shards
-PARALLEL = config.get("parallel") or {}  # name -> aligned En/Ja documents
-SFT_BUILD = "sft" in config
+# The sections themselves (defaulted) are what the rules pass on as params.spec; STUDY.translate
+# and STUDY.parallel are their typed views. Absent sections: no such rules (empty).
+TRANSLATIONS = config.get("translate") or {}  # name -> input, engine, shards; absent = none
+PARALLEL = config.get("parallel") or {}  # name -> aligned En/Ja documents; absent = none
+SFT_BUILD = STUDY.sft is not None
 # Training backends (train.smk): train.backend, overridden for SFT by train.sft.backend.
-CPT_BACKEND = config["train"]["backend"]
-SFT_BACKEND = config["train"]["sft"].get("backend", CPT_BACKEND)
+CPT_BACKEND = STUDY.train.backend
+SFT_BACKEND = STUDY.train.sft_backend
 TRAIN_ENVS = {
     "hf": "../../envs/train.yaml",
     "megatron": "../../envs/megatron.yaml",
@@ -80,12 +85,9 @@ wildcard_constraints:
 
 
 # Corpus settings; the megatron backend also needs indexed sources and index caches.
-CORPUS = config.get("corpus", {})
-MEGATRON = config["train"]["backend"] == "megatron"
+MEGATRON = CPT_BACKEND == "megatron"
 # Megatron sample length: corpus.sequence_length, else the CPT block size.
-MEGATRON_SEQUENCE_LENGTH = CORPUS.get(
-    "sequence_length", config["train"]["cpt"].get("block_size")
-)
+MEGATRON_SEQUENCE_LENGTH = STUDY.megatron_sequence_length
 
 
 def mixture_indexed(wildcards):
@@ -147,7 +149,8 @@ def base_model_dir():
     return "results/models/cpt/base" if PRETRAIN_BASE else config["base_model"]["path"]
 
 
-PRETRAIN_SOURCES = config["base_model"].get("pretrain_sources", [])  # demo: from scratch
+# demo: pre-trained from scratch on these (the schema requires them without base_model.path)
+PRETRAIN_SOURCES = config["base_model"]["pretrain_sources"] if PRETRAIN_BASE else []
 
 
 def cpt_data(wildcards):
@@ -198,7 +201,7 @@ def translation_model(wildcards):
 
 def translation_shards(wildcards, suffix=".jsonl"):
     """Shard outputs of one translation, in order (shards: 00000, 00001, ...)."""
-    n = int(TRANSLATIONS[wildcards.translation].get("shards", 1))
+    n = STUDY.translate[wildcards.translation].shards
     return [f"results/prepare/translate/{wildcards.translation}/shards/{k:05d}{suffix}"
             for k in range(n)]
 
@@ -228,22 +231,29 @@ def eval_data_dir():
 def mt_source_references():
     """The references' input: a file inside the evaluation data directory (EJMMT's test set)
     is represented by that directory, which is what the world rule declares as its output."""
-    ref, data = MT_SOURCE["references"], eval_data_dir()
+    ref, data = MT_SOURCE.references, eval_data_dir()
     return data if Path(data) in Path(ref).parents else ref
 
 
 EVAL_DIR = "results/eval/{model}/seed-{seed}"  # one model's evaluation, one replicate
 
 
+def eval_paths(name):
+    """One evaluation file (scores.tsv, items.tsv) of every model and seed, by name:
+    {model: {seed: path}} (models base first, seeds in order)."""
+    return {
+        m: {s: f"{EVAL_DIR.format(model=m, seed=s)}/{name}" for s in SEEDS} for m in MODELS
+    }
+
+
 def eval_files(name):
-    """One evaluation file (scores.tsv, items.tsv) of every model and seed."""
-    return expand(f"{EVAL_DIR}/{name}", model=MODELS, seed=SEEDS)
+    """The same files as a list, model by model (what a rule's input declares)."""
+    return [p for per_seed in eval_paths(name).values() for p in per_seed.values()]
 
 
-def eval_pattern(wildcards):
-    """The evaluation folder pattern, for the analysis to find each model's and seed's files
-    by name (a function: a params string would be formatted with the job's wildcards)."""
-    return EVAL_DIR
+def mixture_stats_files():
+    """mixture -> its stats.json, in mixture order (composition's input, read by name)."""
+    return {m: f"results/corpus/mixtures/{m}/stats.json" for m in MIXTURES}
 
 
 def analysis_report(name, caption, category="4. Analysis"):
@@ -284,6 +294,7 @@ def final_targets():
     ]
 
 
-def threads_for(group, default=1):
-    """Threads of a rule group from config `threads` (tokenisers, torch, generation)."""
-    return int(config.get("threads", {}).get(group, default))
+def threads_for(group):
+    """Threads of a rule group from config `threads` (tokenisers, torch, generation); the
+    schema gives every group's default."""
+    return getattr(STUDY.threads, group)

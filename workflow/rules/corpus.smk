@@ -10,7 +10,7 @@ if TRAIN_TOKENIZER:
         output:
             directory("results/tokenizer"),
         params:
-            vocab_size=config["tokenizer"].get("train", {}).get("vocab_size"),
+            vocab_size=config["tokenizer"]["train"]["vocab_size"],
             sources=config["sources"],
         log:
             "results/logs/train_tokenizer/tokenizer.log",
@@ -40,7 +40,7 @@ rule count_source:
         "results/logs/count_source/{source}/{shard}.log",
     benchmark:
         "results/benchmarks/count_source/{source}/{shard}.tsv"
-    threads: threads_for("corpus", default=8)  # per source shard; --cores caps it
+    threads: threads_for("corpus")  # per source shard; --cores caps it
     resources:
         mem_mb=2000,
         runtime=60,
@@ -102,7 +102,7 @@ rule build_mixture:
 # the mixtures relate; warns when an `extends` mixture is not a superset).
 rule composition:
     input:
-        expand("results/corpus/mixtures/{mixture}/stats.json", mixture=MIXTURES),
+        stats=list(mixture_stats_files().values()),
     output:
         table=report(
             "results/corpus/composition.tsv",
@@ -112,7 +112,8 @@ rule composition:
         design="results/corpus/design.txt",
     params:
         mixtures=MIXTURES,
-        parents={m: config["mixtures"][m].get("extends") for m in MIXTURES},
+        stats=mixture_stats_files(),  # mixture -> stats.json: the input, looked up by name
+        parents=STUDY.parents,  # mixture -> the mixture it extends (None), as resolved
     log:
         "results/logs/composition/composition.log",
     benchmark:
@@ -137,8 +138,8 @@ rule ledger:
         ledger="results/corpus/mixtures/{mixture}/ledger.tsv",
     params:
         fractions=mixture_fractions,
-        budget=CORPUS.get("token_budget", {"epochs": config["train"]["cpt"].get("epochs", 1)}),
-        max_repetitions=CORPUS.get("max_repetitions"),
+        budget=STUDY.token_budget,  # corpus.token_budget, else train.cpt.epochs passes
+        max_repetitions=STUDY.corpus.max_repetitions,  # None: no limit (no schema default)
         pool="source" if MEGATRON else "subset",
     log:
         "results/logs/ledger/{mixture}.log",
@@ -171,7 +172,7 @@ if MEGATRON:
             "results/logs/index_source/{source}/{shard}.log",
         benchmark:
             "results/benchmarks/index_source/{source}/{shard}.tsv"
-        threads: threads_for("corpus", default=8)  # per source shard; --cores caps it
+        threads: threads_for("corpus")  # per source shard; --cores caps it
         resources:
             mem_mb=4000,
             runtime=600,
@@ -190,7 +191,7 @@ if MEGATRON:
         output:
             directory("results/corpus/mixtures/{mixture}/megatron_cache"),
         params:
-            seed=config.get("seed", 1234),
+            seed=STUDY.seed,
             sequence_length=MEGATRON_SEQUENCE_LENGTH,
         log:
             "results/logs/build_index_cache/{mixture}.log",

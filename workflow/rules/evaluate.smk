@@ -21,8 +21,8 @@ rule evaluate_model:
         predictions=directory("results/eval/{model}/seed-{seed}/predictions"),
     params:
         tasks=TASKS,
-        batch_size=config["evaluate"].get("batch_size", 16),
-        max_new_tokens=config["evaluate"].get("max_new_tokens", 48),
+        batch_size=STUDY.evaluate.batch_size,
+        max_new_tokens=STUDY.evaluate.max_new_tokens,
     log:
         "results/logs/evaluate_model/{model}/seed-{seed}.log",
     benchmark:
@@ -42,7 +42,7 @@ if MT_SOURCE:
     # Paper appendix B: BLEU (ja-mecab) of the MT engine behind the translated PMC subcorpus.
     rule score_mt_source:
         input:
-            hypotheses=MT_SOURCE["hypotheses"],
+            hypotheses=MT_SOURCE.hypotheses,
             references=mt_source_references(),
         output:
             report(
@@ -51,8 +51,8 @@ if MT_SOURCE:
                 caption="../report/mt_source.rst",
             ),
         params:
-            references=MT_SOURCE["references"],
-            comet_model=MT_SOURCE.get("comet_model"),
+            references=MT_SOURCE.references,
+            comet_model=MT_SOURCE.comet_model,  # None: no COMET (optional, no default)
         log:
             "results/logs/score_mt_source/mt_source.log",
         benchmark:

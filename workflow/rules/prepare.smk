@@ -12,7 +12,8 @@ rule translate_shard:
         provenance="results/prepare/translate/{translation}/shards/{shard}.provenance.json",
     params:
         spec=translation_spec,
-        world=config.get("world"),  # the noisy engine is the demo world's translator
+        # the noisy engine is the demo world's translator; None (absent = real corpora) for hf
+        world=STUDY.world,
     log:
         "results/logs/translate_shard/{translation}/{shard}.log",
     benchmark:
@@ -90,7 +91,7 @@ if SFT_BUILD:
             ),
             removed="results/prepare/sft/removed.jsonl",
         params:
-            spec=config.get("sft"),
+            spec=config["sft"],  # defaulted; the script reads it through SftConfig
             tasks=TASKS,
         log:
             "results/logs/build_sft/sft.log",

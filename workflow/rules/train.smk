@@ -15,9 +15,10 @@ if PRETRAIN_BASE:
             directory("results/models/cpt/base"),
         params:
             sources={s: config["sources"][s] for s in PRETRAIN_SOURCES},
-            arch=config["base_model"].get("architecture"),
-            hp=config["base_model"].get("train"),
-            seed=config.get("seed", 1234),
+            # required by the schema when base_model has no path
+            arch=config["base_model"]["architecture"],
+            hp=config["base_model"]["train"],
+            seed=STUDY.seed,
         log:
             "results/logs/pretrain_base/base.log",
         benchmark:

@@ -20,7 +20,7 @@ if WORLD:
             ),
             world="results/world/world.json",
         params:
-            world=config.get("world"),
+            world=config["world"],
         log:
             "results/logs/generate_world/world.log",
         benchmark:

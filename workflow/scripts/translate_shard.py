@@ -1,14 +1,14 @@
 """Snakemake script: translate one shard of a source (see cptmix.prepare.translate)."""
+from cptmix.config import TranslateSpec
 from cptmix.io import log_to
 from cptmix.prepare.translate import make_backend, translate_shard
 
 sm = snakemake  # noqa: F821 - injected by the script directive
 log_to(sm.log[0])
-spec = sm.params.spec
+spec = TranslateSpec.from_dict(sm.params.spec)
 translate_shard(
-    spec["input"], sm.output.shard, make_backend(spec, sm.params.world, sm.threads),
-    shard=int(sm.wildcards.shard), n_shards=int(spec.get("shards", 1)),
-    max_chars=int(spec.get("max_chars", 400)), target_lang=spec.get("target_lang", "ja"),
-    id_field=spec.get("id_field", "id"), text_field=spec.get("text_field", "text"),
-    output_field=spec.get("output_field"), id_suffix=spec.get("id_suffix", ""),
+    spec.input, sm.output.shard, make_backend(sm.params.spec, sm.params.world, sm.threads),
+    shard=int(sm.wildcards.shard), n_shards=spec.shards, max_chars=spec.max_chars,
+    target_lang=spec.target_lang, id_field=spec.id_field, text_field=spec.text_field,
+    output_field=spec.output_field, id_suffix=spec.id_suffix,
     provenance_path=sm.output.provenance)

@@ -106,7 +106,7 @@ class Hit:
 class ContaminationIndex:
     """The evaluation items, indexed for exact and near-duplicate lookups."""
 
-    def __init__(self, eval_items: list[Item], *, ngram: int = 5, threshold: float = 0.8,
+    def __init__(self, eval_items: list[Item], *, ngram: int = 5, threshold: float = 0.9,
                  num_perm: int = 128) -> None:
         from datasketch import MinHashLSH
 

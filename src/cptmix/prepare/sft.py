@@ -115,7 +115,7 @@ def chat_wrap(tokenizer, prompt: str, mode: str) -> str:
 def build_sft(sources: dict[str, dict], *, eval_data_dir: str | Path, tokenizer: str | Path,
               out_jsonl: str | Path, stats_tsv: str | Path, contamination_tsv: str | Path,
               removed_jsonl: str | Path, eval_tasks: list[str] | None = None, ngram: int = 5,
-              threshold: float = 0.8, num_perm: int = 128, chat_template: str = "never") -> dict:
+              threshold: float = 0.9, num_perm: int = 128, chat_template: str = "never") -> dict:
     """Build the SFT set (see the module doc); returns the per-source statistics."""
     import pandas as pd
 
