@@ -72,7 +72,7 @@ def tiny_model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def study(tmp_path_factory):
-    """The whole workflow on tests/config/config.yaml, run once for the session."""
+    """The whole workflow on the test study (tests/config/overlay.yaml over the demo config), run once for the session."""
     work = new_workdir(tmp_path_factory.mktemp("study"))
     proc = snakemake(work)
     return Run(work, proc.stdout + proc.stderr)

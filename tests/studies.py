@@ -1,4 +1,5 @@
-"""The workflow runs the test suite shares: one local study of tests/config/config.yaml and one
+"""The workflow runs the test suite shares: one local study (tests/config/overlay.yaml over
+config/config.yaml) and one
 second clean run of the same config (through the real one-node Slurm when it is installed,
 else locally), so the whole workflow runs twice per suite, not four times.
 

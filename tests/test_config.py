@@ -4,6 +4,7 @@ import copy
 from pathlib import Path
 
 import pytest
+from studies import study_config
 
 from cptmix.config import (
     ConfigError,
@@ -28,9 +29,11 @@ def demo_cfg():
     return load_config(ROOT / "config" / "config.yaml")
 
 
-@pytest.mark.parametrize("path", ["config/config.yaml", "tests/config/config.yaml"])
+@pytest.mark.parametrize("path", ["config/config.yaml", "config/paper.yaml",
+                                  "tests/config/overlay.yaml"])
 def test_shipped_configs_are_valid(path):
-    cfg = load_config(ROOT / path)
+    # the test overlay is checked as the study it makes: merged over the demo config
+    cfg = study_config() if path.startswith("tests/") else load_config(ROOT / path)
     validate_schema(cfg, SCHEMA)
     check_config(cfg)
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from studies import study_config
 
 from cptmix.config import fill_defaults, load_config, schema_default, schema_defaults
 
@@ -49,15 +50,9 @@ UNRELATED: dict[tuple[str, str, str], str] = {
         "the JMedBench split evaluation reads (test), not sft.sources.*.split",
 }
 
-# Known differences in packages other workers are restructuring (not edited here):
-# (module, function or class, name) -> the reason shown by the xfail (file:line added).
-_TRAIN_SEED = ("the library trains with seed 0 when called directly; the workflow passes the "
-               "study seed (schema default 1234). cptmix.train is being restructured elsewhere")
-KNOWN_DIFFERENCES: dict[tuple[str, str, str], str] = {
-    ("cptmix.train.hf", "pretrain_base", "seed"): _TRAIN_SEED,
-    ("cptmix.train.hf", "continual_pretrain", "seed"): _TRAIN_SEED,
-    ("cptmix.train.hf", "supervised_finetune", "seed"): _TRAIN_SEED,
-}
+# Known differences between a library default and the schema: none (the hf backend's seed is
+# required; the workflow passes the study seed). (module, owner, name) -> reason, as an xfail.
+KNOWN_DIFFERENCES: dict[tuple[str, str, str], str] = {}
 
 
 @dataclass(frozen=True)
@@ -275,7 +270,7 @@ def test_every_mapped_path_has_a_schema_default():
 
 
 @pytest.mark.parametrize("name", ["config/config.yaml", "config/paper.yaml",
-                                  "tests/config/config.yaml"])
+                                  "tests/config/overlay.yaml"])
 def test_fill_defaults_matches_snakemake_validate(name):
     """What fill_defaults writes is exactly what Snakemake's `validate(config, schema)` writes
     (the jsonschema FAQ's extend-with-default), values and key order alike."""
@@ -296,7 +291,7 @@ def test_fill_defaults_matches_snakemake_validate(name):
 
         return validators.extend(cls, {"properties": set_defaults})
 
-    cfg = load_config(ROOT / name)
+    cfg = study_config() if name.startswith("tests/") else load_config(ROOT / name)
     theirs = copy.deepcopy(cfg)
     extend_with_default(Draft202012Validator)(load_schema()).validate(theirs)
     ours = fill_defaults(copy.deepcopy(cfg))

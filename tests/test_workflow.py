@@ -1,4 +1,4 @@
-"""The whole Snakemake workflow on the shrunk test config (tests/config/config.yaml): every
+"""The whole Snakemake workflow on the shrunk test config (tests/config/overlay.yaml over config/config.yaml): every
 rule really runs, from the synthetic world to the analysis and the HTML report."""
 
 import re

@@ -14,6 +14,7 @@ from cptmix.config import (
     selected_tasks,
 )
 from cptmix.corpus.sources import source_shards
+from cptmix.train.backends import BACKENDS, backend_env
 
 # No surprise network: a missing local model is an error, not a download or a hang.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -62,11 +63,8 @@ SFT_BUILD = STUDY.sft is not None
 # Training backends (train.smk): train.backend, overridden for SFT by train.sft.backend.
 CPT_BACKEND = STUDY.train.backend
 SFT_BACKEND = STUDY.train.sft_backend
-TRAIN_ENVS = {
-    "hf": "../../envs/train.yaml",
-    "megatron": "../../envs/megatron.yaml",
-    "nemo": "../../envs/nemo.yaml",
-}
+# The conda env of a backend, relative to this rule file (cptmix.train's backend registry).
+TRAIN_ENVS = {name: "../../" + backend_env(name) for name in BACKENDS}
 
 
 def _alternatives(names):

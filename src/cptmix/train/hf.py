@@ -154,7 +154,7 @@ def _lm_batches(blocks: torch.Tensor, batch_size: int, seed: int):
 
 
 def pretrain_base(arch: dict, tokenizer_dir, corpus_paths: list, out_dir, hp: dict,
-                  seed: int = 0, threads: int = 1) -> None:
+                  seed: int, threads: int = 1) -> None:
     """Pre-train the demo's base model from scratch (the stand-in for llm-jp-3-13b)."""
     _seed_everything(seed, threads)
     tok = load_tokenizer(tokenizer_dir)
@@ -165,7 +165,7 @@ def pretrain_base(arch: dict, tokenizer_dir, corpus_paths: list, out_dir, hp: di
     _train(model, tok, Path(out_dir), n, get_batch, hp, seed, "pretrain base")
 
 
-def continual_pretrain(model_dir, corpus_paths: list, out_dir, hp: dict, seed: int = 0,
+def continual_pretrain(model_dir, corpus_paths: list, out_dir, hp: dict, seed: int,
                        threads: int = 1) -> None:
     """Continual pre-training of `model_dir` on a mixture's materialised corpus."""
     _seed_everything(seed, threads)
@@ -178,7 +178,7 @@ def continual_pretrain(model_dir, corpus_paths: list, out_dir, hp: dict, seed: i
     _train(model, tok, Path(out_dir), n, get_batch, hp, seed, f"cpt {Path(out_dir).name}")
 
 
-def supervised_finetune(model_dir, sft_path, out_dir, hp: dict, seed: int = 0,
+def supervised_finetune(model_dir, sft_path, out_dir, hp: dict, seed: int,
                         threads: int = 1) -> None:
     """SFT with the loss on response tokens only; identical settings for every model."""
     _seed_everything(seed, threads)
