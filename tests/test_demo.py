@@ -6,7 +6,6 @@ import copy
 import csv
 import json
 import re
-import time
 from collections import Counter
 
 import pytest
@@ -577,10 +576,8 @@ def test_bad_world_configs_name_the_key(tmp_path, mutate, error, match):
     assert not any(tmp_path.iterdir())
 
 
-def test_default_world_is_fast_and_sized_as_designed(tmp_path):
-    start = time.perf_counter()
+def test_default_world_is_sized_as_designed(tmp_path):
     generate_world(copy.deepcopy(DEFAULT_WORLD), tmp_path)
-    assert time.perf_counter() - start < 5
     chars = {s: v["characters"] for s, v in
              json.loads((tmp_path / "world.json").read_text(encoding="utf-8"))["sources"].items()}
     assert 350_000 < chars["general"] < 450_000
