@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from samples import write_jsonl
+from studies import new_workdir
 
 from cptmix.demo import generate_world
 from cptmix.prepare.contamination import (
@@ -473,8 +474,7 @@ def test_chat_template_wraps_prompts_when_the_tokenizer_has_one(tiny_model_dir):
 # --- workflow -------------------------------------------------------------------------------------
 
 def test_dry_run_plans_one_job_per_translation_shard(tmp_path):
-    (tmp_path / "config").mkdir()
-    shutil.copy(ROOT / "tests" / "config" / "config.yaml", tmp_path / "config" / "config.yaml")
+    new_workdir(tmp_path)
     cmd = [str(Path(sys.executable).with_name("snakemake")), "--snakefile",
            str(ROOT / "Snakefile"), "--directory", str(tmp_path), "-n",
            "results/prepare/sft/train.jsonl", "results/prepare/parallel/parallel_abstracts.jsonl"]
