@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: venv system demo demo-replicates test test-fast plan dag lint clean
+.PHONY: venv system demo demo-replicates test test-fast coverage plan dag lint clean
 
 venv: $(VENV)/.installed
 
@@ -53,6 +53,11 @@ test: venv system
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not slow" tests
+
+# The whole suite with line coverage of the library (in-process code; the workflow's scripts
+# run in subprocesses and are not counted).
+coverage: venv system
+	$(BIN)/python -m pytest -q --cov=cptmix --cov-report=term tests
 
 plan: venv
 	$(BIN)/snakemake -n --configfile $(CONFIG)

@@ -8,7 +8,7 @@ training, evaluation and the workflow scripts can all run on it in seconds on a 
 from __future__ import annotations
 
 import pytest
-from studies import Run, new_workdir, snakemake
+from studies import Background, run_second, run_study, stop_all
 
 TINY_SEED = 1234
 EOS, PAD = "<|endoftext|>", "<pad>"
@@ -70,36 +70,50 @@ def tiny_model_dir(tmp_path_factory):
     return out
 
 
+# Background runs of the shared studies (tests/studies.py), started once collection knows the
+# tests need them: they run while the unit tests do, and the fixtures below wait for them.
+_BACKGROUND: dict[str, Background] = {}
+_RUNNERS = {"study": run_study, "second_study": run_second}
+
+
+def _start(name: str, factory) -> Background:
+    if name not in _BACKGROUND:
+        _BACKGROUND[name] = Background(_RUNNERS[name], factory.mktemp(name))
+    return _BACKGROUND[name]
+
+
+def pytest_collection_finish(session):
+    if session.config.option.collectonly:
+        return
+    wanted = {name for item in session.items for name in getattr(item, "fixturenames", ())}
+    for name in _RUNNERS:
+        if name in wanted:
+            _start(name, session.config._tmp_path_factory)
+
+
+def pytest_sessionfinish(session):
+    """A run still going (an early stop, ^C) is ended with its jobs, and a cluster that no
+    test got to stop is stopped."""
+    stop_all()
+    for background in _BACKGROUND.values():
+        run = background.value()
+        if run is not None and run.slurm is not None:
+            run.slurm.stop()
+
+
 @pytest.fixture(scope="session")
 def study(tmp_path_factory):
-    """The whole workflow on the test study (tests/config/overlay.yaml over the demo config), run once for the session."""
-    work = new_workdir(tmp_path_factory.mktemp("study"))
-    proc = snakemake(work)
-    return Run(work, proc.stdout + proc.stderr)
+    """The whole workflow on the test study (tests/config/overlay.yaml over the demo config),
+    run once for the session (started in the background at collection)."""
+    return _start("study", tmp_path_factory).result()
 
 
 @pytest.fixture(scope="session")
 def second_study(tmp_path_factory):
-    """A second clean run of the same config: through the real Slurm (profiles/slurm shrunk to
-    one node) where Slurm is installed, else locally. Either way its tables must equal the
-    study's byte for byte."""
-    from slurm.cluster import SlurmCluster, available
-    from slurm.profile import load_real, partitions, write_test_profile
-
-    base = tmp_path_factory.mktemp("second")
-    work = new_workdir(base / "work")
-    if available() is not None:
-        proc = snakemake(work)
-        yield Run(work, proc.stdout + proc.stderr)
-        return
-    # the partitions the real profile names exist on the test node, so they stay unchanged
-    cluster = SlurmCluster(partitions=tuple(partitions(load_real())), cpus=2, gpus=2,
-                           memory_mb=8000, min_job_age_s=3600).start()
-    try:
-        profile = write_test_profile(base / "profile")
-        proc = snakemake(work, "--profile", str(base / "profile"), env=cluster.env,
-                         timeout=1500)
-        run = Run(work, proc.stdout + proc.stderr, cluster, profile)
-        yield run
-    finally:
-        cluster.stop()
+    """A second clean run of the same config for `studies.SECOND_TARGETS`: through the real
+    Slurm (profiles/slurm shrunk to one node) where Slurm is installed, else locally. Either
+    way its files must equal the study's byte for byte."""
+    run = _start("second_study", tmp_path_factory).result()
+    yield run
+    if run.slurm is not None:
+        run.slurm.stop()

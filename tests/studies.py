@@ -1,18 +1,22 @@
 """The workflow runs the test suite shares: one local study (tests/config/overlay.yaml over
-config/config.yaml) and one
-second clean run of the same config (through the real one-node Slurm when it is installed,
-else locally), so the whole workflow runs twice per suite, not four times.
+config/config.yaml, every job) and one second clean run of the same config for `SECOND_TARGETS`
+only (one mixture's and the base model's chain, world to scores: every GPU rule and most CPU
+rules; through the real one-node Slurm when it is installed, else locally).
 
-`tests/test_workflow.py` checks the study's outputs and that the two runs are byte-identical;
-`tests/test_slurm.py` checks how the second run's jobs went through Slurm.
+Both start in the background as soon as collection has chosen tests that need them
+(`tests/conftest.py`), so they run while the unit tests do; the fixtures wait for them.
+`tests/test_workflow.py` checks the study's outputs and that the second run's files equal the
+study's byte for byte; `tests/test_slurm.py` checks how the second run's jobs went through Slurm.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = ROOT / "config" / "config.yaml"
 OVERLAY = ROOT / "tests" / "config" / "overlay.yaml"
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+# The second run's targets: EnJa-Base's and the base model's scores (18 jobs: world,
+# translation, tokenizer, counts, base pre-training, mixture, ledger, CPT, SFT, evaluation).
+SECOND_TARGETS = ("results/eval/EnJa-Base/seed-1234/scores.tsv",
+                  "results/eval/base/seed-1234/scores.tsv")
 
 
 def study_config(**extra) -> dict:
@@ -45,17 +53,51 @@ def write_config(path: Path, cfg: dict) -> Path:
 def snakemake(workdir, *args, check=True, config="config/config.yaml", env=None, timeout=None):
     """`snakemake` on the repository's Snakefile in `workdir` (2 cores unless args say), with
     `config` (relative to `workdir`; by default the work directory's own config)."""
+    # `args` (targets too) before --configfile, which would read following words as files
     cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(config), *args]
+           *args, "--configfile", str(config)]
     if "--profile" not in args and "--cores" not in args:
         cmd += ["--cores", "2"]
     env = {**(env or os.environ), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=env, cwd=workdir,
-                          timeout=timeout)
+    # its own session, so that an interrupted test run can stop it and its jobs as one group
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env, cwd=workdir, start_new_session=True) as popen:
+        _RUNNING.add(popen)
+        try:
+            out, err = popen.communicate(timeout=timeout)
+        except BaseException:
+            _stop(popen)
+            raise
+        finally:
+            _RUNNING.discard(popen)
+    proc = subprocess.CompletedProcess(cmd, popen.returncode, out, err)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n"
                              f"{proc.stderr[-8000:]}")
     return proc
+
+
+_RUNNING: set[subprocess.Popen] = set()
+
+
+def _stop(popen: subprocess.Popen) -> None:
+    """SIGTERM to the snakemake process group (snakemake stops its jobs), then SIGKILL."""
+    if popen.poll() is not None:
+        return
+    try:
+        os.killpg(popen.pid, signal.SIGTERM)
+        popen.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(popen.pid, signal.SIGKILL)
+        popen.wait()
+    except ProcessLookupError:
+        pass
+
+
+def stop_all() -> None:
+    """Stop every snakemake still running (a session that ends early leaves none behind)."""
+    for popen in list(_RUNNING):
+        _stop(popen)
 
 
 def new_workdir(path: Path, **extra) -> Path:
@@ -76,3 +118,61 @@ class Run:
     @property
     def run_id(self) -> str:
         return re.search(r"SLURM run ID: (\S+)", self.log).group(1)
+
+
+def run_study(work: Path) -> Run:
+    """Every job of the test study, locally on 2 cores, in a fresh work directory."""
+    proc = snakemake(new_workdir(work), timeout=1800)
+    return Run(work, proc.stdout + proc.stderr)
+
+
+def run_second(base: Path) -> Run:
+    """`SECOND_TARGETS` of the test study from scratch: through a one-node Slurm started here
+    (profiles/slurm shrunk to the node) where Slurm is installed, else locally. The caller
+    stops `run.slurm` when it is done with it."""
+    from slurm.cluster import SlurmCluster, available
+    from slurm.profile import load_real, partitions, write_test_profile
+
+    work = new_workdir(base / "work")
+    if available() is not None:
+        proc = snakemake(work, *SECOND_TARGETS, timeout=1800)
+        return Run(work, proc.stdout + proc.stderr)
+    # the partitions the real profile names exist on the test node, so they stay unchanged
+    cluster = SlurmCluster(partitions=tuple(partitions(load_real())), cpus=2, gpus=2,
+                           memory_mb=8000, min_job_age_s=3600).start()
+    try:
+        profile = write_test_profile(base / "profile")
+        proc = snakemake(work, *SECOND_TARGETS, "--profile", str(base / "profile"),
+                         env=cluster.env, timeout=1800)
+    except BaseException:
+        cluster.stop()
+        raise
+    return Run(work, proc.stdout + proc.stderr, cluster, profile)
+
+
+class Background:
+    """`fn(path)` in a thread, started now; `result()` waits for it and returns its value (or
+    raises what it raised)."""
+
+    def __init__(self, fn, path: Path):
+        self._value, self._error = None, None
+        self._thread = threading.Thread(target=self._run, args=(fn, path), daemon=True,
+                                        name=f"cptmix-{fn.__name__}")
+        self._thread.start()
+
+    def _run(self, fn, path: Path) -> None:
+        try:
+            self._value = fn(path)
+        except BaseException as exc:  # noqa: BLE001 - raised in the test that waits for it
+            self._error = exc
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def value(self):
+        """The value once finished, None if it failed (its test reports that)."""
+        self._thread.join()
+        return self._value
