@@ -396,6 +396,10 @@ RESULT_PATHS = (
         "provenance.json", "summary.md", "planted_effects_check.tsv", "figures")),
     "results/logs/analyze/{metric}.log", "results/benchmarks/analyze/{metric}.tsv",
 )
+# What jobs append to an output's name for the working path beside it (listed in RESULT_PATHS
+# where they occur): hf/megatron resumable checkpoints, NeMo's work directory, a translation
+# shard's progress and state.
+WORKING_SUFFIXES = (".partial", ".partial.json", ".nemo")
 # Config sections whose names are placeholders of RESULT_PATHS.
 NAMED_SECTIONS = {"source": "sources", "mixture": "mixtures", "translation": "translate",
                   "parallel": "parallel"}
