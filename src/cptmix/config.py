@@ -1,10 +1,13 @@
 """Study configuration: loading, cross-field checks and mixture resolution.
 
-First stage of the pipeline. The Snakefile validates the config against
-`workflow/schemas/config.schema.yaml` (JSON Schema) and then calls `check_config`, which
-adds the checks JSON Schema cannot express (mixtures reference known sources, `extends`
-chains resolve without cycles, fractions in [0, 1], covariates name statistics). Every
-error names the config file (when known) and the offending field.
+First stage of the pipeline. Config files are read strictly (`load_config`: a mapping key
+repeated anywhere is an error naming both lines; the workflow re-reads every file Snakemake
+was given). The Snakefile validates the config against `workflow/schemas/config.schema.yaml`
+(JSON Schema) and then calls `check_config`, which adds the checks JSON Schema cannot express
+(mixtures reference known sources, `extends` chains resolve without cycles, fractions in
+[0, 1], covariates name statistics, every task name is known, no two mixtures select the same
+data, names are safe in every path they form under results/ (`RESULT_PATHS`), seeds fit the
+megatron backend). Every error names the config file (when known) and the offending field.
 
 Mixtures are declared as data, as in the paper's Fig. 2: a list of `(source, fraction)`
 pairs, optionally extending another mixture. `resolve_mixtures` flattens `extends` so each
