@@ -14,6 +14,7 @@ from cptmix.config import (
     ConfigError,
     StudyConfig,
     check_config,
+    check_config_files,
     config_files_label,
     fill_defaults,
     load_config,
@@ -309,6 +310,16 @@ def test_replicates_overlay_merged_over_the_demo_is_valid():
     cfg = load_config(ROOT / "config" / "config.yaml")
     update_config(cfg, load_config(ROOT / "config" / "replicates.yaml"))
     check_config(cfg, schema=SCHEMA)
+
+
+def test_check_config_files_reads_every_file_strictly(tmp_path, monkeypatch):
+    (tmp_path / "a.yaml").write_text("seed: 1\n")
+    (tmp_path / "b.yaml").write_text("train:\n  cpt: {}\n  cpt: {}\n")
+    monkeypatch.chdir(tmp_path)
+    check_config_files([tmp_path / "a.yaml"])
+    with pytest.raises(ConfigError, match=r"^b.yaml: train: key 'cpt' is repeated \(lines 2 "
+                                          r"and 3\)"):
+        check_config_files([tmp_path / "a.yaml", tmp_path / "b.yaml"])
 
 
 def test_config_files_label(tmp_path):

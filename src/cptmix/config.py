@@ -92,49 +92,53 @@ def _mapping_paths(node: yaml.Node, path: str, out: dict[int, str]) -> dict[int,
     return out
 
 
-def load_yaml_strict(path: str | Path) -> Any:
+def load_yaml_strict(path: str | Path, where: str | None = None) -> Any:
     """A YAML file's data, refusing what a plain `yaml.safe_load` lets through: a mapping key
     repeated anywhere (every one reported, with both lines). Errors are ConfigErrors naming
-    the file."""
+    the file (as `where`, default the path)."""
     path = Path(path)
+    where = where or str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise ConfigError(f"{where}: config file not found") from None
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+        raise ConfigError(f"{where}: not valid UTF-8 ({exc.reason} at byte {exc.start})") \
+            from None
     loader = _StrictLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{where}: not valid YAML: {exc}") from None
     finally:
         loader.dispose()
     if loader.repeated:
-        where = _mapping_paths(node, "", {})
+        fields = _mapping_paths(node, "", {})
         problems = []
         for mapping, key, first, again in sorted(loader.repeated, key=lambda r: r[3]):
-            field = where.get(id(mapping)) or "(top level)"
+            field = fields.get(id(mapping)) or "(top level)"
             problems.append(f"{field}: key {key!r} is repeated (lines {first} and {again}); "
                             f"YAML would silently keep only the last")
-        _raise(problems, str(path))
+        _raise(problems, where)
     return data
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
-    """One config file, read strictly (`load_yaml_strict`); the top level must be a mapping."""
-    cfg = load_yaml_strict(path)
+def load_config(path: str | Path, where: str | None = None) -> dict[str, Any]:
+    """One config file, read strictly (`load_yaml_strict`); the top level must be a mapping.
+    Errors name the file as `where` (default: the path)."""
+    cfg = load_yaml_strict(path, where)
     if not isinstance(cfg, dict):
-        raise ConfigError(f"{path}: top level must be a mapping")
+        raise ConfigError(f"{where or path}: top level must be a mapping")
     return cfg
 
 
 def check_config_files(paths) -> None:
     """Read every config file strictly (Snakemake reads --configfile leniently: a repeated
-    key there silently keeps the last value), so the first bad one raises its ConfigError."""
+    key there silently keeps the last value), so the first bad one raises its ConfigError,
+    naming the file as `config_files_label` does."""
     for path in paths:
-        load_config(path)
+        load_config(path, where=config_files_label([path]))
 
 
 def config_files_label(paths, cwd: str | Path | None = None) -> str:
