@@ -2,6 +2,7 @@
 exit code 2, one clear error naming the file and the field, and leaves no output behind."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -81,6 +82,29 @@ CONFIG_CASES = [
      "replicates.scope: 'cpt' is not one of ['full', 'sft']"),
     ("misspelt top-level key", _set(["replicate"], {"n": 3}),
      "Additional properties are not allowed ('replicate' was unexpected)"),
+    # names against the paths they form (cptmix.config.name_problems)
+    ("path-step mixture name", lambda c: c["mixtures"].update(
+        {"..": {"sources": [{"source": "ja_base", "fraction": 0.3}]}}),
+     "mixtures: '..' is not a name but a path step"),
+    ("mixture names differing in case", lambda c: c["mixtures"].update(
+        {"enja-plus": {"sources": [{"source": "ja_base", "fraction": 0.3}]}}),
+     ("mixtures.enja-plus: forms results/corpus/mixtures/enja-plus, which collides with "
+     "mixtures.EnJa-Plus's results/corpus/mixtures/EnJa-Plus")),
+    ("source named like a workflow folder", lambda c: c["sources"].update(
+        {"mixtures": {"path": "x.jsonl", "lang": "ja"}}),
+     "sources.mixtures: forms results/corpus/mixtures, which collides with the workflow's own"),
+    ("mixture named like the base model's checkpoint", lambda c: c["mixtures"].update(
+        {"base.partial": {"sources": [{"source": "ja_base", "fraction": 0.3}]}}),
+     "mixtures.base.partial: forms results/models/cpt/base.partial"),
+    ("identical mixtures", lambda c: c["mixtures"].update(
+        {"Twin": {"extends": "EnDominant", "sources": [{"source": "pmc_ja_mt", "fraction": 1}]}}),
+     "mixtures.Twin: selects exactly the same data as mixtures.EnJa-Balance"),
+    ("unknown task in an SFT source",
+     _set(["sft", "sources", "jmedbench_train", "contamination", "against"], ["MedQA-X"]),
+     "sft.sources.jmedbench_train.contamination.against[0]: unknown task 'MedQA-X'"),
+    ("seed megatron cannot take",
+     lambda c: (c["train"].update(backend="megatron"), c.update(seed=2**32)),
+     "seed: 4294967296 is over 4294967295 (2**32 - 1)"),
 ]
 
 
@@ -104,6 +128,61 @@ def test_config_not_yaml_and_missing_paths(tmp_path, capsys):
     assert main(["check-config", "--paths", str(path)]) == 2
     assert "sources.ja_base.path[0]: corpora/*.jsonl.zst matches no file" in \
         capsys.readouterr().err
+
+
+DEMO_TEXT = (ROOT / "config" / "config.yaml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("command", ["check-config", "mixtures"])
+def test_repeated_key_in_a_config_file(tmp_path, capsys, command):
+    lines = DEMO_TEXT.splitlines(keepends=True)
+    first = lines.index("train:\n") + 2  # line number of `  backend: hf` right below it
+    assert lines[first - 1].startswith("  backend: hf ")
+    text = "".join([*lines[:first], "  backend: megatron\n", *lines[first:]])
+    path = _config(tmp_path, text=text)
+    assert main([command, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: train: key 'backend' is repeated (lines {first} and {first + 1}); YAML " \
+        "would silently keep only the last" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]
+
+
+def _snakemake_n(workdir, *configfiles):
+    from studies import SNAKEMAKE
+
+    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), "-n",
+           "--cores", "1", "--configfile", *configfiles]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=workdir,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+
+def test_snakemake_refuses_a_repeated_key_in_any_config_file(tmp_path):
+    """Snakemake reads --configfile leniently (the last value wins); the workflow reads every
+    file again strictly and stops before planning anything."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(DEMO_TEXT, encoding="utf-8")
+    (tmp_path / "overlay.yaml").write_text(
+        "train:\n  cpt:\n    lr: 1.0e-3\n  cpt:\n    lr: 5.0e-4\n", encoding="utf-8")
+    proc = _snakemake_n(tmp_path, "config/config.yaml", "overlay.yaml")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out  # snakemake's exit code for an error in the workflow
+    assert "overlay.yaml: train: key 'cpt' is repeated (lines 2 and 4)" in out
+    assert "Traceback" not in out and "train_cpt" not in out  # nothing was planned
+    assert not (tmp_path / "results").exists()
+
+
+def test_snakemake_refuses_a_name_that_leaves_its_folder(tmp_path):
+    """The issue's case: a mixture named '..' plans results/corpus/mixtures/../stats.json."""
+    (tmp_path / "config").mkdir()
+    text = DEMO_TEXT.replace("  EnJa-Hybrid:  ", "  ..:\n    sources: [{source: textbooks, "
+                             "fraction: 0.5}]\n  EnJa-Hybrid:  ")
+    assert text != DEMO_TEXT
+    (tmp_path / "config" / "config.yaml").write_text(text, encoding="utf-8")
+    proc = _snakemake_n(tmp_path, "config/config.yaml")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    assert "config/config.yaml: mixtures: '..' is not a name but a path step" in out
+    assert "Traceback" not in out and not (tmp_path / "results").exists()
 
 
 def test_exit_code_of_the_real_command(tmp_path):

@@ -1,15 +1,21 @@
 """cptmix.config: schema, cross-field checks, mixture resolution."""
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 from studies import study_config
 
 from cptmix.config import (
+    RESULT_PATHS,
+    WORKING_SUFFIXES,
     ConfigError,
     StudyConfig,
     check_config,
+    check_config_files,
+    config_files_label,
     fill_defaults,
     load_config,
     mixture_parents,
@@ -251,3 +257,279 @@ def test_replicate_seeds_default_seed_is_the_schemas(demo_cfg):
     del cfg["seed"]
     cfg["replicates"] = {"n": 2}
     assert replicate_seeds(cfg) == [schema_default("seed"), schema_default("seed") + 1]
+
+
+# --- Strict YAML: a repeated key is an error, never "the last one wins" ----------------------
+
+def test_repeated_keys_name_the_key_both_lines_and_the_file(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text("seed: 1\n"                                   # 1
+                    "mixtures:\n"                                 # 2
+                    "  A:\n"                                      # 3
+                    "    sources: [{source: a, fraction: 1, fraction: 0.5}]\n"  # 4
+                    "  B: {extends: A}\n"                         # 5
+                    "  A:\n"                                      # 6
+                    "    sources: []\n"                           # 7
+                    "seed: 3\n")                                  # 8
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).splitlines() == [
+        f"{path}: 3 problems:",
+        ("  mixtures.A.sources[0]: key 'fraction' is repeated (lines 4 and 4); YAML would "
+        "silently keep only the last"),
+        "  mixtures: key 'A' is repeated (lines 3 and 6); YAML would silently keep only the last",
+        ("  (top level): key 'seed' is repeated (lines 1 and 8); YAML would silently keep only "
+        "the last")]
+
+
+def test_strict_loader_keeps_merge_keys_and_equal_values_apart(tmp_path):
+    path = tmp_path / "ok.yaml"
+    # `<<` merges may be overridden (that is what they are for); the same key in two
+    # different mappings is no repetition; 1 and "1" are different keys
+    path.write_text("base: &b {lr: 1, epochs: 2}\ncpt:\n  <<: *b\n  lr: 3\nsft: {lr: 1}\n"
+                    "m: {1: a, '1': b}\n")
+    assert load_config(path) == {"base": {"lr": 1, "epochs": 2}, "cpt": {"lr": 3, "epochs": 2},
+                                 "sft": {"lr": 1}, "m": {1: "a", "1": "b"}}
+    path.write_text("m: {1: a, 1.0: b}\n")  # equal once read: one dict key, so repeated
+    with pytest.raises(ConfigError, match=r"m: key 1.0 is repeated \(lines 1 and 1\)"):
+        load_config(path)
+    path.write_text("- a\n")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("path", ["config/config.yaml", "config/paper.yaml",
+                                  "config/replicates.yaml", "tests/config/overlay.yaml"])
+def test_shipped_config_files_have_no_repeated_keys(path):
+    assert load_config(ROOT / path) == yaml.safe_load((ROOT / path).read_text(encoding="utf-8"))
+
+
+def test_replicates_overlay_merged_over_the_demo_is_valid():
+    from snakemake.utils import update_config
+
+    cfg = load_config(ROOT / "config" / "config.yaml")
+    update_config(cfg, load_config(ROOT / "config" / "replicates.yaml"))
+    check_config(cfg, schema=SCHEMA)
+
+
+def test_check_config_files_reads_every_file_strictly(tmp_path, monkeypatch):
+    (tmp_path / "a.yaml").write_text("seed: 1\n")
+    (tmp_path / "b.yaml").write_text("train:\n  cpt: {}\n  cpt: {}\n")
+    monkeypatch.chdir(tmp_path)
+    check_config_files([tmp_path / "a.yaml"])
+    with pytest.raises(ConfigError, match=r"^b.yaml: train: key 'cpt' is repeated \(lines 2 "
+                                          r"and 3\)"):
+        check_config_files([tmp_path / "a.yaml", tmp_path / "b.yaml"])
+
+
+def test_config_files_label(tmp_path):
+    (tmp_path / "c").mkdir()
+    assert config_files_label([tmp_path / "c" / "a.yaml", tmp_path / "b.yaml"],
+                              cwd=tmp_path) == "c/a.yaml + b.yaml"
+    assert config_files_label(["/elsewhere/x.yaml"], cwd=tmp_path) == "/elsewhere/x.yaml"
+    assert config_files_label([]) == "config"
+
+
+# --- Names against every path they form --------------------------------------------------------
+
+def _mixture(cfg, name, frac=0.3):
+    cfg["mixtures"][name] = {"sources": [{"source": "ja_base", "fraction": frac}]}
+
+
+def _source(cfg, name):
+    cfg["sources"][name] = {"path": "data/x.jsonl", "lang": "ja"}
+
+
+NAME_CASES = [
+    ("mixture ..", lambda c: _mixture(c, ".."),
+     "mixtures: '..' is not a name but a path step"),
+    ("mixture .", lambda c: _mixture(c, "."), "mixtures: '.' is not a name but a path step"),
+    ("hidden source", lambda c: _source(c, ".ja"), "sources: '.ja' starts with '.'"),
+    ("hidden translation", lambda c: c["translate"].update(
+        {".t": {"input": "x.jsonl", "backend": "noisy"}}), "translate: '.t' starts with '.'"),
+    ("mixtures differing in case", lambda c: _mixture(c, "enja-plus"),
+     ("mixtures.enja-plus: forms results/corpus/mixtures/enja-plus, which collides with "
+     "mixtures.EnJa-Plus's results/corpus/mixtures/EnJa-Plus (they differ only in letter case")),
+    ("sources differing in case", lambda c: _source(c, "JA_BASE"),
+     ("sources.JA_BASE: forms results/corpus/JA_BASE, which collides with sources.ja_base's "
+     "results/corpus/ja_base (they differ only in letter case")),
+    ("source named like the mixtures folder", lambda c: _source(c, "mixtures"),
+     ("sources.mixtures: forms results/corpus/mixtures, which collides with the workflow's own "
+     "results/corpus/mixtures (from results/corpus/mixtures/{mixture}/stats.json)")),
+    ("source named like a corpus table", lambda c: _source(c, "composition.tsv"),
+     ("sources.composition.tsv: forms results/corpus/composition.tsv, which collides with the "
+     "workflow's own results/corpus/composition.tsv")),
+    ("mixture named like the base's checkpoint", lambda c: _mixture(c, "base.partial"),
+     ("mixtures.base.partial: forms results/models/cpt/base.partial, which collides with the "
+     "workflow's own results/models/cpt/base.partial")),
+    ("mixture Base", lambda c: _mixture(c, "Base"),
+     ("mixtures.Base: forms results/models/cpt/Base, which collides with the workflow's own "
+     "results/models/cpt/base (they differ only in letter case")),
+    ("model named like an evaluation file", lambda c: _mixture(c, "mt_source_quality.json"),
+     ("mixtures.mt_source_quality.json: forms results/eval/mt_source_quality.json, which "
+     "collides with the workflow's own results/eval/mt_source_quality.json")),
+    ("translation named like another's output", lambda c: c["translate"].update(
+        {"pmc_ja_mt.jsonl": {"input": "x.jsonl", "backend": "noisy"}}),
+     ("translate.pmc_ja_mt.jsonl: forms results/prepare/translate/pmc_ja_mt.jsonl, which "
+     "collides with translate.pmc_ja_mt's results/prepare/translate/pmc_ja_mt.jsonl")),
+    ("parallel sources differing in case", lambda c: c["parallel"].update(
+        {"Parallel_Abstracts": {"pairs": "p.jsonl"}}),
+     "parallel.Parallel_Abstracts: forms results/prepare/parallel/Parallel_Abstracts.jsonl"),
+    # 251 characters + ".json" (stats.json's folder is fine; its log file is not): 255 is the limit
+    ("name too long for a file", lambda c: _mixture(c, "m" * 252),
+     (f"mixtures.{'m' * 252}: forms results/logs/mixture_stats/{'m' * 252}.log, whose last part "
+     "is over 255 bytes")),
+]
+
+
+@pytest.mark.parametrize("name, mutate, phrase", NAME_CASES, ids=[c[0] for c in NAME_CASES])
+def test_names_are_checked_against_every_path_they_form(demo_cfg, name, mutate, phrase):
+    with pytest.raises(ConfigError, match="^my.yaml: ") as err:
+        check_config(_broken(demo_cfg, mutate), where="my.yaml", schema=SCHEMA)
+    assert phrase in str(err.value)
+    assert len(str(err.value).splitlines()) == 1  # one problem, one message
+
+
+def test_names_that_only_look_alike_pass(demo_cfg):
+    def mutate(c):
+        _mixture(c, "base-2")              # base's folder is "base", not a prefix match
+        _mixture(c, "EnJa-Plus.v2", 0.4)   # ".v2" is no reserved suffix
+        _source(c, "seed-1")               # results/corpus/seed-1: nothing else there
+        c["translate"]["pmc_ja_mt.provenance"] = {"input": "x.jsonl", "backend": "noisy"}
+        _mixture(c, "m" * 251, 0.5)        # + ".log" / ".tsv" = 255 bytes: the limit itself
+    check_config(_broken(demo_cfg, mutate), schema=SCHEMA)
+
+
+def _rule_path_literals():
+    """(file, is f-string, text) of every results/ string literal in workflow/rules."""
+    for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        for line in smk.read_text(encoding="utf-8").splitlines():
+            for m in re.finditer(r'(f?)"(results/[^"]*)"', line.split("#", 1)[0]):
+                yield smk.name, m.group(1) == "f", m.group(2)
+
+
+def _f_string_regex(text):
+    """An f-string's text as a regex over RESULT_PATHS: `{{x}}` is the placeholder {x}, a
+    replacement field `{expr}` any text within one path part; the f-string may be a folder
+    the rules join more parts to (`f"results/corpus/mixtures/{wildcards.mixture}"`)."""
+    out = ""
+    for token in re.split(r"(\{\{\w+\}\}|\{[^{}]*\})", text):
+        if token.startswith("{{"):
+            out += re.escape(token[1:-1])
+        elif token.startswith("{"):
+            out += r"[^/]+"
+        else:
+            out += re.escape(token)
+    return re.compile(out + "(/|$)")
+
+
+def test_every_results_path_in_the_rules_is_in_the_name_check():
+    literals = list(_rule_path_literals())
+    assert len(literals) > 80  # the scan found the rules' paths
+    for smk, is_f, text in literals:
+        if is_f:
+            assert any(_f_string_regex(text).match(p) for p in RESULT_PATHS), (smk, text)
+        else:
+            assert text in RESULT_PATHS, f"{smk}: {text} is missing from config.RESULT_PATHS"
+    # and nothing listed is stale: each entry is in a rule, or a job's working path
+    plain = {t for _, is_f, t in literals if not is_f}
+    regexes = [_f_string_regex(t) for _, is_f, t in literals if is_f]
+    for p in RESULT_PATHS:
+        if p.endswith(WORKING_SUFFIXES):
+            assert p.removesuffix(next(s for s in WORKING_SUFFIXES if p.endswith(s))) in plain
+        else:
+            assert p in plain or any(r.match(p) for r in regexes), f"{p}: in no rule"
+
+
+def test_every_working_path_suffix_of_the_library_is_in_the_name_check():
+    """`<output>.partial` and the like, which jobs create beside an output: a name that ends
+    in one would collide with a neighbour's working directory."""
+    found = set()
+    for py in (ROOT / "src" / "cptmix").rglob("*.py"):
+        found |= set(re.findall(r'(?:\.name|str\(\w+\))\s*\+\s*"(\.[\w.]+)"',
+                                py.read_text(encoding="utf-8")))
+    assert found == {".partial", ".partial.json", ".nemo"}
+    assert set(WORKING_SUFFIXES) == found
+    for p in RESULT_PATHS:  # every model directory has its checkpoint folder listed
+        if p.startswith("results/models/") and p.endswith(("seed-{seed}", "cpt/base")):
+            assert p + ".partial" in RESULT_PATHS, p
+
+
+# --- Every task name, identical mixtures, megatron seeds ----------------------------------------
+
+def test_task_names_in_every_section(demo_cfg):
+    def mutate(c):
+        spec = c["sft"]["sources"]["jmedbench_train"]
+        spec["tasks"] = ["MedQA", "MedQA-Xx"]
+        spec["contamination"]["against"] = ["JMMLU-Medical", "Igaku"]
+        c["evaluate"]["tasks"] = ["NotATask"]
+
+    with pytest.raises(ConfigError) as err:
+        check_config(_broken(demo_cfg, mutate), where="my.yaml", schema=SCHEMA)
+    assert str(err.value).splitlines()[1:] == [
+        "  evaluate.tasks[0]: unknown task 'NotATask'",
+        "  sft.sources.jmedbench_train.tasks[1]: unknown task 'MedQA-Xx'",
+        "  sft.sources.jmedbench_train.contamination.against[1]: unknown task 'Igaku'"]
+
+
+def test_identical_mixtures_are_an_error(demo_cfg):
+    # EnDominant + pmc_ja_mt 0.5 and a 0 fraction of textbooks: EnJa-Plus exactly
+    def mutate(c):
+        c["mixtures"]["Copy"] = {"extends": "EnDominant", "sources": [
+            {"source": "pmc_ja_mt", "fraction": 0.5}, {"source": "textbooks", "fraction": 0}]}
+
+    with pytest.raises(ConfigError) as err:
+        check_config(_broken(demo_cfg, mutate), where="my.yaml", schema=SCHEMA)
+    assert str(err.value) == (
+        "my.yaml: mixtures.Copy: selects exactly the same data as mixtures.EnJa-Plus "
+        "(ja_base×1, en_base×1, parallel_abstracts×0.1, pmc_en×1, pmc_ja_mt×0.5); the analysis "
+        "would count one design point twice")
+    # a different fraction is a different mixture
+    check_config(_broken(demo_cfg, lambda c: mutate(c) or c["mixtures"]["Copy"]["sources"][0]
+                         .update(fraction=0.25)), schema=SCHEMA)
+
+
+def _megatron(seed=None, replicates=None, sft_only=False, tensor=1):
+    def mutate(c):
+        if sft_only:
+            c["train"]["sft"]["backend"] = "megatron"
+        else:
+            c["train"]["backend"] = "megatron"
+        c["train"]["cpt"]["parallel"] = {"tensor": tensor}
+        if seed is not None:
+            c["seed"] = seed
+        if replicates is not None:
+            c["replicates"] = replicates
+    return mutate
+
+
+TORCH_LIMIT = 2**64 - 1 - 2718  # megatron-core: torch seed = seed + 2718 + tensor-parallel rank
+SEED_CASES = [
+    ("study seed over numpy's range", _megatron(seed=2**32),
+     ("seed: 4294967296 is over 4294967295 (2**32 - 1), the largest seed "
+     "numpy.random.RandomState takes")),
+    ("replicate seed over torch's range", _megatron(replicates={"seeds": [1, TORCH_LIMIT + 1]}),
+     (f"replicates.seeds[1]: seed {TORCH_LIMIT + 1} is over {TORCH_LIMIT}: megatron-core seeds "
+     "torch")),
+    ("tensor parallel lowers the limit", _megatron(replicates={"seeds": [TORCH_LIMIT]}, tensor=2),
+     f"replicates.seeds[0]: seed {TORCH_LIMIT} is over {TORCH_LIMIT - 1}"),
+    ("seed + n over torch's range (megatron SFT only)",
+     _megatron(seed=TORCH_LIMIT, replicates={"n": 2}, sft_only=True),
+     f"replicates.n: seed {TORCH_LIMIT + 1} is over {TORCH_LIMIT}"),
+]
+
+
+@pytest.mark.parametrize("name, mutate, phrase", SEED_CASES, ids=[c[0] for c in SEED_CASES])
+def test_megatron_seed_limits(demo_cfg, name, mutate, phrase):
+    with pytest.raises(ConfigError) as err:
+        check_config(_broken(demo_cfg, mutate), where="my.yaml", schema=SCHEMA)
+    assert str(err.value).startswith("my.yaml: ") and len(str(err.value).splitlines()) == 1
+    assert phrase in str(err.value)
+
+
+def test_megatron_seed_limits_are_the_limits(demo_cfg):
+    check_config(_broken(demo_cfg, _megatron(seed=2**32 - 1)), schema=SCHEMA)
+    check_config(_broken(demo_cfg, _megatron(replicates={"seeds": [TORCH_LIMIT]})), schema=SCHEMA)
+    # megatron SFT only: the study seed shuffles no megatron dataset, so only torch's limit
+    check_config(_broken(demo_cfg, _megatron(seed=2**40, sft_only=True)), schema=SCHEMA)
+    check_config(_broken(demo_cfg, lambda c: c.update(seed=2**40)), schema=SCHEMA)  # hf

@@ -49,13 +49,12 @@ def _mixtures(args) -> int:
 
 
 def _world(args) -> int:
-    import yaml
-
+    from cptmix.config import load_config
     from cptmix.demo import DEFAULT_WORLD, generate_world
 
     cfg = dict(DEFAULT_WORLD)
     if args.config:
-        cfg.update(yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))["world"])
+        cfg.update(load_config(args.config)["world"])  # strictly: no repeated keys
     if args.seed is not None:
         cfg["seed"] = args.seed
     generate_world(cfg, args.out)

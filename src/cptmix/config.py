@@ -1,10 +1,13 @@
 """Study configuration: loading, cross-field checks and mixture resolution.
 
-First stage of the pipeline. The Snakefile validates the config against
-`workflow/schemas/config.schema.yaml` (JSON Schema) and then calls `check_config`, which
-adds the checks JSON Schema cannot express (mixtures reference known sources, `extends`
-chains resolve without cycles, fractions in [0, 1], covariates name statistics). Every
-error names the config file (when known) and the offending field.
+First stage of the pipeline. Config files are read strictly (`load_config`: a mapping key
+repeated anywhere is an error naming both lines; the workflow re-reads every file Snakemake
+was given). The Snakefile validates the config against `workflow/schemas/config.schema.yaml`
+(JSON Schema) and then calls `check_config`, which adds the checks JSON Schema cannot express
+(mixtures reference known sources, `extends` chains resolve without cycles, fractions in
+[0, 1], covariates name statistics, every task name is known, no two mixtures select the same
+data, names are safe in every path they form under results/ (`RESULT_PATHS`), seeds fit the
+megatron backend). Every error names the config file (when known) and the offending field.
 
 Mixtures are declared as data, as in the paper's Fig. 2: a list of `(source, fraction)`
 pairs, optionally extending another mixture. `resolve_mixtures` flattens `extends` so each
@@ -47,17 +50,111 @@ class ConfigError(ValueError):
     """A config value is wrong; the message names the file and the field."""
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that records repeated mapping keys instead of letting the last
+    one silently win (YAML requires unique keys; PyYAML does not check)."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self.repeated: list[tuple[yaml.Node, Any, int, int]] = []  # mapping, key, lines
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *anchor` keys may be overridden: that is what they are for
+                key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in first:
+                        self.repeated.append((node, key, first[key], line))
+                    else:
+                        first[key] = line
+                except TypeError:
+                    continue  # an unhashable key: the constructor itself reports it
+        return super().construct_mapping(node, deep=deep)
+
+
+def _mapping_paths(node: yaml.Node, path: str, out: dict[int, str]) -> dict[int, str]:
+    """id(mapping node) -> its config path (`mixtures.EnJa-Plus`), for the messages."""
+    if id(node) in out:
+        return out  # an alias: named where it was defined
+    if isinstance(node, yaml.MappingNode):
+        out[id(node)] = path
+        for key_node, value in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else "?"
+            _mapping_paths(value, f"{path}.{key}" if path else str(key), out)
+    elif isinstance(node, yaml.SequenceNode):
+        out[id(node)] = path
+        for i, value in enumerate(node.value):
+            _mapping_paths(value, f"{path}[{i}]", out)
+    return out
+
+
+def load_yaml_strict(path: str | Path, where: str | None = None) -> Any:
+    """A YAML file's data, refusing what a plain `yaml.safe_load` lets through: a mapping key
+    repeated anywhere (every one reported, with both lines). Errors are ConfigErrors naming
+    the file (as `where`, default the path)."""
     path = Path(path)
+    where = where or str(path)
     try:
-        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise ConfigError(f"{where}: config file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{where}: not valid UTF-8 ({exc.reason} at byte {exc.start})") \
+            from None
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{where}: not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    if loader.repeated:
+        fields = _mapping_paths(node, "", {})
+        problems = []
+        for mapping, key, first, again in sorted(loader.repeated, key=lambda r: r[3]):
+            field = fields.get(id(mapping)) or "(top level)"
+            problems.append(f"{field}: key {key!r} is repeated (lines {first} and {again}); "
+                            f"YAML would silently keep only the last")
+        _raise(problems, where)
+    return data
+
+
+def load_config(path: str | Path, where: str | None = None) -> dict[str, Any]:
+    """One config file, read strictly (`load_yaml_strict`); the top level must be a mapping.
+    Errors name the file as `where` (default: the path)."""
+    cfg = load_yaml_strict(path, where)
     if not isinstance(cfg, dict):
-        raise ConfigError(f"{path}: top level must be a mapping")
+        raise ConfigError(f"{where or path}: top level must be a mapping")
     return cfg
+
+
+def check_config_files(paths) -> None:
+    """Read every config file strictly (Snakemake reads --configfile leniently: a repeated
+    key there silently keeps the last value), so the first bad one raises its ConfigError,
+    naming the file as `config_files_label` does."""
+    for path in paths:
+        load_config(path, where=config_files_label([path]))
+
+
+def config_files_label(paths, cwd: str | Path | None = None) -> str:
+    """How messages name a study given as config files: `config/config.yaml`, or
+    `config/config.yaml + tests/config/overlay.yaml` (relative to `cwd` where inside it)."""
+    import os
+
+    cwd = Path(cwd or os.getcwd()).resolve()
+    names = []
+    for p in paths:
+        p = Path(p)
+        try:
+            names.append(str(p.resolve().relative_to(cwd)))
+        except ValueError:
+            names.append(str(p))
+    return " + ".join(names) or "config"
 
 
 def _field(path) -> str:
@@ -150,8 +247,6 @@ def cross_field_problems(cfg: dict) -> list[str]:
         if spec.get("format") == "text" and spec.get("lang") == "document":
             problems.append(f"sources.{name}.lang: a plain-text directory has no per-document "
                             f"language field; give ja, en or parallel")
-        if name == "mixtures":
-            problems.append("sources.mixtures: the name is taken by results/corpus/mixtures")
         for field, path in _source_paths(name, spec):
             if any(c in path for c in "{}"):
                 problems.append(f"{field}: {path!r} contains braces (the workflow would read "
@@ -185,13 +280,269 @@ def cross_field_problems(cfg: dict) -> list[str]:
         for c in cov:
             if c not in STATISTICS or c == stat:
                 problems.append(f"analysis.covariates.{stat}: bad covariate {c!r}")
-    tasks = (cfg.get("evaluate") or {}).get("tasks", schema_default("evaluate", "tasks"))
-    if tasks != "all":
+    for field, tasks in _task_lists(cfg):
         for i, t in enumerate(tasks):
             if t not in TASK_NAMES:
-                problems.append(f"evaluate.tasks[{i}]: unknown task {t!r}")
+                problems.append(f"{field}[{i}]: unknown task {t!r}")
+    problems += _identical_mixture_problems(cfg)
+    problems += name_problems(cfg)
     problems += _replicate_problems(cfg)
+    problems += megatron_seed_problems(cfg)
     return problems
+
+
+def _task_lists(cfg: dict) -> list[tuple[str, list]]:
+    """(config field, task names) of every list of JMedBench task names in a config ("all"
+    stands for every task and is not listed): evaluate.tasks, and per SFT source its tasks
+    and contamination.against."""
+    found = [("evaluate.tasks", (cfg.get("evaluate") or {}).get("tasks"))]  # absent: all
+    for name, spec in ((cfg.get("sft") or {}).get("sources") or {}).items():
+        found.append((f"sft.sources.{name}.tasks", spec.get("tasks")))
+        found.append((f"sft.sources.{name}.contamination.against",
+                      (spec.get("contamination") or {}).get("against")))
+    return [(field, list(tasks)) for field, tasks in found if isinstance(tasks, list)]
+
+
+def _identical_mixture_problems(cfg: dict) -> list[str]:
+    """Two mixtures that select the same data (fractions of 0 select nothing) would be one
+    design point counted twice by the analysis."""
+    problems: list[str] = []
+    first: dict[frozenset, str] = {}
+    for name, mix in _resolve(cfg, []).items():
+        selected = frozenset((s, f) for s, f in mix.items() if f > 0)
+        if not selected:
+            continue  # "selects no data": reported on its own
+        if selected in first:
+            parts = ", ".join(f"{s}×{f:g}" for s, f in mix.items() if f > 0)
+            problems.append(f"mixtures.{name}: selects exactly the same data as "
+                            f"mixtures.{first[selected]} ({parts}); the analysis would count "
+                            f"one design point twice")
+        else:
+            first[selected] = name
+    return problems
+
+
+# --- Names and the paths they form ----------------------------------------------------------
+# Every path under results/ that the rules write (outputs, logs, benchmarks, job files; in
+# workflow/rules/*.smk) or that a job keeps beside its output while it runs (resumable
+# checkpoints, NeMo's work directory, translation state). `{source}`, `{mixture}`,
+# `{translation}`, `{parallel}` are config names and `{model}` is "base" or a mixture; the
+# other placeholders ({shard} 00000.., {seed} an integer, {metric}, {name} of the demo world's
+# fixed sources) never hold a config name. tests/test_config.py checks that every results/
+# path written in the rules is listed here, so no rule's paths escape the name checks.
+# Atomic writes also keep `.{file}.tmp-{pid}` beside each output: names may not start with ".".
+RESULT_PATHS = (
+    # world.smk (demo only)
+    "results/world/sources/{name}.jsonl", "results/world/jmedbench",
+    "results/world/parallel/abstract_pairs.jsonl", "results/world/sft_sources",
+    "results/world/planted_effects.tsv", "results/world/world.json",
+    "results/logs/generate_world/world.log", "results/benchmarks/generate_world/world.tsv",
+    # prepare.smk
+    "results/prepare/translate/{translation}/shards/{shard}.jsonl",
+    "results/prepare/translate/{translation}/shards/{shard}.provenance.json",
+    "results/prepare/translate/{translation}/shards/{shard}.jsonl.partial",
+    "results/prepare/translate/{translation}/shards/{shard}.jsonl.partial.json",
+    "results/logs/translate_shard/{translation}/{shard}.log",
+    "results/benchmarks/translate_shard/{translation}/{shard}.tsv",
+    "results/prepare/translate/{translation}.jsonl",
+    "results/prepare/translate/{translation}.provenance.json",
+    "results/logs/merge_translation/{translation}.log",
+    "results/benchmarks/merge_translation/{translation}.tsv",
+    "results/prepare/parallel/{parallel}.jsonl",
+    "results/logs/build_parallel/{parallel}.log",
+    "results/benchmarks/build_parallel/{parallel}.tsv",
+    "results/prepare/sft/train.jsonl", "results/prepare/sft/stats.tsv",
+    "results/prepare/sft/contamination.tsv", "results/prepare/sft/removed.jsonl",
+    "results/logs/build_sft/sft.log", "results/benchmarks/build_sft/sft.tsv",
+    # corpus.smk
+    "results/tokenizer", "results/logs/train_tokenizer/tokenizer.log",
+    "results/benchmarks/train_tokenizer/tokenizer.tsv",
+    "results/corpus/{source}/{shard}/counts.tsv", "results/corpus/{source}/{shard}/counts.json",
+    "results/logs/count_source/{source}/{shard}.log",
+    "results/benchmarks/count_source/{source}/{shard}.tsv",
+    "results/corpus/{source}/{shard}/tokens.bin", "results/corpus/{source}/{shard}/tokens.idx",
+    "results/corpus/{source}/{shard}/provenance.json",
+    "results/logs/index_source/{source}/{shard}.log",
+    "results/benchmarks/index_source/{source}/{shard}.tsv",
+    "results/corpus/mixtures/{mixture}/stats.json",
+    "results/logs/mixture_stats/{mixture}.log", "results/benchmarks/mixture_stats/{mixture}.tsv",
+    "results/corpus/mixtures/{mixture}/corpus.jsonl",
+    "results/logs/build_mixture/{mixture}.log", "results/benchmarks/build_mixture/{mixture}.tsv",
+    "results/corpus/mixtures/{mixture}/blend.json", "results/corpus/mixtures/{mixture}/ledger.tsv",
+    "results/logs/ledger/{mixture}.log", "results/benchmarks/ledger/{mixture}.tsv",
+    "results/corpus/mixtures/{mixture}/megatron_cache",
+    "results/logs/build_index_cache/{mixture}.log",
+    "results/benchmarks/build_index_cache/{mixture}.tsv",
+    "results/corpus/composition.tsv", "results/corpus/design.txt",
+    "results/logs/composition/composition.log", "results/benchmarks/composition/composition.tsv",
+    # train.smk (+ the backends' working directories beside each model)
+    "results/models/cpt/base", "results/models/cpt/base.partial",
+    "results/logs/pretrain_base/base.log", "results/benchmarks/pretrain_base/base.tsv",
+    "results/models/cpt/{mixture}/seed-{seed}", "results/models/cpt/{mixture}/seed-{seed}.partial",
+    "results/logs/train_cpt/{mixture}/seed-{seed}.log",
+    "results/logs/train_cpt/{mixture}/seed-{seed}.job.json",
+    "results/benchmarks/train_cpt/{mixture}/seed-{seed}.tsv",
+    "results/models/sft/{model}/seed-{seed}", "results/models/sft/{model}/seed-{seed}.partial",
+    "results/models/sft/{model}/seed-{seed}.nemo",
+    "results/logs/train_sft/{model}/seed-{seed}.log",
+    "results/logs/train_sft/{model}/seed-{seed}.job.json",
+    "results/benchmarks/train_sft/{model}/seed-{seed}.tsv",
+    # evaluate.smk
+    "results/eval/{model}/seed-{seed}", "results/eval/{model}/seed-{seed}/scores.tsv",
+    "results/eval/{model}/seed-{seed}/items.tsv",
+    "results/eval/{model}/seed-{seed}/scores.provenance.json",
+    "results/eval/{model}/seed-{seed}/predictions",
+    "results/logs/evaluate_model/{model}/seed-{seed}.log",
+    "results/benchmarks/evaluate_model/{model}/seed-{seed}.tsv",
+    "results/eval/mt_source_quality.json", "results/logs/score_mt_source/mt_source.log",
+    "results/benchmarks/score_mt_source/mt_source.tsv",
+    # analyze.smk (one folder per metric; the metrics are fixed names)
+    *(f"results/analysis/{{metric}}/{name}" for name in (
+        "score_differences.tsv", "noise_floors.tsv", "contrasts.tsv", "averages.tsv",
+        "correlations.tsv", "partial_correlations.tsv", "prediction.tsv", "provenance.tsv",
+        "provenance.json", "summary.md", "planted_effects_check.tsv", "figures")),
+    "results/logs/analyze/{metric}.log", "results/benchmarks/analyze/{metric}.tsv",
+)
+# What jobs append to an output's name for the working path beside it (listed in RESULT_PATHS
+# where they occur): hf/megatron resumable checkpoints, NeMo's work directory, a translation
+# shard's progress and state.
+WORKING_SUFFIXES = (".partial", ".partial.json", ".nemo")
+# Config sections whose names are placeholders of RESULT_PATHS.
+NAMED_SECTIONS = {"source": "sources", "mixture": "mixtures", "translation": "translate",
+                  "parallel": "parallel"}
+MAX_COMPONENT_BYTES = 255  # one path component (file or folder name) on ext4, XFS, APFS, NTFS
+
+
+def _config_names(cfg: dict) -> dict[str, list[tuple[str, str | None]]]:
+    """placeholder -> (value, config field) of every config name it takes; the field is None
+    for names the workflow itself gives (the base model)."""
+    names = {kind: [(n, f"{section}.{n}") for n in (cfg.get(section) or {})]
+             for kind, section in NAMED_SECTIONS.items()}
+    names["model"] = [("base", None), *names["mixture"]]
+    return names
+
+
+def _formed_paths(cfg: dict):
+    """(pattern, [(component, owner)]) of every path RESULT_PATHS forms with the config's
+    names; a component's owner is the config field of the name in it (None: the workflow's)."""
+    import itertools
+
+    names = _config_names(cfg)
+    for pattern in RESULT_PATHS:
+        kinds = list(dict.fromkeys(k for k in re.findall(r"\{(\w+)\}", pattern) if k in names))
+        for values in itertools.product(*(names[k] for k in kinds)):
+            chosen = dict(zip(kinds, values, strict=True))
+            parts = []
+            for comp in pattern.split("/"):
+                owner = None
+                for kind, (value, field) in chosen.items():
+                    if "{" + kind + "}" in comp:
+                        comp, owner = comp.replace("{" + kind + "}", value), field or owner
+                parts.append((comp, owner))
+            yield pattern, parts
+
+
+def name_problems(cfg: dict) -> list[str]:
+    """Names that are unsafe as path components or collide with another path under results/:
+    `.`, `..` and hidden names; a component that is one config name in one path and another
+    name (or the workflow's own folder or file) in another, compared without letter case,
+    as case-insensitive file systems (macOS, Windows) do; components over 255 bytes."""
+    problems: list[str] = []
+    for section in NAMED_SECTIONS.values():
+        for name in cfg.get(section) or {}:
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                continue  # reported by the name pattern check
+            if name in (".", ".."):
+                problems.append(f"{section}: {name!r} is not a name but a path step (it "
+                                f"would place outputs outside their folder)")
+            elif name.startswith("."):
+                problems.append(f"{section}: {name!r} starts with '.' (a hidden file; the "
+                                f"workflow's temporary files are named '.<file>.tmp-<pid>')")
+    if problems:
+        return problems  # the paths below would not mean what they say
+    # (folder, component), both case-folded -> owner -> (the path, the pattern it comes from)
+    seen: dict[tuple[str, str], dict[str | None, tuple[str, str]]] = {}
+    long: dict[str, str] = {}
+    for pattern, parts in _formed_paths(cfg):
+        for depth, (comp, owner) in enumerate(parts):
+            path = "/".join(c for c, _ in parts[:depth + 1])
+            if owner is not None and len(comp.encode()) > MAX_COMPONENT_BYTES:
+                long.setdefault(owner, path)
+            key = ("/".join(c for c, _ in parts[:depth]).casefold(), comp.casefold())
+            seen.setdefault(key, {}).setdefault(owner, (path, pattern))
+    fields = [f for names in _config_names(cfg).values() for _, f in names if f is not None]
+    rank = {f: i for i, f in enumerate(dict.fromkeys(fields))}
+    reported: set[frozenset] = set()
+    for owners in seen.values():
+        listed = list(owners.items())  # in the order the paths were formed
+        for j, (later, (path_l, pattern_l)) in enumerate(listed):
+            for earlier, (path_e, pattern_e) in listed[:j]:
+                pair = frozenset((earlier, later))
+                if pair in reported or "mixtures.base" in pair:
+                    continue  # mixtures.base: reported as the base model's name
+                reported.add(pair)
+                if later is None or (earlier is not None and rank[earlier] > rank[later]):
+                    # the message names a config field first, the one declared later
+                    later, path_l, earlier, path_e, pattern_e = \
+                        earlier, path_e, later, path_l, pattern_l
+                case = "" if path_l == path_e else \
+                    " (they differ only in letter case: one path on case-insensitive file systems)"
+                if earlier is None:
+                    source = "" if pattern_e == path_e else f" (from {pattern_e})"
+                    theirs = f"the workflow's own {path_e}{source}"
+                else:
+                    theirs = f"{earlier}'s {path_e}"
+                problems.append(f"{later}: forms {path_l}, which collides with {theirs}{case}")
+    for owner, path in long.items():
+        problems.append(f"{owner}: forms {path}, whose last part is over {MAX_COMPONENT_BYTES} "
+                        f"bytes (the file system limit)")
+    return problems
+
+
+# Seeds megatron-core can take. It shuffles the sample index of the study's data
+# (BlendedMegatronDatasetConfig.random_seed = `seed`) with numpy.random.RandomState, which takes
+# 0 .. 2**32 - 1; every training job seeds torch (0 .. 2**64 - 1) with its replicate seed and
+# model_parallel_cuda_manual_seed adds 2718 + the tensor-parallel rank to it.
+NUMPY_SEED_MAX = 2**32 - 1
+TORCH_SEED_MAX = 2**64 - 1
+MEGATRON_SEED_OFFSET = 2718
+
+
+def megatron_seed_problems(cfg: dict) -> list[str]:
+    """Seeds a megatron training job could not take, refused before anything runs."""
+    train = cfg.get("train") or {}
+    phases = [(p, train.get(p) or {}) for p in ("cpt", "sft")]
+    megatron = [(p, hp) for p, hp in phases if _phase_backend(train, p) == "megatron"]
+    if not megatron:
+        return []
+    problems = []
+    seed = cfg.get("seed", schema_default("seed"))
+    if train.get("backend") == "megatron" and isinstance(seed, int) and seed > NUMPY_SEED_MAX:
+        problems.append(f"seed: {seed} is over {NUMPY_SEED_MAX} (2**32 - 1), the largest seed "
+                        f"numpy.random.RandomState takes, which megatron-core's dataset "
+                        f"shuffles with")
+    tp = max(int((hp.get("parallel") or {}).get("tensor", 1)) for _, hp in megatron)
+    limit = TORCH_SEED_MAX - MEGATRON_SEED_OFFSET - (tp - 1)
+    rep = cfg.get("replicates") or {}
+    if "seeds" in rep:
+        fields = [(f"replicates.seeds[{i}]", s) for i, s in enumerate(rep["seeds"])]
+    elif "n" in rep:
+        fields = [("replicates.n", max(replicate_seeds(cfg)))]
+    else:
+        fields = [("seed", seed)] if not problems else []
+    for field, value in fields:
+        if isinstance(value, int) and value > limit:
+            problems.append(f"{field}: seed {value} is over {limit}: megatron-core seeds "
+                            f"torch (which takes up to 2**64 - 1) with the seed + "
+                            f"{MEGATRON_SEED_OFFSET} + the tensor-parallel rank (tensor = {tp})")
+    return problems
+
+
+def _phase_backend(train: dict, phase: str) -> str | None:
+    """The backend of a training phase: train.sft.backend overrides train.backend for SFT."""
+    if phase == "sft" and (train.get("sft") or {}).get("backend"):
+        return train["sft"]["backend"]
+    return train.get("backend")
 
 
 def _replicate_problems(cfg: dict) -> list[str]:

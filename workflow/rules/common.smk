@@ -8,6 +8,8 @@ from snakemake.utils import validate
 from cptmix.config import (
     StudyConfig,
     check_config,
+    check_config_files,
+    config_files_label,
     cpt_seed,
     fill_defaults,
     missing_inputs,
@@ -20,11 +22,15 @@ from cptmix.train.backends import BACKENDS, backend_env
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-# Every config problem at once, named by its config path; then the schema's defaults (the one
-# source of defaults: rules and scripts read values, never restate them) and Snakemake's own
+# Snakemake reads each config file leniently (a repeated key: the last one silently wins), so
+# every file it was given is read again strictly first. Then every config problem at once,
+# named by the files and the config path; then the schema's defaults (the one source of
+# defaults: rules and scripts read values, never restate them) and Snakemake's own
 # validation (which would fill the same defaults).
+check_config_files(workflow.configfiles)
+CONFIG_WHERE = config_files_label(workflow.configfiles)  # e.g. config/config.yaml
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
-check_config(config, where="config", schema=SCHEMA)
+check_config(config, where=CONFIG_WHERE, schema=SCHEMA)
 fill_defaults(config, SCHEMA)
 validate(config, schema="../schemas/config.schema.yaml")
 # The typed view (cptmix.config.StudyConfig): every value the rules read, defaults included.
@@ -34,7 +40,7 @@ STUDY = StudyConfig.from_dict(config)
 # Input paths are checked when the workflow really runs (not for `snakemake -n`, so the
 # cluster recipe's plan can be seen without its data), before any job starts.
 onstart:
-    check_config(config, where="config", check_paths=True)
+    check_config(config, where=CONFIG_WHERE, check_paths=True)
 
 MISSING_INPUTS = missing_inputs(config)  # absent external inputs (see inputs.smk)
 MIXTURES = STUDY.mixtures  # name -> {source: fraction}, extends flattened

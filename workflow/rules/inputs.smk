@@ -7,4 +7,4 @@ if MISSING_INPUTS:
         output:
             [directory(p) if is_dir else p for p, is_dir in MISSING_INPUTS],
         run:
-            check_config(config, where="config", check_paths=True)  # names every missing path
+            check_config(config, where=CONFIG_WHERE, check_paths=True)  # names every missing path
