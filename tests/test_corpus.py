@@ -338,7 +338,7 @@ def test_absent_inputs_plan_as_placeholders(tmp_path):
     assert path_problems(cfg) == [f"sources.pmc.path: {pattern} matches no file",
                                   f"sources.books.path[0]: {tmp_path / 'books'} does not exist"]
     with pytest.raises(FileNotFoundError, match=r"source pmc: .*\*.jsonl.zst matches no file"):
-        source_shards(sources, strict=True)
+        source_shards(sources, require_files=True)
     (tmp_path / "pmc").mkdir()
     for name in ("b.jsonl.zst", "a.jsonl.zst", "notes.txt"):
         (tmp_path / "pmc" / name).write_bytes(b"")
