@@ -125,7 +125,10 @@ def _read_backend(path: Path):
 
     file = path / "tokenizer.json"
     if not file.is_file():
-        raise TokenizerError(f"{path}: not a tokenizer directory (no tokenizer.json)")
+        hint = (": it holds a SentencePiece tokenizer.model; build an exact tokenizer.json with "
+                "`cptmix tokenizer import --sentencepiece MODEL --out DIR`"
+                if (path / "tokenizer.model").is_file() else "")
+        raise FileNotFoundError(f"{path}: not a tokenizer directory (no tokenizer.json){hint}")
     try:
         return Tokenizer.from_file(str(file))
     except Exception as exc:  # noqa: BLE001 - the Rust side raises a bare Exception
