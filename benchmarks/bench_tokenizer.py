@@ -61,6 +61,8 @@ def main() -> int:
     parser.add_argument("--mb", type=float, default=4.0, help="corpus size in MB")
     parser.add_argument("--model", help="SentencePiece .model (default: train a unigram)")
     parser.add_argument("--vocab", type=int, default=8000, help="vocabulary of the trained model")
+    parser.add_argument("--model-type", choices=["unigram", "bpe"], default="unigram",
+                        help="algorithm of the trained model (llm-jp publishes unigram)")
     parser.add_argument("--threads", type=int, default=1, help="threads of every pass")
     parser.add_argument("--repeat", type=int, default=3, help="runs of every pass (best kept)")
     parser.add_argument("--json", help="write the numbers to this file")
@@ -90,10 +92,10 @@ def main() -> int:
             (tmp / "train.txt").write_text("\n".join(sentences) + "\n", encoding="utf-8")
             spm.SentencePieceTrainer.train(
                 input=str(tmp / "train.txt"), model_prefix=str(tmp / "sp"),
-                vocab_size=args.vocab, model_type="unigram", byte_fallback=True,
+                vocab_size=args.vocab, model_type=args.model_type, byte_fallback=True,
                 character_coverage=0.9995, minloglevel=2, num_threads=args.threads)
             model = tmp / "sp.model"
-            print(f"trained a unigram SentencePiece model ({args.vocab} pieces, byte "
+            print(f"trained a {args.model_type} SentencePiece model ({args.vocab} pieces, byte "
                   f"fallback) in {time.perf_counter() - t:.1f} s")
         record = import_sentencepiece(model, tmp / "tok")
         sp = spm.SentencePieceProcessor(model_file=str(model))
