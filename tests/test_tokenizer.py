@@ -223,3 +223,18 @@ def test_import_refuses_a_file_that_is_no_sentencepiece_model(tmp_path):
     with pytest.raises(TokenizerError, match="not a SentencePiece model"):
         import_sentencepiece(bad, tmp_path / "tok")
     assert not (tmp_path / "tok").exists()
+
+
+@pytest.mark.parametrize(("options", "phrase"), [
+    ({"model_type": "char"}, "a SentencePiece char model; only unigram and BPE"),
+    ({"model_type": "unigram", "eos_id": -1}, "defines no EOS piece"),
+])
+def test_import_refuses_models_it_cannot_make_exact(options, phrase, sp_models, tmp_path):
+    import sentencepiece as spm
+
+    train = sp_models["unigram"].parent / "train.txt"
+    spm.SentencePieceTrainer.train(input=str(train), model_prefix=str(tmp_path / "m"),
+                                   vocab_size=300, minloglevel=2, num_threads=1, **options)
+    with pytest.raises(TokenizerError, match=phrase) as err:
+        import_sentencepiece(tmp_path / "m.model", tmp_path / "tok")
+    assert str(tmp_path / "m.model") in str(err.value) and not (tmp_path / "tok").exists()
