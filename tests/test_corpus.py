@@ -276,7 +276,8 @@ def test_derived_equals_materialised_for_sharded_multiformat_sources(multi, tmp_
     assert kept_mixed == {f"mixed/{i}" for i in pd.concat(
         [read_counts(p) for p in counts["mixed"]]).id if keep_document("mixed", i, 0.5)}
     assert stats == mixture_statistics(fractions, counts) | {
-        "mixture": "M", "sources": stats["sources"], "provenance": stats["provenance"]}
+        "mixture": "M", "sources": stats["sources"], "provenance": stats["provenance"],
+        "skipped_documents": 0}  # no empty documents in these sources
 
 
 def test_provenance_names_every_file_and_the_tokenizer(multi, tmp_path):
@@ -338,7 +339,7 @@ def test_absent_inputs_plan_as_placeholders(tmp_path):
     assert path_problems(cfg) == [f"sources.pmc.path: {pattern} matches no file",
                                   f"sources.books.path[0]: {tmp_path / 'books'} does not exist"]
     with pytest.raises(FileNotFoundError, match=r"source pmc: .*\*.jsonl.zst matches no file"):
-        source_shards(sources, strict=True)
+        source_shards(sources, require_files=True)
     (tmp_path / "pmc").mkdir()
     for name in ("b.jsonl.zst", "a.jsonl.zst", "notes.txt"):
         (tmp_path / "pmc" / name).write_bytes(b"")
@@ -374,3 +375,71 @@ def test_stale_counts_are_refused_when_materialising(world, tmp_path):
     assert not any(tmp_path.iterdir())
     written = materialise_mixture("S", {"ja": 0.5}, sources, counts, tmp_path / "corpus.jsonl")
     assert written == {"ja": mixture_stats("S", {"ja": 0.5}, counts)["sources"]["ja"]["documents"]}
+
+
+# --- documents with empty text: skipped and counted, or refused under corpus.strict ---------
+
+def _with_empty(tmp_path):
+    return write_jsonl(tmp_path / "src" / "e.jsonl", [
+        {"id": "a", "text": JA[0]}, {"id": "b", "text": ""}, {"id": "c", "text": EN[0]},
+        {"id": "d", "text": " \n\t "}, {"id": "e", "text": EN[1]}])
+
+
+def test_empty_documents_are_skipped_counted_and_reported(world, tmp_path, caplog):
+    _, tok, _, _ = world
+    path = _with_empty(tmp_path)
+    counts, side = tmp_path / "c" / "00000" / "counts.tsv", tmp_path / "c" / "00000" / "counts.json"
+    with caplog.at_level("WARNING"):
+        totals = count_source(path, "ja", tok, counts, provenance_json=side)
+    table = read_counts(counts)
+    assert table.id.tolist() == ["a", "c", "e"]  # b ("") and d (whitespace) are no documents
+    assert totals["documents"] == 3 and totals["skipped_documents"] == 2
+    assert json.loads(side.read_text(encoding="utf-8"))["skipped_documents"] == 2
+    assert f"skipped 2 document(s) with empty text ({path}:2, {path}:4)" in caplog.text
+    # the mixture skips them too (its documents are the counted ones) and reports them
+    sources = {"e": {"path": str(path), "lang": "ja"}}
+    stats = build_mixture("M", {"e": 1.0}, sources, {"e": [counts]}, tmp_path / "M")
+    docs = (tmp_path / "M" / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(d)["id"] for d in docs] == ["e/a", "e/c", "e/e"]
+    assert stats["skipped_documents"] == 2 and stats["sources"]["e"]["skipped_documents"] == 2
+    assert stats["sources"]["e"]["documents"] == 3
+    assert stats["total_tokens"] == int(table.tokens.sum())
+
+
+def test_empty_documents_are_an_error_under_strict(world, tmp_path):
+    _, tok, _, _ = world
+    path = _with_empty(tmp_path)
+    out = tmp_path / "out" / "counts.tsv"
+    with pytest.raises(ValueError, match=rf"{path}:2: document 'b' has empty text .*"
+                                         r"corpus.strict: true rejects"):
+        count_source(path, "ja", tok, out, strict=True)
+    assert not out.exists() and not any((tmp_path / "out").iterdir())
+
+
+def test_empty_parquet_row_and_text_file_name_their_place(world, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    _, tok, _, _ = world
+    pq.write_table(pa.table({"id": ["a", "b"], "text": [EN[0], "   "]}), tmp_path / "p.parquet")
+    with pytest.raises(ValueError, match=r"p.parquet: row 2: document 'b' has empty text"):
+        count_source(tmp_path / "p.parquet", "en", tok, tmp_path / "p.tsv", strict=True)
+    (tmp_path / "txt").mkdir()
+    (tmp_path / "txt" / "1.txt").write_text(JA[1], encoding="utf-8")
+    (tmp_path / "txt" / "2.txt").write_text("\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"txt/2.txt: document '2.txt' has empty text"):
+        count_source(tmp_path / "txt", "ja", tok, tmp_path / "t.tsv", strict=True)
+    assert count_source(tmp_path / "txt", "ja", tok, tmp_path / "t.tsv")["skipped_documents"] == 1
+    assert not (tmp_path / "p.tsv").exists()
+
+
+def test_corpus_strict_is_in_the_schema(tmp_path):
+    from cptmix.config import SCHEMA_PATH, ConfigError, StudyConfig, check_config, load_config
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "config" / "config.yaml")
+    assert StudyConfig.from_dict(cfg).corpus.strict is False  # the schema's default
+    cfg["corpus"]["strict"] = True
+    assert StudyConfig.from_dict(cfg).corpus.strict is True
+    cfg["corpus"]["strict"] = "yes"
+    with pytest.raises(ConfigError, match="corpus.strict"):
+        check_config(cfg, where="config", schema=SCHEMA_PATH)

@@ -253,3 +253,19 @@ def test_sharded_source_blends_shard_by_shard(corpus, tmp_path):
     big_weight = sum(w for lab, w in zip(record["shards"], record["weights"], strict=True)
                      if lab.startswith("big/"))
     assert big_weight == pytest.approx(ledger.set_index("source").weight["big"])
+
+
+def test_empty_documents_are_skipped_as_counting_skips_them(corpus, tmp_path):
+    d, tok, _, _, _ = corpus
+    src = write_jsonl(tmp_path / "e.jsonl", [{"id": "a", "text": JA[0]}, {"id": "b", "text": "  "},
+                                             {"id": "c", "text": EN[0]}])
+    counted = count_source(src, "ja", tok, tmp_path / "counts.tsv")
+    prov = index_source(src, "ja", d / "tok", tmp_path / "i" / "tokens", progress=False)
+    assert prov["documents"] == counted["documents"] == 2
+    assert prov["skipped_documents"] == counted["skipped_documents"] == 1
+    assert prov["text_tokens"] == counted["tokens"]
+    assert len(IndexedDataset(str(tmp_path / "i" / "tokens"))) == 2
+    with pytest.raises(ValueError, match=r"e.jsonl:2: document 'b' has empty text"):
+        index_source(src, "ja", d / "tok", tmp_path / "s" / "tokens", progress=False,
+                     strict=True)
+    assert not any((tmp_path / "s").iterdir())

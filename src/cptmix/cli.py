@@ -4,6 +4,8 @@
     cptmix mixtures config/config.yaml       # how the mixtures are composed (extends resolved)
     cptmix world --out DIR                   # generate the synthetic demo world
     cptmix count --source 'D/*.jsonl.zst' --lang ja ...   # token counts of one source
+    cptmix tokenizer import --sentencepiece M.model --out DIR   # exact fast tokenizer from SP
+    cptmix tokenizer check DIR               # counts what transformers reads? not degenerate?
     cptmix evaluate --model DIR --data DIR   # one model on the JMedBench tasks
     cptmix analyze --composition C.tsv ...   # the analysis on any study's tables
     cptmix plan config/paper.yaml            # compute and disk budget of the CPT runs
@@ -63,17 +65,47 @@ def _world(args) -> int:
 
 
 def _count(args) -> int:
-    from cptmix.corpus import Source, count_source, load_tokenizer
+    from cptmix.corpus import Source, count_source
+    from cptmix.corpus.tokenizer import load_counting_tokenizer
 
     entry = {"path": args.source, "lang": args.lang, "text_field": args.text_field,
              "id_field": args.id_field or None, "lang_field": args.lang_field,
              **({"format": args.format} if args.format else {})}
     source = Source.from_config(args.name or Path(args.source[0]).name, entry)
-    totals = count_source(source, None, load_tokenizer(args.tokenizer), args.out,
-                          progress=args.progress)
+    totals = count_source(source, None, load_counting_tokenizer(args.tokenizer), args.out,
+                          progress=args.progress, strict=args.strict)
     print(f"{', '.join(args.source)}: {totals['documents']} documents, {totals['tokens']} tokens "
           f"(ja {totals['ja_tokens']}, en {totals['en_tokens']}, parallel "
-          f"{totals['parallel_tokens']}) -> {args.out}")
+          f"{totals['parallel_tokens']}), {totals['skipped_documents']} empty documents "
+          f"skipped -> {args.out}")
+    return 0
+
+
+def _tokenizer_import(args) -> int:
+    from cptmix.corpus import Source, iter_documents
+    from cptmix.corpus.tokenizer import import_sentencepiece
+
+    texts = ()
+    if args.corpus:
+        # The language is irrelevant here: only the texts are compared.
+        entry = {"path": args.corpus, "lang": "ja", "id_field": None,
+                 "text_field": args.text_field, **({"format": args.format} if args.format else {})}
+        texts = (d["text"] for d in iter_documents(Source.from_config("corpus", entry)))
+    record = import_sentencepiece(args.sentencepiece, args.out, corpus=texts)
+    v = record["verified"]
+    print(f"{args.out}: {record['model_type']} tokenizer of {record['vocab_size']} tokens "
+          f"({record['converter']} converter); ids equal to sentencepiece's on "
+          f"{v['probe_texts']} probe and {v['corpus_texts']} corpus texts")
+    return 0
+
+
+def _tokenizer_check(args) -> int:
+    from cptmix.corpus.tokenizer import PROBE, load_counting_tokenizer
+
+    tok = load_counting_tokenizer(args.directory)
+    print(f"{args.directory}: OK ({tok.vocab_size} tokens, EOS {tok.eos_token!r} = "
+          f"{tok.eos_id}; tokenizer.json and transformers agree on the {len(PROBE)} probe "
+          f"texts)")
     return 0
 
 
@@ -129,7 +161,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", required=True, help="HF tokenizer directory")
     p.add_argument("--out", required=True, help="output TSV (id, lang, tokens)")
     p.add_argument("--progress", action="store_true", help="progress bar with tokens/s")
+    p.add_argument("--strict", action="store_true",
+                   help="a document with empty text is an error (default: skipped, counted)")
     p.set_defaults(func=_count)
+
+    p = sub.add_parser("tokenizer", help="import or check a tokenizer directory")
+    tsub = p.add_subparsers(dest="tokenizer_command", required=True)
+    t = tsub.add_parser("import", help="an exact fast tokenizer directory from a SentencePiece "
+                                       "model, verified against sentencepiece")
+    t.add_argument("--sentencepiece", required=True, metavar="MODEL",
+                   help="SentencePiece .model file (unigram or BPE)")
+    t.add_argument("--out", required=True, metavar="DIR", help="tokenizer directory to write")
+    t.add_argument("--corpus", nargs="+", metavar="PATH",
+                   help="also verify on every document of these files/globs/directories "
+                        "(JSONL, JSONL.gz, JSONL.zst, Parquet, text directories)")
+    t.add_argument("--text-field", default="text", help="field/column of the corpus text")
+    t.add_argument("--format", choices=["jsonl", "jsonl.gz", "jsonl.zst", "parquet", "text"],
+                   help="corpus file format (default: from each file's suffix)")
+    t.set_defaults(func=_tokenizer_import)
+    t = tsub.add_parser("check", help="check a tokenizer directory as counting loads it")
+    t.add_argument("directory", help="HF tokenizer directory (tokenizer.json)")
+    t.set_defaults(func=_tokenizer_check)
 
     p = sub.add_parser("evaluate", help="evaluate one HF model on JMedBench-layout data")
     p.add_argument("--model", required=True, help="HF causal LM directory (safetensors)")

@@ -1013,12 +1013,13 @@ class CorpusConfig:
     token_budget: Mapping[str, float] | None  # None: train.cpt.epochs passes (StudyConfig)
     max_repetitions: float | None  # None: no limit
     sequence_length: int | None  # None: train.cpt.block_size (StudyConfig)
+    strict: bool  # empty documents are an error (else skipped and counted)
 
     @classmethod
     def from_dict(cls, d: Mapping | None) -> CorpusConfig:
         d = _defaulted(d, "corpus")
         return cls(token_budget=d.get("token_budget"), max_repetitions=d.get("max_repetitions"),
-                   sequence_length=d.get("sequence_length"))
+                   sequence_length=d.get("sequence_length"), strict=bool(d["strict"]))
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ rule count_source:
         provenance="results/corpus/{source}/{shard}/counts.json",
     params:
         entry=source_entry,
+        strict=STUDY.corpus.strict,  # empty documents: an error, else skipped and counted
     log:
         "results/logs/count_source/{source}/{shard}.log",
     benchmark:
@@ -168,6 +169,7 @@ if MEGATRON:
             provenance="results/corpus/{source}/{shard}/provenance.json",
         params:
             entry=source_entry,
+            strict=STUDY.corpus.strict,  # empty documents: an error, else skipped
         log:
             "results/logs/index_source/{source}/{shard}.log",
         benchmark:

@@ -16,4 +16,4 @@ source = Source.from_config(sm.wildcards.source, entry)
 check_shard(source, sm.wildcards.shard, sm.input.source)
 index_source(source, None, sm.input.tokenizer,
              sm.output.bin.removesuffix(".bin"), shard=sm.wildcards.shard,
-             config_entry=entry)
+             config_entry=entry, strict=sm.params.strict)

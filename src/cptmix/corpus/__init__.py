@@ -7,6 +7,10 @@ statistics are then derived from those counts and the mixture's fractions (`mixt
 the cost grows with the number of sources, not of mixtures. `materialise_mixture` writes the
 selected documents, which the hf backend's CPT trains on; `relations` is the design check.
 
+Counting and indexing read the tokenizer directory's own tokenizer.json with `tokenizers`,
+checked on a bilingual probe against what transformers loads (`load_counting_tokenizer`);
+`import_sentencepiece` builds such a directory from a SentencePiece model, verified.
+
 For the megatron backend, `index_source` tokenises each source once into megatron-core's
 `.bin`/`.idx` format and `write_ledger` derives each mixture's blend weights and checks its
 token budget (`ledger.tsv`); `cptmix.corpus.megatron_cache` builds megatron's index cache.
@@ -24,6 +28,7 @@ from cptmix.corpus.mixture import (
     relations,
 )
 from cptmix.corpus.sources import (
+    EmptyDocuments,
     Source,
     count_source,
     iter_documents,
@@ -31,18 +36,28 @@ from cptmix.corpus.sources import (
     shard_counts,
     source_shards,
 )
-from cptmix.corpus.tokenizer import load_tokenizer, train_tokenizer
+from cptmix.corpus.tokenizer import (
+    TokenizerError,
+    import_sentencepiece,
+    load_counting_tokenizer,
+    load_tokenizer,
+    train_tokenizer,
+)
 
 __all__ = [
+    "EmptyDocuments",
     "RepetitionError",
     "Source",
+    "TokenizerError",
     "blend_spec",
     "build_mixture",
     "composition_table",
     "count_source",
+    "import_sentencepiece",
     "index_source",
     "iter_documents",
     "keep_document",
+    "load_counting_tokenizer",
     "load_tokenizer",
     "materialise_mixture",
     "mixture_statistics",

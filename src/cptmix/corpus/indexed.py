@@ -7,8 +7,11 @@ select by blend weight (`cptmix.corpus.ledger`), so adding a mixture costs no to
 The files are written by megatron-core's own `IndexedDatasetBuilder` (one document = one
 sequence, EOD appended), so whatever megatron-core reads back is exactly what it wrote. Reading
 is streamed in chunks of documents: memory is bounded by a chunk, not by the corpus.
-Tokenisation calls the tokenizer's Rust backend (`encode_batch_fast`), which spreads a chunk
-over all rayon threads (`RAYON_NUM_THREADS`, set from the rule's `threads:`).
+Tokenisation calls the tokenizer directory's own tokenizer.json through `tokenizers`
+(`load_counting_tokenizer`, checked against what transformers loads), whose `encode_batch_fast`
+spreads a chunk over all rayon threads (`RAYON_NUM_THREADS`, set from the rule's `threads:`).
+Documents with empty text are skipped (counted in the provenance's `skipped_documents`), as
+counting skips them, or refused with `strict`.
 
 megatron-core is imported lazily so that `import cptmix.corpus` works without it.
 """
@@ -25,12 +28,13 @@ import numpy as np
 from cptmix.corpus.sources import (
     CHUNK_CHARS,
     CHUNK_DOCS,
+    EmptyDocuments,
     Source,
     content_hash,
     encoded_chunks,
     iter_documents,
 )
-from cptmix.corpus.tokenizer import load_tokenizer
+from cptmix.corpus.tokenizer import load_counting_tokenizer
 from cptmix.io import sha256_file, write_json
 
 log = logging.getLogger(__name__)
@@ -60,7 +64,8 @@ def idx_path(prefix: str | Path) -> Path:
 def index_source(source: Source | str | Path, lang: str | None, tokenizer_dir: str | Path,
                  out_prefix: str | Path, *, shard: str | None = None, name: str | None = None,
                  config_entry: dict | None = None, chunk_docs: int = CHUNK_DOCS,
-                 chunk_bytes: int = CHUNK_CHARS, progress: bool = True) -> dict:
+                 chunk_bytes: int = CHUNK_CHARS, progress: bool = True,
+                 strict: bool = False) -> dict:
     """Tokenise one source, or one shard of it, into `{out_prefix}.bin/.idx` (+
     `provenance.json` beside them).
 
@@ -79,10 +84,10 @@ def index_source(source: Source | str | Path, lang: str | None, tokenizer_dir: s
     for unit in units:  # before anything is created
         if not os.path.exists(unit):
             raise FileNotFoundError(f"{unit}: source file does not exist")
-    tok = load_tokenizer(tokenizer_dir)
-    backend = tok.backend_tokenizer  # the raw `tokenizers.Tokenizer`: no Python-side wrapping
-    eod = tok.eos_token_id
-    vocab_size = len(tok)
+    tok = load_counting_tokenizer(tokenizer_dir)  # tokenizer.json, checked against transformers
+    backend = tok.backend  # the raw `tokenizers.Tokenizer`: no Python-side wrapping
+    eod = tok.eos_id
+    vocab_size = tok.vocab_size
     dtype = DType.optimal_dtype(vocab_size)  # megatron's own choice: uint16 below 65,500 ids
 
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
@@ -92,12 +97,13 @@ def index_source(source: Source | str | Path, lang: str | None, tokenizer_dir: s
     n_docs = n_tokens = 0
     t0 = time.perf_counter()
     label = name or source.name
+    empty = EmptyDocuments()
     try:
         builder = IndexedDatasetBuilder(str(bin_path(tmp)), dtype=dtype)
         bar = tqdm(unit="tok", unit_scale=True, desc=label if shard is None else
                    f"{label}/{shard}", disable=not progress, mininterval=1.0)
         try:
-            docs = iter_documents(source, shard=shard)
+            docs = iter_documents(source, shard=shard, empty=empty, strict=strict)
             for batch, encs in encoded_chunks(backend, docs, chunk_docs, chunk_bytes):
                 chunk_tokens = 0
                 for enc in encs:
@@ -120,6 +126,7 @@ def index_source(source: Source | str | Path, lang: str | None, tokenizer_dir: s
         for p in (bin_path(tmp), idx_path(tmp)):
             p.unlink(missing_ok=True)
     seconds = time.perf_counter() - t0
+    empty.report(f"source {label}" + (f", shard {shard}" if shard is not None else ""))
     log.info("%s: %d documents, %d tokens (incl. EOD) in %.1f s = %.0f tokens/s",
              ", ".join(units), n_docs, n_tokens, seconds, n_tokens / max(seconds, 1e-9))
     hashes = content_hash(source, units)
@@ -139,6 +146,7 @@ def index_source(source: Source | str | Path, lang: str | None, tokenizer_dir: s
         "documents": n_docs,
         "tokens": n_tokens,  # what megatron samples from: text tokens + one EOD per document
         "text_tokens": n_tokens - n_docs,  # what counts.tsv and Table C.1 count
+        "skipped_documents": empty.count,  # empty text: not indexed, as not counted
         "prefix": str(out_prefix),
         "megatron_core": _megatron_version(),
     }

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from cptmix.config import STATISTICS
-from cptmix.corpus.sources import Source, iter_documents, shard_counts
+from cptmix.corpus.sources import EmptyDocuments, Source, iter_documents, shard_counts
 from cptmix.io import atomic_path, write_json, write_tsv
 
 
@@ -83,10 +83,17 @@ def mixture_stats(name: str, fractions: dict[str, float], counts: dict) -> dict:
     statistics, the same per source (with the documents selected), and the content hashes
     the counts were made from (`counted_from`)."""
     documents = _kept_documents(fractions, counts)
+    skipped = skipped_documents(counts)
     per_source = {source: {"fraction": frac, "documents": documents[source],
+                           **({"skipped_documents": skipped[source]} if source in skipped
+                              else {}),
                            **_statistics(_tokens({source: frac}, counts))}
                   for source, frac in fractions.items()}
-    stats = {"mixture": name, **mixture_statistics(fractions, counts), "sources": per_source}
+    stats = {"mixture": name, **mixture_statistics(fractions, counts)}
+    if skipped:  # empty documents in the sources' files (not part of any statistic)
+        stats["skipped_documents"] = sum(skipped.get(s, 0) for s, f in fractions.items()
+                                         if f > 0)
+    stats["sources"] = per_source
     provenance = counted_from(counts)
     if provenance:
         stats["provenance"] = provenance
@@ -111,8 +118,9 @@ def materialise_mixture(name: str, fractions: dict[str, float], sources: dict[st
     with atomic_path(out_jsonl) as tmp, tmp.open("w", encoding="utf-8") as fh:
         for source, frac in fractions.items():
             n_docs = 0
-            docs = iter_documents(Source.from_config(source, sources[source])) if frac > 0 \
-                else ()
+            # Empty documents are skipped here as count_source skipped them.
+            docs = iter_documents(Source.from_config(source, sources[source]),
+                                  empty=EmptyDocuments()) if frac > 0 else ()
             for doc in docs:
                 if keep_document(source, doc["id"], frac):
                     doc = {"id": f"{source}/{doc['id']}", "source": source, "lang": doc["lang"],
@@ -134,6 +142,28 @@ def build_mixture(name: str, fractions: dict[str, float], sources: dict[str, dic
     out_dir = Path(out_dir)
     materialise_mixture(name, fractions, sources, counts, out_dir / "corpus.jsonl")
     return write_stats(name, fractions, counts, out_dir / "stats.json")
+
+
+def _count_sidecars(entry) -> list[dict]:
+    """The counts.json records beside a source's counts.tsv files (none for tables)."""
+    if isinstance(entry, pd.DataFrame | str | os.PathLike):
+        entry = [entry]
+    out = []
+    for p in entry.values() if isinstance(entry, dict) else entry:
+        if isinstance(p, str | os.PathLike) and Path(p).with_suffix(".json").is_file():
+            out.append(json.loads(Path(p).with_suffix(".json").read_text(encoding="utf-8")))
+    return out
+
+
+def skipped_documents(counts: dict) -> dict[str, int]:
+    """source -> documents its counting skipped for empty text (summed over shards), for the
+    sources whose counts.json records it."""
+    out: dict[str, int] = {}
+    for source, entry in counts.items():
+        for rec in _count_sidecars(entry):
+            if "skipped_documents" in rec:
+                out[source] = out.get(source, 0) + int(rec["skipped_documents"])
+    return out
 
 
 def counted_from(counts: dict) -> dict:
@@ -165,10 +195,16 @@ def counted_from(counts: dict) -> dict:
 def composition_table(stats_files: dict[str, str | Path]) -> pd.DataFrame:
     """Table C.1: one row per mixture with the seven statistics (counts exact, ratios as
     fractions); checks the identities total = ja + en + parallel and sum of ratios = 1."""
+    import logging
+
     rows = []
     for name, path in stats_files.items():
         st = json.loads(Path(path).read_text(encoding="utf-8"))
         rows.append({"mixture": name, **{k: st[k] for k in STATISTICS}})
+        if st.get("skipped_documents"):
+            logging.getLogger(__name__).warning(
+                "mixture %s: its sources hold %d document(s) with empty text, skipped (not "
+                "counted in any statistic; see stats.json)", name, st["skipped_documents"])
     df = pd.DataFrame(rows, columns=["mixture", *STATISTICS])
     bad = df[df.total_tokens != df.ja_tokens + df.en_tokens + df.parallel_tokens]
     if len(bad):

@@ -16,6 +16,11 @@ record, or one Parquet row batch), with ids that are stable across runs and mach
 Every bad input raises `ValueError` naming the file and the line (JSONL), row (Parquet) or file
 (text): malformed JSON, invalid UTF-8, a missing or non-string field, an unknown language, a
 duplicated id, an empty source or shard, a glob that matches nothing.
+
+A document whose text is empty after stripping whitespace is no document of the corpus:
+counting, indexing and mixture building skip it and count it (`EmptyDocuments`; counts.json
+and stats.json `skipped_documents`, and the job's log); with `strict` (config `corpus.strict`)
+it is an error naming the file and line or row.
 """
 
 from __future__ import annotations
@@ -86,9 +91,9 @@ class Source:
         return cls.from_config(kw.pop("name", Path(path).name), {"path": str(path),
                                                                  "lang": lang, **kw})
 
-    def units(self, strict: bool = True) -> list[str]:
+    def units(self, require_files: bool = True) -> list[str]:
         """The source's files (text format: directories), globs expanded in sorted order.
-        A glob matching nothing raises with `strict`; otherwise it stays as a placeholder
+        A glob matching nothing raises with `require_files`; otherwise it stays as a placeholder
         (so that a plan can be made before the data is there)."""
         out: list[str] = []
         for pattern in self.paths:
@@ -99,7 +104,7 @@ class Source:
             if self.format != "text":
                 found = [p for p in found if not os.path.isdir(p)]
             if not found:
-                if strict:
+                if require_files:
                     raise FileNotFoundError(f"source {self.name}: {pattern} matches no file")
                 found = [pattern]
             out.extend(found)
@@ -127,9 +132,9 @@ class Source:
         raise ValueError(f"source {self.name}: cannot tell the format of {unit} from its name; "
                          f"set sources.{self.name}.format to one of {', '.join(FORMATS)}")
 
-    def shards(self, strict: bool = True) -> dict[str, list[str]]:
+    def shards(self, require_files: bool = True) -> dict[str, list[str]]:
         """Shard name -> its units, `files_per_shard` consecutive units each."""
-        units = self.units(strict)
+        units = self.units(require_files)
         k = self.files_per_shard
         return {shard_name(i // k): units[i:i + k] for i in range(0, len(units), k)}
 
@@ -145,11 +150,11 @@ def check_shard(source: Source, shard: str, planned: str | Iterable[str]) -> Non
                          f"was planned (planned {planned}, now {now}); run snakemake again")
 
 
-def source_shards(sources: Mapping[str, Mapping], strict: bool = False
+def source_shards(sources: Mapping[str, Mapping], require_files: bool = False
                   ) -> dict[str, dict[str, list[str]]]:
     """Every source's shards (name -> shard -> units): the workflow resolves them when it
-    builds its DAG. Not strict by default: an absent external path stays a placeholder."""
-    return {name: Source.from_config(name, entry).shards(strict)
+    builds its DAG. By default an absent external path stays a placeholder."""
+    return {name: Source.from_config(name, entry).shards(require_files)
             for name, entry in sources.items()}
 
 
@@ -301,6 +306,36 @@ def _unit_documents(source: Source, unit: str, root: str) -> Iterator[tuple[str,
         yield where, doc_id, text, lang
 
 
+@dataclass
+class EmptyDocuments:
+    """The documents skipped for empty text: how many, and where the first few are."""
+
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+    MAX_EXAMPLES = 5
+
+    def add(self, where: str) -> None:
+        self.count += 1
+        if len(self.examples) < self.MAX_EXAMPLES:
+            self.examples.append(where)
+
+    def report(self, what: str) -> None:
+        """One warning in the job's log, if anything was skipped."""
+        if self.count:
+            import logging
+
+            more = ", ..." if self.count > len(self.examples) else ""
+            logging.getLogger(__name__).warning(
+                "%s: skipped %d document(s) with empty text (%s%s); corpus.strict: true makes "
+                "this an error", what, self.count, ", ".join(self.examples), more)
+
+
+def _empty_error(where: str, doc_id: str) -> str:
+    return (f"{where}: document {doc_id!r} has empty text (only whitespace); corpus.strict: "
+            f"true rejects empty documents (without it they are skipped and counted in "
+            f"skipped_documents)")
+
+
 def _id_key(doc_id: str) -> bytes:
     return hashlib.blake2b(doc_id.encode("utf-8"), digest_size=8).digest()
 
@@ -334,12 +369,15 @@ def _duplicate_error(source: Source, units: list[str], root: str, keys: np.ndarr
 
 
 def iter_documents(source: Source | str | Path, lang: str | None = None, *,
-                   shard: str | None = None) -> Iterator[dict]:
+                   shard: str | None = None, empty: EmptyDocuments | None = None,
+                   strict: bool = False) -> Iterator[dict]:
     """The documents `{"id", "text", "lang"}` of a source (or of one of its shards), in file
     order. `source` is a `Source`, or a path with its `lang` (ja, en, parallel or "document").
 
     Ids are checked unique over what is read (8 bytes per document, checked at the end);
-    a file (or text directory) without documents is an error."""
+    a file (or text directory) without documents is an error. Documents with empty text
+    (after strip) are yielded as they are, unless `empty` is given (they are skipped and
+    counted there) or `strict` (an error naming the file and line or row)."""
     if not isinstance(source, Source):
         if lang is None:
             raise TypeError("a path source needs its lang")
@@ -354,6 +392,11 @@ def iter_documents(source: Source | str | Path, lang: str | None = None, *,
             raise ValueError(f"{where}: field {source.id_field or 'id'!r} {doc_id!r} contains "
                              f"a tab or newline")
         keys += _id_key(doc_id)
+        if (strict or empty is not None) and not text.strip():
+            if strict:
+                raise ValueError(_empty_error(where, doc_id))
+            empty.add(where)
+            continue
         yield {"id": doc_id, "text": text, "lang": doc_lang}
     arr = np.frombuffer(bytes(keys), dtype="<u8")
     if len(np.unique(arr)) != len(arr):
@@ -425,21 +468,30 @@ def encoded_chunks(backend, docs: Iterable[dict], max_docs: int = CHUNK_DOCS,
 
 
 def backend_of(tokenizer):
-    """The raw `tokenizers.Tokenizer` behind an HF tokenizer (or a tokenizer directory)."""
-    if isinstance(tokenizer, str | os.PathLike):
-        from cptmix.corpus.tokenizer import load_tokenizer
+    """The raw `tokenizers.Tokenizer` that counts: a tokenizer directory is loaded (and
+    checked) by `load_counting_tokenizer`; a `CountingTokenizer` gives its own; an HF
+    tokenizer its backend; a `tokenizers.Tokenizer` is itself."""
+    from cptmix.corpus.tokenizer import CountingTokenizer, load_counting_tokenizer
 
-        tokenizer = load_tokenizer(tokenizer)
-    return tokenizer.backend_tokenizer
+    if isinstance(tokenizer, str | os.PathLike):
+        tokenizer = load_counting_tokenizer(tokenizer)
+    if isinstance(tokenizer, CountingTokenizer):
+        return tokenizer.backend
+    return getattr(tokenizer, "backend_tokenizer", tokenizer)
 
 
 def count_source(source: Source | str | Path, lang: str | None, tokenizer, out_tsv: str | Path,
                  *, shard: str | None = None, progress: bool = False,
                  provenance_json: str | Path | None = None,
-                 tokenizer_dir: str | Path | None = None) -> dict:
+                 tokenizer_dir: str | Path | None = None, strict: bool = False) -> dict:
     """Token count of every document of a source (or one shard) -> TSV `id, lang, tokens`,
     written as it goes (memory: one chunk). Tokens exclude special tokens, exactly as
     `encode_batch` and the indexer count them. Returns the totals.
+
+    `tokenizer` is a tokenizer directory or `CountingTokenizer` (`load_counting_tokenizer`:
+    its tokenizer.json, checked against transformers), or an HF / `tokenizers` tokenizer.
+    Documents with empty text are skipped, counted in `skipped_documents` and reported in
+    the log; with `strict` they are an error (nothing written).
 
     With `provenance_json`, also records what was counted: the files and their sha256, the
     config entry, the tokenizer's sha256 (of `tokenizer_dir`) and the totals."""
@@ -449,7 +501,8 @@ def count_source(source: Source | str | Path, lang: str | None, tokenizer, out_t
         source = Source.from_path(source, lang)
     backend = backend_of(tokenizer)
     totals = {"documents": 0, "tokens": 0, **{f"{lg}_tokens": 0 for lg in LANGS}}
-    docs = iter_documents(source, lang, shard=shard)
+    empty = EmptyDocuments()
+    docs = iter_documents(source, lang, shard=shard, empty=empty, strict=strict)
     with atomic_path(out_tsv) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as fh, \
             tqdm(unit="tok", unit_scale=True, disable=not progress, mininterval=1.0,
                  desc=str(out_tsv)) as bar:
@@ -466,6 +519,8 @@ def count_source(source: Source | str | Path, lang: str | None, tokenizer, out_t
             totals["documents"] += len(batch)
             totals["tokens"] += n
             bar.update(n)
+    totals["skipped_documents"] = empty.count
+    empty.report(f"source {source.name}" + (f", shard {shard}" if shard is not None else ""))
     if provenance_json is not None:
         write_provenance(provenance_json, source, shard, tokenizer_dir, totals)
     return totals
