@@ -1402,7 +1402,11 @@ def test_medeval_empty_option_fallback_and_its_absence_for_sts(tiny_model_dir, c
     assert "MedQA, f, record 'q1': option 1 ('')" in caplog.text
     assert [s.loglik for s in scores] == pytest.approx(
         [-_med_eval_loss(model, r) for r in requests], abs=LOGLIK_TOL)
-    with pytest.raises(ValueError, match=r"record 'q1': option 1 \(''\) tokenizes to zero"):
+    # Here even "amlodipine" is cut to nothing (" amlodipine" is one token, the prompt's " "
+    # another): the fallback scores it encoded alone; without it, the first empty one fails.
+    assert "option 0 ('amlodipine')" in caplog.text
+    with pytest.raises(ValueError, match=r"record 'q1': option 0 \('amlodipine'\) tokenizes "
+                                         r"to zero"):
         score_options(model, tokenizer, [(prompt, ["amlodipine", ""])],
                       names=["MedQA, f, record 'q1'"], scoring="medeval_nli")
 

@@ -33,7 +33,9 @@ merges into it; an option left with no tokens is encoded alone (else one unknown
 and the prompt's first token is overwritten by BOS whenever the tokenizer defines one. STS
 requests follow med-eval's NLI builder (`tasks/nli.py`), the same rule without the fallback
 (its `evaluate_sts.py` asserts instead): `scoring="medeval_nli"`. Both engines (`prefix`,
-`naive`) score whichever sequences the rule built.
+`naive`) score whichever sequences the rule built. SFT (`cptmix.tasks.answer_token_ids`)
+keeps the corrected split under either rule, so under "medeval" an English MCQA gold option
+is scored on tokens other than those it was fine-tuned as, as with med-eval itself.
 """
 
 from __future__ import annotations
