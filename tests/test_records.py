@@ -153,6 +153,7 @@ CLI_CASES = [
     ("RRTNM", _second("RRTNM", options=["T1"], answer_idx=0), "'options' has 1 option"),
     ("MedQA-Jp", _second("MedQA-Jp", options=["髄膜炎", "髄膜炎 "]), "repeats an option"),
     ("BC2GM-Jp", [RECORDS["BC2GM-Jp"]] * 2, "sample_id 'n1' repeats the record on line 1"),
+    ("JCSTS", _second("JCSTS", sample_id=[1]), "field 'sample_id' must be a non-empty string"),
 ]
 
 
