@@ -732,6 +732,8 @@ def test_provenance_records_what_scores_depend_on(first_run, tiny_model_dir, fix
     assert prov["model"]["tokenizer_sha256"] == token_sha
     assert prov["model"]["dtype"] == "float32" and prov["model"]["device"] == "cpu"
     assert prov["settings"]["batch_size"] == 4 and prov["settings"]["option_scoring"] == "prefix"
+    assert prov["settings"]["scoring"] == "cptmix"  # the corrected rule is the default
+    assert "trailing whitespace moved to the option" in prov["settings"]["scoring_rule"]
     assert {"bootstrap_seed", "bootstrap_resamples"} <= set(prov["settings"])
     assert sorted(prov["tasks"]) == sorted(table["task"])  # JSON keys are written sorted
     for name, entry in prov["tasks"].items():
@@ -894,7 +896,8 @@ def test_workflow_script_writes_items_where_the_rule_says(tiny_model_dir, fixtur
         output["item_scores"] = str(tmp_path / "declared" / "items.tsv")
     sm = SimpleNamespace(input=_Named(model=str(tiny_model_dir), data=str(fixture_data)),
                          output=output, log=[str(tmp_path / "log.txt")], threads=1,
-                         params=_Named(tasks=["JCSTS"], batch_size=4, max_new_tokens=8))
+                         params=_Named(tasks=["JCSTS"], batch_size=4, max_new_tokens=8,
+                                       scoring="cptmix"))
     runpy.run_path(str(script), init_globals={"snakemake": sm})
     assert (tmp_path / "declared" / "items.tsv").exists() == declared
     assert (out / "items.tsv").exists() != declared
@@ -1157,3 +1160,316 @@ def test_generation_budget_per_category(tiny_model_dir, fixture_data, tmp_path):
     with pytest.raises(ValueError, match="max_new_tokens"):
         _run(tiny_model_dir, fixture_data, tmp_path / "bad", tasks=tasks,
              max_new_tokens={"MT": 4})
+
+
+# --- med-eval's option scoring as a choice (`evaluate.scoring: medeval`) ---------------------------
+#
+# The reference: med-eval's request builders and loss, line by line (github.com/nii-nlp/med-eval,
+# `tasks/mcqa.py` MCQARequestDataset.construct_requests, `tasks/nli.py` NLIRequestDataset.
+# construct_requests, `evaluate_mcqa.py` _loglikelihood_batch; zero-shot, truncate off, as its
+# JMedBench scripts run). `evaluate_sts.py` sums vLLM's prompt log-probs of the same label
+# tokens, which is minus the same cross-entropy sum.
+
+def _med_eval_requests(tokenizer, input_text: str, options: list[str],
+                       nli: bool = False) -> list[dict]:
+    """MCQA/DC (`nli=False`, options = the record's) or STS (`nli=True`, options = the label
+    set, appended after a space) requests, as med-eval builds them."""
+    input_token_ids = tokenizer(input_text, return_tensors="pt")["input_ids"].squeeze().tolist()
+    all_output_token_ids = []
+    for option in options:
+        output_text = input_text + (f" {option}" if nli else f"{option}")  # " {}".format(...)
+        all_token_ids = tokenizer(output_text, return_tensors="pt")["input_ids"].squeeze().tolist()
+        output_token_ids = all_token_ids[len(input_token_ids):]
+        if not nli and len(output_token_ids) == 0:  # tasks/mcqa.py only
+            output_token_ids = tokenizer(option, add_special_tokens=False)["input_ids"]
+            if len(output_token_ids) == 0:
+                output_token_ids = [tokenizer.unk_token_id or 0]
+        all_output_token_ids.append(output_token_ids)
+    requests = []
+    for j, output_token_ids in enumerate(all_output_token_ids):
+        if tokenizer.bos_token_id is not None:
+            all_token_ids = [tokenizer.bos_token_id] + input_token_ids[1:] + output_token_ids
+            labels = [-100] * len(input_token_ids) + output_token_ids
+        else:
+            all_token_ids = input_token_ids + output_token_ids
+            labels = [-100] * len(input_token_ids) + output_token_ids
+        requests.append({"option_id": j, "input_ids": all_token_ids, "labels": labels})
+    return requests
+
+
+def _med_eval_loss(model, request: dict) -> float:
+    """evaluate_mcqa.py `_loglikelihood_batch` for one request (a batch of one: med-eval's
+    collator pads labels with -100, so padding changes nothing)."""
+    import torch
+    from torch import nn
+
+    input_ids, labels = torch.tensor([request["input_ids"]]), torch.tensor([request["labels"]])
+    with torch.no_grad():
+        lm_logits = model(input_ids=input_ids).logits
+    shift_logits = lm_logits[..., :-1, :].contiguous()
+    shift_labels = labels[..., 1:].contiguous()
+    loss_fct = nn.CrossEntropyLoss(ignore_index=-100, reduction="none")
+    losses = loss_fct(shift_logits.view(-1, shift_logits.size(-1)), shift_labels.view(-1))
+    return float(losses.view(1, -1).sum(dim=-1)[0])
+
+
+def _med_eval_reference(model, tokenizer, task, record) -> tuple[list[dict], list[float]]:
+    """med-eval's requests and losses for one record (its prediction is argmin of losses)."""
+    prompt, choices = prompt_and_choices(task, record)
+    if task.category == "STS":
+        requests = _med_eval_requests(tokenizer, prompt, list(task.labels), nli=True)
+    else:
+        requests = _med_eval_requests(tokenizer, prompt, choices)
+    return requests, [_med_eval_loss(model, r) for r in requests]
+
+
+@pytest.fixture(scope="module")
+def no_bos_model_dir(tiny_model_dir, tmp_path_factory):
+    """The tiny model with a tokenizer that defines no BOS at all (med-eval then keeps the
+    prompt's ids as they are)."""
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    out = tmp_path_factory.mktemp("no_bos_model")
+    for f in Path(tiny_model_dir).iterdir():
+        shutil.copy(f, out / f.name)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    tok.bos_token = None
+    tok.save_pretrained(out)
+    assert AutoTokenizer.from_pretrained(out).bos_token_id is None
+    return out
+
+
+# The three BOS cases: adds one (Llama, llm-jp: the paper's models), defines one it does not add
+# (cptmix's own tokenizer, bos = eos), defines none.
+BOS_KINDS = ("adds_bos", "defines_bos", "no_bos")
+
+
+@pytest.fixture(scope="module")
+def bos_kind_dirs(tiny_model_dir, bos_model_dir, no_bos_model_dir):
+    return {"adds_bos": bos_model_dir, "defines_bos": tiny_model_dir, "no_bos": no_bos_model_dir}
+
+
+def _fixture_records(folder: str) -> list[dict]:
+    path = JMEDBENCH_FIXTURES / folder / "test.jsonl"
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+
+
+# Every option-scored shape: English and Japanese MCQA with and without a context, DC in the
+# published (MCQA) shape and the demo's (premise/label) shape, STS. Ids unique per task.
+PARITY_DATA = {
+    "MedQA": FIXTURE_DATA["MedQA"] + _fixture_records("medqa"),
+    "PubMedQA": [{**r, "sample_id": f"p{i}"} for i, r in
+                 enumerate(_fixture_records("pubmedqa_jp") + [_MCQA_EN])],
+    "MedQA-Jp": FIXTURE_DATA["MedQA-Jp"] + _fixture_records("medqa_jp"),
+    "PubMedQA-Jp": _fixture_records("pubmedqa_jp"),
+    "CRADE": FIXTURE_DATA["CRADE"] + _fixture_records("crade"),
+    "RRTNM": [_DC_MCQA, {**_DC_NLI, "sample_id": 2}],
+    "SMDIS": FIXTURE_DATA["SMDIS"],
+    "JCSTS": FIXTURE_DATA["JCSTS"] + _fixture_records("jcsts"),
+}
+PARITY_CATEGORIES = {  # the option-scored categories, English MCQA apart (its prompts end in a space)
+    "MCQA-English": ["MedQA", "PubMedQA"],
+    "MCQA-Japanese": ["MedQA-Jp", "PubMedQA-Jp"],
+    "DC": ["CRADE", "RRTNM", "SMDIS"],
+    "STS": ["JCSTS"],
+}
+
+
+@pytest.fixture(scope="module")
+def parity_runs(bos_kind_dirs, tmp_path_factory):
+    """evaluate_model on PARITY_DATA under both rules, for each BOS kind: {(kind, rule): out}."""
+    data = _write_data(tmp_path_factory.mktemp("parity_data"), PARITY_DATA)
+    runs = {}
+    for kind, model_dir in bos_kind_dirs.items():
+        for rule in ("medeval", "cptmix"):
+            out = tmp_path_factory.mktemp(f"parity_{kind}_{rule}")
+            _run(model_dir, data, out, tasks=list(PARITY_DATA), batch_size=5, scoring=rule)
+            runs[kind, rule] = out
+    return runs
+
+
+def _model_and_tokenizer(model_dir):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return (AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval(),
+            AutoTokenizer.from_pretrained(model_dir))
+
+
+# Log-likelihood tolerance: the token ids are compared exactly; the numbers come from the same
+# float32 model over the same ids, ours from a KV-cached, left-padded batch (prefix) or a
+# right-padded one (naive), med-eval's from one unpadded sequence, so they differ only by float32
+# summation order (float32 eps ~1.2e-7 relative on sums of a few to ~100 nats; the predictions
+# files round to 1e-6). 1e-4 nats is far below the gaps between options (the argmax check
+# asserts the same winner) and above that rounding; the same bound the prefix-vs-naive test uses.
+LOGLIK_TOL = 1e-4
+
+
+@pytest.mark.parametrize("kind", BOS_KINDS)
+@pytest.mark.parametrize("category", list(PARITY_CATEGORIES))
+def test_medeval_scoring_equals_med_eval(parity_runs, bos_kind_dirs, category, kind):
+    """Under `scoring="medeval"` every option is scored on exactly med-eval's token sequence,
+    and the predictions and log-likelihoods written are med-eval's, for all three BOS kinds."""
+    from cptmix.evaluate.scoring import _tokenise
+
+    model, tokenizer = _model_and_tokenizer(bos_kind_dirs[kind])
+    out = parity_runs[kind, "medeval"]
+    for name in PARITY_CATEGORIES[category]:
+        task = get_task(name)
+        rule = "medeval_nli" if task.category == "STS" else "medeval"
+        for record, row in zip(PARITY_DATA[name], _predictions(out, name), strict=True):
+            requests, losses = _med_eval_reference(model, tokenizer, task, record)
+            item = _tokenise(tokenizer, [prompt_and_choices(task, record)], None, rule)[0]
+            for j, request in enumerate(requests):  # bit for bit on the token side
+                assert item.prompt + item.conts[j] == request["input_ids"]
+                assert item.conts[j] == [x for x in request["labels"] if x != -100]
+            assert row["loglik"] == pytest.approx([-x for x in losses], abs=LOGLIK_TOL)
+            assert row["prediction"] == int(np.argmin(losses))
+            assert row["n_tokens"] == [len(c) for c in item.conts]
+
+
+def _same_sequences(tokenizer, task, record) -> bool:
+    """Whether the default rule scores exactly med-eval's token sequences on this record."""
+    from cptmix.evaluate.scoring import _tokenise
+
+    rule = "medeval_nli" if task.category == "STS" else "medeval"
+    request = prompt_and_choices(task, record)
+    ours = _tokenise(tokenizer, [request], None, "cptmix")[0]
+    theirs = _tokenise(tokenizer, [request], None, rule)[0]
+    return ours.prompt == theirs.prompt and ours.conts == theirs.conts
+
+
+@pytest.mark.parametrize("kind", BOS_KINDS)
+def test_default_scoring_departs_from_med_eval_where_documented(parity_runs, bos_kind_dirs,
+                                                                kind):
+    """The corrected default differs from med-eval exactly where the issue says: on English
+    MCQA (the prompt's trailing space; for every BOS kind) and, for a tokenizer that defines a
+    BOS it does not add, on every option task (the BOS overwrite); elsewhere the two rules
+    score the same sequences and write the same log-likelihoods."""
+    _, tokenizer = _model_and_tokenizer(bos_kind_dirs[kind])
+    for category, names in PARITY_CATEGORIES.items():
+        for name in names:
+            task = get_task(name)
+            ours = _predictions(parity_runs[kind, "cptmix"], name)
+            theirs = _predictions(parity_runs[kind, "medeval"], name)
+            departs = category == "MCQA-English" or kind == "defines_bos"
+            for record, a, b in zip(PARITY_DATA[name], ours, theirs, strict=True):
+                assert _same_sequences(tokenizer, task, record) != departs, (name, record)
+                if departs:
+                    assert a["loglik"] != pytest.approx(b["loglik"], abs=LOGLIK_TOL)
+                else:
+                    assert a == b
+    # The departure changes answers, not only numbers (on these items, this random model).
+    changed = sum(a["prediction"] != b["prediction"]
+                  for name in PARITY_CATEGORIES["MCQA-English"]
+                  for a, b in zip(_predictions(parity_runs[kind, "cptmix"], name),
+                                  _predictions(parity_runs[kind, "medeval"], name), strict=True))
+    assert changed >= 1
+
+
+@pytest.mark.parametrize("method", ["prefix", "naive"])
+def test_medeval_scoring_is_engine_independent(bos_kind_dirs, method):
+    """Both engines score med-eval's sequences alike (prefix cache vs one pass per option)."""
+    from cptmix.evaluate.scoring import score_options
+
+    for model_dir in bos_kind_dirs.values():
+        model, tokenizer = _model_and_tokenizer(model_dir)
+        for name in ("MedQA", "CRADE"):
+            task = get_task(name)
+            requests = [prompt_and_choices(task, r) for r in PARITY_DATA[name]]
+            ours = score_options(model, tokenizer, requests, batch_size=3, method=method,
+                                 scoring="medeval")
+            for record, scores in zip(PARITY_DATA[name], ours, strict=True):
+                _, losses = _med_eval_reference(model, tokenizer, task, record)
+                assert [s.loglik for s in scores] == pytest.approx([-x for x in losses],
+                                                                   abs=LOGLIK_TOL)
+
+
+def test_medeval_empty_option_fallback_and_its_absence_for_sts(tiny_model_dir, caplog):
+    """med-eval's MCQA builder encodes an option the cut leaves empty on its own (else one
+    unknown token, id 0 here); its NLI builder has no fallback: an error naming the record."""
+    from cptmix.evaluate.scoring import score_options
+
+    model, tokenizer = _model_and_tokenizer(tiny_model_dir)
+    prompt = "Question: Which drug?\nA. amlodipine\nB. x\nAnswer: "
+    requests = _med_eval_requests(tokenizer, prompt, ["amlodipine", ""])
+    assert requests[1]["labels"][-1:] == [0] and requests[1]["labels"].count(0) == 1
+    with caplog.at_level(logging.WARNING, logger="cptmix.evaluate.scoring"):
+        scores = score_options(model, tokenizer, [(prompt, ["amlodipine", ""])],
+                               names=["MedQA, f, record 'q1'"], scoring="medeval")[0]
+    assert "MedQA, f, record 'q1': option 1 ('')" in caplog.text
+    assert [s.loglik for s in scores] == pytest.approx(
+        [-_med_eval_loss(model, r) for r in requests], abs=LOGLIK_TOL)
+    # Here even "amlodipine" is cut to nothing (" amlodipine" is one token, the prompt's " "
+    # another): the fallback scores it encoded alone; without it, the first empty one fails.
+    assert "option 0 ('amlodipine')" in caplog.text
+    with pytest.raises(ValueError, match=r"record 'q1': option 0 \('amlodipine'\) tokenizes "
+                                         r"to zero"):
+        score_options(model, tokenizer, [(prompt, ["amlodipine", ""])],
+                      names=["MedQA, f, record 'q1'"], scoring="medeval_nli")
+
+
+def test_scoring_is_named_in_provenance_and_checked(parity_runs, fixture_data, tiny_model_dir,
+                                                    tmp_path):
+    from cptmix.evaluate.scoring import SCORING_RULES
+
+    for (_, rule), out in parity_runs.items():
+        prov = json.loads((out / "scores.provenance.json").read_text(encoding="utf-8"))
+        assert prov["settings"]["scoring"] == rule
+        assert prov["settings"]["scoring_rule"] == SCORING_RULES[rule]
+    assert "BOS written over" in json.loads(
+        (parity_runs["adds_bos", "medeval"] / "scores.provenance.json").read_text())[
+            "settings"]["conventions"]
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"unknown option scoring 'lm-eval' \(evaluate.scoring\);"
+                                         r" use one of cptmix, medeval"):
+        evaluate_model(tiny_model_dir, fixture_data, out / "scores.tsv", out / "predictions",
+                       tasks=["MedQA"], progress=False, scoring="lm-eval")
+    assert not out.exists()
+
+
+def test_scoring_in_config_cli_and_script(tmp_path, capsys, tiny_model_dir, fixture_data,
+                                          monkeypatch):
+    """The config key (schema enum, default cptmix), the CLI flag and the workflow script all
+    reach `evaluate_model`."""
+    import runpy
+    from types import SimpleNamespace
+
+    import yaml
+
+    from cptmix.cli import main
+    from cptmix.config import StudyConfig
+
+    root = Path(__file__).parents[1]
+    demo = yaml.safe_load((root / "config" / "config.yaml").read_text(encoding="utf-8"))
+    assert StudyConfig.from_dict(demo).evaluate.scoring == "cptmix"
+    demo["evaluate"]["scoring"] = "medeval"
+    assert StudyConfig.from_dict(demo).evaluate.scoring == "medeval"
+    demo["evaluate"]["scoring"] = "lm-eval"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(demo, allow_unicode=True), encoding="utf-8")
+    assert main(["check-config", str(bad)]) == 2
+    assert "evaluate.scoring: 'lm-eval' is not one of ['cptmix', 'medeval']" in \
+        capsys.readouterr().err
+
+    out = tmp_path / "cli"
+    assert main(["evaluate", "--model", str(tiny_model_dir), "--data", str(fixture_data),
+                 "--out", str(out / "scores.tsv"), "--predictions", str(out / "predictions"),
+                 "--tasks", "MedQA", "--scoring", "medeval"]) == 0
+    prov = json.loads((out / "scores.provenance.json").read_text(encoding="utf-8"))
+    assert prov["settings"]["scoring"] == "medeval"
+
+    monkeypatch.setattr("cptmix.io.log_to", lambda path: None)
+    script = root / "workflow" / "scripts" / "evaluate_model.py"
+    out = tmp_path / "script"
+    output = _Named(scores=str(out / "scores.tsv"), predictions=str(out / "predictions"),
+                    provenance=str(out / "scores.provenance.json"))
+    sm = SimpleNamespace(input=_Named(model=str(tiny_model_dir), data=str(fixture_data)),
+                         output=output, log=[str(tmp_path / "log.txt")], threads=1,
+                         params=_Named(tasks=["MedQA"], batch_size=4, max_new_tokens=8,
+                                       scoring="medeval"))
+    runpy.run_path(str(script), init_globals={"snakemake": sm})
+    prov = json.loads((out / "scores.provenance.json").read_text(encoding="utf-8"))
+    assert prov["settings"]["scoring"] == "medeval"

@@ -114,7 +114,8 @@ def _evaluate(args) -> int:
 
     scores = evaluate_model(args.model, args.data, args.out, args.predictions,
                             tasks=args.tasks or None, batch_size=args.batch_size,
-                            max_new_tokens=args.max_new_tokens, threads=args.threads)
+                            max_new_tokens=args.max_new_tokens, threads=args.threads,
+                            scoring=args.scoring)
     print(scores.to_string(index=False))
     return 0
 
@@ -192,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16, help="items per forward pass")
     p.add_argument("--max-new-tokens", type=int, default=48, help="MT/NER generation budget")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--scoring", choices=["cptmix", "medeval"], default="cptmix",
+                   help="option scoring: cptmix (corrected, default) or medeval (med-eval's own "
+                        "token sequences, to compare with published JMedBench numbers)")
     p.set_defaults(func=_evaluate)
 
     from cptmix.analyze.cli import add_arguments, run_from_args

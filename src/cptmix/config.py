@@ -984,6 +984,7 @@ class EvaluateConfig:
     batch_size: int
     max_new_tokens: int | Mapping[str, int]  # one number, or per category {MT, NER}
     mt_source: MtSourceConfig | None  # absent = no appendix-B check
+    scoring: str  # option scoring rule: "cptmix" or "medeval" (cptmix.evaluate.scoring)
 
     @classmethod
     def from_dict(cls, d: Mapping) -> EvaluateConfig:
@@ -992,7 +993,8 @@ class EvaluateConfig:
         return cls(data_dir=d["data_dir"], tasks=tasks if tasks == "all" else tuple(tasks),
                    batch_size=int(d["batch_size"]), max_new_tokens=d["max_new_tokens"],
                    mt_source=MtSourceConfig.from_dict(d["mt_source"])
-                   if d.get("mt_source") is not None else None)
+                   if d.get("mt_source") is not None else None,
+                   scoring=d["scoring"])
 
 
 @dataclass(frozen=True)

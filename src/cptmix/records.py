@@ -43,9 +43,11 @@ def load_records(task: Task, data_dir: str | Path, split: str = "test") -> list[
 
     Every problem raises one error naming the task, the file, the line and (when it has one)
     the record's sample_id: a missing task directory or file (FileNotFoundError), a line that
-    is not a JSON object, a missing or ill-typed field, an answer index out of range, or an
-    empty split (ValueError). Records without a sample_id (published NER/MT data) get
-    "line-{n}", so predictions can still be traced to their source line.
+    is not a JSON object, a missing or ill-typed field, an answer index out of range, fewer
+    than two options or two options that are the same text (`validate_record`), a sample_id
+    that repeats an earlier record's (both lines named), or an empty split (ValueError).
+    Records without a sample_id (published NER/MT data) get "line-{n}", so predictions can
+    still be traced to their source line.
     """
     path = task_data_path(task, data_dir, split)
     if not path.parent.is_dir():
@@ -55,6 +57,7 @@ def load_records(task: Task, data_dir: str | Path, split: str = "test") -> list[
     if not path.is_file():
         raise FileNotFoundError(f"{task.name}: data file {path} does not exist")
     records = []
+    seen: dict[str, int] = {}  # sample_id (as text, as items.tsv writes it) -> first line
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -72,6 +75,7 @@ def load_records(task: Task, data_dir: str | Path, split: str = "test") -> list[
             validate_record(task, record, where)
             if task.category in (MT, NER) and record.get("sample_id") is None:
                 record = {"sample_id": f"line-{lineno}", **record}
+            _check_unique_id(record["sample_id"], lineno, seen, where)
             records.append(record)
     if not records:
         # An empty split would give an undefined score; better to fail at the source.
@@ -82,6 +86,13 @@ def load_records(task: Task, data_dir: str | Path, split: str = "test") -> list[
 def validate_record(task: Task, record: dict, where: str = "record") -> None:
     """Check that `record` has what `task`'s template and metric need, with usable types."""
     required = required_fields(task, record)
+    sample_id = record.get("sample_id")
+    if sample_id is not None and (isinstance(sample_id, bool)
+                                  or not isinstance(sample_id, str | int)
+                                  or not str(sample_id).strip()):
+        # Ids key items.tsv and the paired tests across models and seeds: text or integer.
+        raise ValueError(f"{where}: field 'sample_id' must be a non-empty string or an "
+                         f"integer, got {sample_id!r}")
     for name in required:
         if name not in record or record[name] is None:
             raise ValueError(f"{where}: missing required field {name!r} for {task.name} "
@@ -97,6 +108,7 @@ def validate_record(task: Task, record: dict, where: str = "record") -> None:
             # med-eval asserts the same (MCQASample.__post_init__: no empty option).
             raise ValueError(f"{where}: field 'options' must be a non-empty list of non-empty "
                              f"strings")
+        _check_options(options, where)
         _check_index(record, "answer_idx", len(options), where)
         metadata = record.get("metadata")
         if metadata is not None and not isinstance(metadata, dict):
@@ -107,6 +119,37 @@ def validate_record(task: Task, record: dict, where: str = "record") -> None:
         labels = record["labels"]
         if not (isinstance(labels, list) and all(isinstance(x, str) for x in labels)):
             raise ValueError(f"{where}: field 'labels' must be a list of strings")
+
+
+def _check_options(options: list[str], where: str) -> None:
+    """At least two options, no two the same text once whitespace is normalised.
+
+    A single option is a free correct answer, and a repeated option is a tie the scorer
+    breaks by position (the first of equal log-likelihoods wins), so either inflates accuracy
+    without the model knowing anything.
+    """
+    if len(options) < 2:
+        raise ValueError(f"{where}: field 'options' has {len(options)} option; an item needs "
+                         f"at least 2 (a single option is always answered correctly)")
+    first: dict[str, int] = {}
+    for j, option in enumerate(options):
+        key = " ".join(option.split())  # every run of whitespace (U+3000 too) as one space
+        if key in first:
+            i = first[key]
+            raise ValueError(f"{where}: field 'options' repeats an option: options[{j}] "
+                             f"{option!r} is options[{i}] {options[i]!r} up to whitespace")
+        first[key] = j
+
+
+def _check_unique_id(sample_id, lineno: int, seen: dict[str, int], where: str) -> None:
+    """A sample_id may occur once per task: a repeated id counts one item twice in the score
+    and pairs the wrong items across models. Compared as text (1 and "1" are one id in
+    items.tsv)."""
+    key = str(sample_id)
+    if key in seen:
+        raise ValueError(f"{where}: sample_id {sample_id!r} repeats the record on line "
+                         f"{seen[key]}; sample_ids must be unique within a task")
+    seen[key] = lineno
 
 
 def _check_index(record: dict, name: str, n: int, where: str) -> None:

@@ -23,6 +23,7 @@ rule evaluate_model:
         tasks=TASKS,
         batch_size=STUDY.evaluate.batch_size,
         max_new_tokens=STUDY.evaluate.max_new_tokens,
+        scoring=STUDY.evaluate.scoring,
     log:
         "results/logs/evaluate_model/{model}/seed-{seed}.log",
     benchmark:

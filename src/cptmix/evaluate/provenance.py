@@ -4,7 +4,9 @@ Part of the evaluate stage. Scores that silently change with the prompt version,
 the tokenizer or the batch size are the most common complaint about evaluation harnesses, so
 `evaluate_model` writes, beside `scores.tsv`, a JSON file with a hash of each of these and the
 settings that produced the numbers (dtype, batch size, scoring method, bootstrap seed,
-sacrebleu's signature). Two score files are comparable when their provenance files agree.
+sacrebleu's signature), and which option-scoring rule built the scored token sequences
+(`scoring`: cptmix's corrected rule or med-eval's own). Two score files are comparable when
+their provenance files agree.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 from pathlib import Path
 
 from cptmix import tasks as task_module
+from cptmix.evaluate.scoring import SCORING_RULES
 from cptmix.io import sha256_file
 from cptmix.tasks import DC, MCQA, MT, NER, STS, Task
 
@@ -62,6 +65,16 @@ def tokenizer_hash(model_dir: str | Path) -> str:
     for p in files:
         digest.update(p.name.encode() + b"\0" + sha256_file(p).encode())
     return digest.hexdigest()
+
+
+def scoring_provenance(scoring: str) -> dict[str, str]:
+    """The option-scoring rule a score file was made with, by name and in words
+    (`cptmix.evaluate.scoring.SCORING_RULES`); MCQA/DC/STS scores under "cptmix" and
+    "medeval" are not comparable with each other."""
+    if scoring not in SCORING_RULES:
+        raise ValueError(f"unknown option scoring {scoring!r}; use one of "
+                         f"{', '.join(SCORING_RULES)}")
+    return {"scoring": scoring, "scoring_rule": SCORING_RULES[scoring]}
 
 
 def library_versions() -> dict[str, str]:

@@ -51,11 +51,17 @@ from cptmix.evaluate.metrics import (
 )
 from cptmix.evaluate.provenance import (
     library_versions,
+    scoring_provenance,
     sha256_file,
     template_hash,
     tokenizer_hash,
 )
-from cptmix.evaluate.scoring import generate_greedy, score_continuations, score_options
+from cptmix.evaluate.scoring import (
+    SCORINGS,
+    generate_greedy,
+    score_continuations,
+    score_options,
+)
 from cptmix.io import write_json, write_jsonl, write_tsv
 from cptmix.records import load_records, task_data_path
 from cptmix.tasks import (
@@ -99,6 +105,9 @@ class Settings:
     method: str = "prefix"  # option scoring: "prefix" (shared prompt cache) or "naive"
     seed: int = BOOTSTRAP_SEED  # bootstrap resampling seed (decoding is greedy: no other RNG)
     n_bootstrap: int = N_BOOTSTRAP  # bootstrap resamples for BLEU / F1 / Pearson SEs
+    # Option-scoring rule (`scoring.SCORING_RULES`): "cptmix" (corrected, the default) or
+    # "medeval" (med-eval's token sequences, quirks included, as published JMedBench results).
+    scoring: str = "cptmix"
 
     def budget(self, category: str) -> int:
         """The generation budget of a category (MT or NER)."""
@@ -175,9 +184,12 @@ def _choice_template(task: Task, records: list[dict], model, tokenizer, settings
     """MCQA, DC, STS: the answer is the option whose continuation is most likely (summed
     log-prob, i.e. lowest summed loss as in JMedBench); ties go to the first option.
     Length-normalised choices are kept alongside, one per unit (token, char, byte)."""
+    # med-eval builds STS requests with its NLI builder (tasks/nli.py): no empty-option fallback.
+    rule = "medeval_nli" if settings.scoring == "medeval" and task.category == STS \
+        else settings.scoring
     scores = score_options(model, tokenizer, [prompt_and_choices(task, r) for r in records],
                            batch_size=settings.batch_size, method=settings.method,
-                           names=_record_names(task, records, source))
+                           names=_record_names(task, records, source), scoring=rule)
     preds, golds, by_unit, rows = [], [], {u: [] for u in LENGTH_UNITS}, []
     gold_lps = []
     for record, options in zip(records, scores, strict=True):
@@ -324,6 +336,16 @@ def items_path(out_tsv: str | Path) -> Path:
 
 
 OPTION_SCORED = (MCQA, DC, STS)
+# provenance["settings"]["conventions"] under each option-scoring rule.
+CONVENTIONS = {
+    "cptmix": "med-eval templates; options appended as med-eval does; joint encode cut at the "
+              "prompt's length, trailing whitespace moved to the option; BLEU = mean sentence "
+              "BLEU (NFKC for Japanese); NER = ', '-split lower-cased entity-set F1",
+    "medeval": "med-eval templates; options appended and cut as med-eval does (trailing "
+               "whitespace kept with the prompt, BOS written over the prompt's first token "
+               "when the tokenizer defines one); BLEU = mean sentence BLEU (NFKC for "
+               "Japanese); NER = ', '-split lower-cased entity-set F1",
+}
 
 
 def _item_rows(result: TaskResult) -> list[dict]:
@@ -361,7 +383,8 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
                    method: str = "prefix", seed: int = BOOTSTRAP_SEED,
                    n_bootstrap: int = N_BOOTSTRAP, device: str | None = None,
                    dtype: str | None = None,
-                   items_tsv: str | Path | None = None) -> pd.DataFrame:
+                   items_tsv: str | Path | None = None,
+                   scoring: str = "cptmix") -> pd.DataFrame:
     """Evaluate the model in `model_dir` on JMedBench tasks read from `data_dir`.
 
     `tasks`: task names (None or "all": all 27); the output follows registry order regardless.
@@ -381,7 +404,9 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
     - `predictions_dir/{predictions_name}.jsonl` per task;
     - `provenance_json` (default `provenance_path(out_tsv)`): hashes of each task's template
       and data file, the tokenizer hash, dtype, device, batch size, scoring method, bootstrap
-      seed, sacrebleu signatures and the continuous metrics' definitions.
+      seed, sacrebleu signatures and the continuous metrics' definitions, and the option-scoring
+      rule (`scoring`: "cptmix", the default, or "medeval", med-eval's own token sequences
+      for comparison with published JMedBench numbers; `scoring.SCORING_RULES`).
     Nothing is written until every task has been scored, and the score table last, so a
     failure leaves no score file. Every task's data is read and validated before the model is
     loaded. Returns the score table (unrounded).
@@ -401,7 +426,10 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
                          f"({n_bootstrap}) at least 2")
     if method not in ("prefix", "naive"):
         raise ValueError(f"unknown scoring method {method!r}; use 'prefix' or 'naive'")
-    settings = Settings(batch_size, max_new_tokens, method, seed, n_bootstrap)
+    if scoring not in SCORINGS:
+        raise ValueError(f"unknown option scoring {scoring!r} (evaluate.scoring); use one of "
+                         f"{', '.join(SCORINGS)}")
+    settings = Settings(batch_size, max_new_tokens, method, seed, n_bootstrap, scoring)
     # Read and validate every task's data before loading the model: a bad record fails fast.
     records = {t.name: load_records(t, data_dir) for t in selected}
     data_files = {t.name: task_data_path(t, data_dir) for t in selected}
@@ -445,11 +473,8 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
                      "bootstrap_resamples": n_bootstrap, "threads": threads,
                      "decoding": "greedy, stop at newline or EOS",
                      # How prompts, options and metrics follow JMedBench's evaluator.
-                     "conventions": "med-eval templates; options appended as med-eval does; "
-                                    "joint encode cut at the prompt's length, trailing "
-                                    "whitespace moved to the option; BLEU = mean sentence "
-                                    "BLEU (NFKC for Japanese); NER = ', '-split lower-cased "
-                                    "entity-set F1",
+                     "conventions": CONVENTIONS[scoring],
+                     **scoring_provenance(scoring),
                      "length_normalisation_units": list(LENGTH_UNITS),
                      # Beside each JMedBench metric in scores.tsv, per item in items.tsv.
                      "continuous_metrics": DEFINITIONS,

@@ -18,17 +18,30 @@ tokens are whatever follows the prompt's token count in it. The scored sequence 
 prompt's own ids followed by those tokens. Where BPE merges across the boundary the cut
 mis-attributes a token exactly as med-eval does; `OptionScore.boundary_merge` flags such
 options so their effect can be counted.
-Three deliberate departures, all on inputs med-eval handles badly: a prompt's trailing
-whitespace is moved to the option before the cut (`split_text`; only the English templates,
-which end in "Answer: ", have any), an option that leaves no tokens after the cut is an error
-(med-eval falls back to encoding the option alone), and no token of the prompt is overwritten
-by BOS (med-eval writes `[bos] + ids[1:]`, which for a tokenizer that adds no BOS replaces the
-prompt's first token; for one that adds BOS, the paper's case, the two are identical).
+The default rule (`scoring="cptmix"`) makes three deliberate departures, all on inputs
+med-eval handles badly: a prompt's trailing whitespace is moved to the option before the cut
+(`split_text`; only the English templates, which end in "Answer: ", have any), an option that
+leaves no tokens after the cut is an error (med-eval falls back to encoding the option alone),
+and no token of the prompt is overwritten by BOS (med-eval writes `[bos] + ids[1:]`, which for
+a tokenizer that defines a BOS but does not add it replaces the prompt's first token; for one
+that adds BOS, the paper's case, the two are identical).
+
+`scoring="medeval"` builds med-eval's token sequences instead, quirks included, for numbers
+comparable with published JMedBench results (`_tokenise_medeval`): the prompt keeps its
+trailing space, so after "Answer: " the option's first token is cut away where the space
+merges into it; an option left with no tokens is encoded alone (else one unknown token);
+and the prompt's first token is overwritten by BOS whenever the tokenizer defines one. STS
+requests follow med-eval's NLI builder (`tasks/nli.py`), the same rule without the fallback
+(its `evaluate_sts.py` asserts instead): `scoring="medeval_nli"`. Both engines (`prefix`,
+`naive`) score whichever sequences the rule built. SFT (`cptmix.tasks.answer_token_ids`)
+keeps the corrected split under either rule, so under "medeval" an English MCQA gold option
+is scored on tokens other than those it was fine-tuned as, as with med-eval itself.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,8 +52,36 @@ from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaLis
 from cptmix.tasks import encode_pair, encode_prompt, split_text
 
 encode = encode_prompt  # the name this module's callers know
-__all__ = ["OptionScore", "encode", "encode_pair", "generate_greedy", "score_continuations",
-           "score_options", "split_text"]
+__all__ = [
+    "SCORINGS",
+    "SCORING_RULES",
+    "OptionScore",
+    "encode",
+    "encode_pair",
+    "generate_greedy",
+    "score_continuations",
+    "score_options",
+    "split_text",
+]
+
+log = logging.getLogger(__name__)
+
+# The option-scoring rules a study can choose (`evaluate.scoring`), as provenance names them.
+SCORING_RULES = {
+    "cptmix": "med-eval's prompts and joint-encode cut at the prompt's token count, with the "
+              "prompt's trailing whitespace moved to the option (every option token scored), "
+              "the prompt's ids as the tokenizer gives them (no BOS written over them), and a "
+              "zero-token option an error",
+    "medeval": "med-eval's option scoring bit for bit (tasks/mcqa.py, tasks/nli.py): the "
+               "prompt keeps its trailing space and the continuation is whatever follows the "
+               "prompt's token count in the joint encoding (the option's first token is lost "
+               "where the space merges into it); the BOS id overwrites the prompt's first token "
+               "whenever the tokenizer defines one; an MCQA/DC option left with no tokens is "
+               "encoded alone (else one unknown token); STS has no such fallback",
+}
+SCORINGS = tuple(SCORING_RULES)
+# Internal: med-eval's two request builders differ only in the empty-option fallback.
+_RULES = (*SCORINGS, "medeval_nli")
 
 
 @dataclass(frozen=True)
@@ -99,9 +140,13 @@ class _Item:
 
 
 def _tokenise(tokenizer, requests: Sequence[tuple[str, Sequence[str]]],
-              names: Sequence[str] | None) -> list[_Item]:
+              names: Sequence[str] | None, scoring: str = "cptmix") -> list[_Item]:
     if names is not None and len(names) != len(requests):
         raise ValueError(f"{len(names)} names for {len(requests)} requests")
+    if scoring not in _RULES:
+        raise ValueError(f"unknown option scoring {scoring!r}; use one of {', '.join(SCORINGS)}")
+    if scoring != "cptmix":
+        return _tokenise_medeval(tokenizer, requests, names, fallback=scoring == "medeval")
     items = []
     for i, (prompt, choices) in enumerate(requests):
         name = names[i] if names is not None else f"item {i}"
@@ -126,6 +171,48 @@ def _tokenise(tokenizer, requests: Sequence[tuple[str, Sequence[str]]],
     return items
 
 
+def _tokenise_medeval(tokenizer, requests: Sequence[tuple[str, Sequence[str]]],
+                      names: Sequence[str] | None, fallback: bool) -> list[_Item]:
+    """med-eval's request builder, step for step (`MCQARequestDataset.construct_requests` in
+    tasks/mcqa.py; `NLIRequestDataset.construct_requests` in tasks/nli.py, `fallback=False`),
+    zero-shot, without truncation (`--truncate` is off in its JMedBench scripts; a prompt
+    over the model's context is cut from the left here as under the default rule).
+
+    input_ids = tokenizer(prompt); for each option, the ids of tokenizer(prompt + option)
+    after len(input_ids); the scored sequence is [bos] + input_ids[1:] + option ids when the
+    tokenizer defines a BOS, else input_ids + option ids, with the option ids as labels.
+    """
+    bos = tokenizer.bos_token_id
+    items = []
+    for i, (prompt, choices) in enumerate(requests):
+        name = names[i] if names is not None else f"item {i}"
+        if not choices:
+            raise ValueError(f"{name}: no options to score")
+        input_ids = encode(tokenizer, prompt)  # trailing space kept, as med-eval
+        if not input_ids:
+            raise ValueError(f"{name}: empty prompt, nothing to condition on")
+        conts, merged = [], []
+        for j, choice in enumerate(choices):
+            _, cont, merge = encode_pair(tokenizer, prompt, choice, input_ids)
+            if not cont and fallback:
+                # med-eval: "Fallback: if output_token_ids is empty, tokenize option directly"
+                cont = list(tokenizer(choice, add_special_tokens=False)["input_ids"])
+                if not cont:
+                    cont = [tokenizer.unk_token_id or 0]
+                log.warning("%s: option %d (%r) has no tokens after med-eval's cut; scored as "
+                            "med-eval scores it, by the option encoded alone %s", name, j,
+                            choice, cont)
+            if not cont:
+                # med-eval's evaluate_sts.py asserts here; an error naming the record instead.
+                raise ValueError(f"{name}: option {j} ({choice!r}) tokenizes to zero "
+                                 f"continuation tokens at the prompt boundary")
+            conts.append(cont)
+            merged.append(merge)
+        prompt_ids = [bos, *input_ids[1:]] if bos is not None else input_ids
+        items.append(_Item(prompt_ids, conts, list(choices), merged))
+    return items
+
+
 def _option_score(loglik: float, item: _Item, j: int) -> OptionScore:
     text = item.texts[j]
     return OptionScore(loglik, len(item.conts[j]), max(len(text), 1),
@@ -135,7 +222,7 @@ def _option_score(loglik: float, item: _Item, j: int) -> OptionScore:
 @torch.inference_mode()
 def score_options(model, tokenizer, requests: Sequence[tuple[str, Sequence[str]]],
                   batch_size: int = 16, names: Sequence[str] | None = None,
-                  method: str = "prefix") -> list[list[OptionScore]]:
+                  method: str = "prefix", scoring: str = "cptmix") -> list[list[OptionScore]]:
     """Score every option of every (prompt, options) request; result[i][j] is item i, option j.
 
     `method="prefix"` (default) runs each prompt once and scores all its options from the
@@ -144,9 +231,11 @@ def score_options(model, tokenizer, requests: Sequence[tuple[str, Sequence[str]]
     tested and benchmarked against. Both give the same log-likelihoods up to float rounding.
     `batch_size` bounds the (item, option) sequences per forward pass in both. `names` label
     the requests in error messages (e.g. "MedQA-Jp, data/medqa_jp/test.jsonl, record q17").
+    `scoring` chooses the token sequences scored (see the module docstring): "cptmix" (the
+    default) or "medeval" (med-eval's, quirks included; "medeval_nli" for its STS builder).
     """
-    return _score_items(model, tokenizer, _tokenise(tokenizer, requests, names), batch_size,
-                        names, method)
+    return _score_items(model, tokenizer, _tokenise(tokenizer, requests, names, scoring),
+                        batch_size, names, method)
 
 
 @torch.inference_mode()
