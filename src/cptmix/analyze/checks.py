@@ -33,20 +33,26 @@ def check_languages(values, source: str) -> None:
             raise ValueError(f"{source}: column language: {exc}") from None
 
 
+def _keyed_copy(df: pd.DataFrame, columns, key: str, what: str, source: str) -> pd.DataFrame:
+    """A copy of `df` with every one of `columns` present and `key` as unique strings."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {', '.join(missing)} "
+                         f"(found: {', '.join(map(str, df.columns))})")
+    out = df.copy()
+    out[key] = out[key].astype(str)
+    dup = out[key][out[key].duplicated()].unique().tolist()
+    if dup:
+        raise ValueError(f"{source}: {what}(s) listed more than once: {', '.join(dup)}")
+    return out
+
+
 def check_scores(df: pd.DataFrame, source: str) -> pd.DataFrame:
     """Validate one model's score table; return a copy with a float `score` column.
 
     `source` names the table (a path, or "scores of mixture X") in error messages.
     """
-    missing = [c for c in SCORE_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"{source}: missing column(s) {', '.join(missing)} "
-                         f"(found: {', '.join(map(str, df.columns))})")
-    out = df.copy()
-    out["task"] = out["task"].astype(str)
-    dup = out["task"][out["task"].duplicated()].unique().tolist()
-    if dup:
-        raise ValueError(f"{source}: task(s) listed more than once: {', '.join(dup)}")
+    out = _keyed_copy(df, SCORE_COLUMNS, "task", "task", source)
     try:
         out["score"] = pd.to_numeric(out["score"]).astype(float)
     except (TypeError, ValueError) as exc:
@@ -64,15 +70,7 @@ def check_composition(df: pd.DataFrame, source: str = "composition") -> pd.DataF
     Idempotent, so callers may pass an already checked table.
     """
     frame = df.reset_index() if df.index.name == "mixture" else df
-    missing = [c for c in COMPOSITION_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{source}: missing column(s) {', '.join(missing)} "
-                         f"(found: {', '.join(map(str, frame.columns))})")
-    out = frame.copy()
-    out["mixture"] = out["mixture"].astype(str)
-    dup = out["mixture"][out["mixture"].duplicated()].unique().tolist()
-    if dup:
-        raise ValueError(f"{source}: mixture(s) listed more than once: {', '.join(dup)}")
+    out = _keyed_copy(frame, COMPOSITION_COLUMNS, "mixture", "mixture", source)
     for col in STATISTICS:
         try:
             out[col] = pd.to_numeric(out[col]).astype(float)
