@@ -7,6 +7,7 @@ are in tests/test_train.py (hf) and tests/test_megatron.py (megatron)."""
 import hashlib
 import json
 import logging
+import shutil
 
 import pytest
 
@@ -127,3 +128,86 @@ def test_read_part_and_read_state_name_the_file(tmp_path):
     state.write_text(json.dumps({"step": 2, "log": ["a"]}))
     with pytest.raises(resume.UnreadableCheckpoint, match="log has 1 rows for step 2"):
         resume.read_state(state)
+
+
+# --- through Snakemake: kill a train_cpt job, rerun it unchanged or with a new lr ----------------
+
+CPT = "results/models/cpt/EnJa-Base/seed-1234"
+CPT_LOG = "results/logs/train_cpt/EnJa-Base/seed-1234.log"
+
+
+def _kill_after_first_checkpoint(workdir, timeout=120.0):
+    """Start snakemake on the CPT target and SIGKILL its whole process group (snakemake and
+    the job's python) as soon as the job's first checkpoint is complete (state.json, written
+    last, is in the atomically renamed `.partial`): a pre-emption mid-training."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from studies import ROOT, SNAKEMAKE
+
+    partial = workdir / (CPT + ".partial")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    # --nolock: the kill would leave snakemake's lock behind (a user runs --unlock)
+    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", "config/config.yaml", "--cores", "2", "--nolock",
+           "--rerun-incomplete", CPT]
+    with open(workdir / "killed.out", "w") as out:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not (partial / "state.json").exists():
+            assert proc.poll() is None, "the job ended before its first checkpoint: " + (
+                workdir / "killed.out").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no checkpoint within the timeout"
+            time.sleep(0.005)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not (workdir / CPT).exists(), "the job finished before the kill: make it longer"
+    return partial
+
+
+def _rerun(workdir) -> str:
+    from studies import snakemake
+
+    (workdir / CPT_LOG).unlink(missing_ok=True)
+    snakemake(workdir, "--rerun-incomplete", CPT)
+    assert not (workdir / (CPT + ".partial")).exists()
+    return (workdir / CPT_LOG).read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_a_killed_cpt_job_resumes_only_its_own_run(tmp_path):
+    """Snakemake itself: kill -> rerun unchanged resumes (log says so) with the weights of an
+    uninterrupted run, byte for byte; kill -> change train.cpt.lr -> rerun starts over and its
+    log says why."""
+    from studies import snakemake, study_config, write_config
+
+    cfg = study_config()
+    # long enough (~100 steps, a checkpoint every 4) to be killed between two checkpoints
+    cfg["train"]["cpt"].update({"epochs": 12, "batch_size": 4, "checkpoint_every": 4})
+    config = write_config(tmp_path / "config" / "config.yaml", cfg)
+    snakemake(tmp_path, CPT)  # the mixture's chain and an uninterrupted CPT run
+    ref = {n: (tmp_path / CPT / n).read_bytes() for n in ("model.safetensors", "train_log.tsv")}
+
+    shutil.rmtree(tmp_path / CPT)
+    partial = _kill_after_first_checkpoint(tmp_path)
+    step = json.loads((partial / "state.json").read_text())["step"]
+    log = _rerun(tmp_path)
+    assert f"resuming from {partial.relative_to(tmp_path)} at step" in log, log
+    assert "discarded" not in log
+    assert step >= 4 and {n: (tmp_path / CPT / n).read_bytes() for n in ref} == ref
+
+    shutil.rmtree(tmp_path / CPT)
+    partial = _kill_after_first_checkpoint(tmp_path)
+    cfg["train"]["cpt"]["lr"] = 2.0e-3
+    write_config(config, cfg)
+    log = _rerun(tmp_path)
+    assert (f"{partial.relative_to(tmp_path)}: not resumed: the checkpoint is of a different run "
+            f"(hyperparameters.lr: 0.001 -> 0.002); checkpoint discarded, training starts "
+            f"over") in log, log
+    assert "resuming" not in log
+    info = json.loads((tmp_path / CPT / "training.json").read_text())
+    assert info["fingerprint"]["hyperparameters"]["lr"] == 2.0e-3
+    assert (tmp_path / CPT / "model.safetensors").read_bytes() != ref["model.safetensors"]

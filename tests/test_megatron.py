@@ -316,7 +316,8 @@ def test_cpt_trains_and_resumes_identically(gloo, cpt_setup, mg_full, tmp_path, 
     fp = info["fingerprint"]
     assert fp == json.loads((tmp_path / "resumed" / "training.json").read_text())["fingerprint"]
     assert fp["backend"] == "megatron" and fp["mode"] == "cpt" and fp["seed"] == 11
-    assert fp["hyperparameters"] == HP and "model.safetensors" in fp["model"]
+    assert fp["hyperparameters"] == {k: v for k, v in HP.items() if k != "checkpoint_every"}
+    assert "model.safetensors" in fp["model"]
     assert "megatron_cache" in fp["data"] and any(k.endswith("ja/tokens.idx") for k in fp["data"])
     # the output is an ordinary HF checkpoint: transformers loads it and it runs
     from transformers import AutoModelForCausalLM

@@ -140,6 +140,18 @@ def test_cpt_resumes_after_a_crash(setup, cpt_ref, monkeypatch, caplog):
         "fingerprint"]
 
 
+def test_cpt_resumes_with_another_checkpoint_interval(setup, cpt_ref, monkeypatch, caplog,
+                                                     tmp_path):
+    """How often checkpoints are written is no part of the result: still resumed."""
+    d, corpus, _ = setup
+    partial = _crash_at_step_12(monkeypatch, d / "base", corpus, tmp_path / "cpt")
+    caplog.set_level(logging.INFO)
+    continual_pretrain(d / "base", [corpus], tmp_path / "cpt", {**CKPT_HP, "checkpoint_every": 3},
+                       seed=2)
+    assert f"resuming from {partial} at step 10" in caplog.text
+    _same_run(tmp_path / "cpt", cpt_ref)
+
+
 def test_cpt_after_a_crash_and_a_new_lr_starts_over(setup, monkeypatch, caplog, tmp_path):
     d, corpus, _ = setup
     partial = _crash_at_step_12(monkeypatch, d / "base", corpus, tmp_path / "cpt")

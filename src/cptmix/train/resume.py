@@ -42,6 +42,10 @@ MODEL_FILES = ("config.json", "generation_config.json", "tokenizer.json", "token
                "special_tokens_map.json", "tokenizer.model", "added_tokens.json", "vocab.json",
                "merges.txt", "chat_template.jinja")
 WEIGHT_SUFFIXES = (".safetensors", ".safetensors.index.json", ".bin", ".bin.index.json")
+# Hyper-parameters the result does not depend on: how often a checkpoint is written (batches
+# and RNG are functions of seed and step, so a rerun that checkpoints more often after a
+# pre-emption still resumes).
+NOT_IDENTITY = ("checkpoint_every",)
 
 
 class UnreadableCheckpoint(Exception):
@@ -104,10 +108,11 @@ def software(*packages: str) -> dict[str, str]:
 def fingerprint(*, backend: str, mode: str, hp: Mapping, seed: int, data: Mapping[str, str],
                 model: Mapping[str, str], **extra: Any) -> dict:
     """The identity of a training run as plain JSON data: `backend`, `mode` (pretrain, cpt,
-    sft), every hyper-parameter, the seed, the data and starting model's hashes
+    sft), every hyper-parameter but `NOT_IDENTITY`, the seed, the data and starting model's hashes
     (`data_hashes`, `model_hashes`) and any `extra` setting the result depends on (threads,
     library versions, validation settings)."""
-    fp = {"backend": backend, "mode": mode, "seed": int(seed), "hyperparameters": dict(hp),
+    hp = {k: v for k, v in hp.items() if k not in NOT_IDENTITY}
+    fp = {"backend": backend, "mode": mode, "seed": int(seed), "hyperparameters": hp,
           "data": dict(data), "model": dict(model), **extra}
     # round trip: exactly what fingerprint.json will hold (tuples -> lists, keys as strings)
     return json.loads(json.dumps(fp, sort_keys=True, default=str))
