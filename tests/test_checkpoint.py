@@ -43,8 +43,8 @@ def test_hashes_of_files_directories_sources_and_models(tmp_path):
     assert resume.model_hashes(model) == {"config.json": _sha(b"{}"),
                                           "model.safetensors": _sha(b"w"),
                                           "tokenizer.json": _sha(b"t")}
-    with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'dir'}: no model or tokenizer"):
-        resume.model_hashes(tmp_path / "dir")
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'dir' / 'sub'}: no model or tokenizer"):
+        resume.model_hashes(tmp_path / "dir" / "sub")
 
 
 def _fp(**kw):

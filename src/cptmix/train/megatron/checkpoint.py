@@ -64,6 +64,7 @@ def load_checkpoint(partial: Path, raw_model, optimizer, total: int | None = Non
     model and optimizer. A missing or unreadable piece raises `UnreadableCheckpoint` naming it
     (the model and optimizer may then be partly overwritten: the caller rebuilds them)."""
     from megatron.core import dist_checkpointing
+    from torch.distributed.checkpoint.api import CheckpointException
 
     if not (partial / LATEST).is_file():
         return None
@@ -93,9 +94,10 @@ def load_checkpoint(partial: Path, raw_model, optimizer, total: int | None = Non
         with torch.no_grad():
             raw_model.load_state_dict(loaded["model"], strict=False)
             optimizer.load_state_dict(loaded["optimizer"])
-    except Exception as err:  # a truncated/corrupt shard file, whatever the reader raises
-        raise UnreadableCheckpoint(step_dir, f"dist checkpoint unreadable "
-                                             f"({resume.describe(err)})") from err
+    # a truncated/corrupt shard file, whatever the reader raises; torch.distributed.checkpoint
+    # gathers every rank's failure into a CheckpointException (a BaseException)
+    except (Exception, CheckpointException) as err:
+        raise UnreadableCheckpoint(step_dir, f"dist checkpoint unreadable ({_why(err)})") from err
     # ... and megatron-core 0.16 then restores that `step` from the template (the dummy step's
     # value, not the checkpoint's), shared by every parameter's state, which torch's Adam
     # increments in place once per parameter. Adam's step count is the number of optimizer
@@ -109,3 +111,12 @@ def load_checkpoint(partial: Path, raw_model, optimizer, total: int | None = Non
     torch.set_rng_state(torch.tensor(rng, dtype=torch.uint8))
     log.info("resuming from %s at step %d", step_dir, state["step"])
     return state
+
+
+def _why(err: BaseException) -> str:
+    """One line: each failing rank's own error (a CheckpointException's `failures`)."""
+    failures = getattr(err, "failures", None)
+    if isinstance(failures, dict) and failures:
+        return "; ".join(f"rank {rank}: {resume.describe(exc[0])}"
+                         for rank, exc in sorted(failures.items()))
+    return resume.describe(err)

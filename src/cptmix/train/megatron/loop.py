@@ -247,8 +247,7 @@ def run_fingerprint(job: dict) -> dict:
     return resume.fingerprint(
         backend="megatron", mode=job["mode"], hp=job["hp"], seed=job["seed"], data=data,
         model=resume.model_hashes(job["model_dir"]),
-        validation={"valid_every": int(job.get("valid_every", 0)),
-                    "valid_sequences": int(job.get("valid_sequences", 8))},
+        validation={k: job.get(k) for k in ("valid_every", "valid_sequences")},
         software=resume.software("torch", "megatron-core", "transformers"))
 
 
@@ -257,11 +256,18 @@ def _identity(job: dict, partial: Path) -> tuple[dict, bool]:
     once and checks (or removes) the checkpoint; every rank gets its answer."""
     import torch.distributed as dist
 
-    box: list = [None, False]
+    box: list = [None, False, None]
     if dist.get_rank() == 0:
-        fp = run_fingerprint(job)
-        box = [fp, resume.check_partial(partial, fp, marker=LATEST)]
+        try:
+            fp = run_fingerprint(job)
+            box = [fp, resume.check_partial(partial, fp, marker=LATEST), None]
+        except Exception as err:  # e.g. a missing cache: every rank stops, not only rank 0
+            box = [None, False, f"{type(err).__name__}: {err}"]
+            dist.broadcast_object_list(box, src=0)
+            raise
     dist.broadcast_object_list(box, src=0)
+    if box[2] is not None:
+        raise TrainingSetupError(f"rank 0 could not hash the job's inputs: {box[2]}")
     return box[0], bool(box[1])
 
 
