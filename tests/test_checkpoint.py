@@ -185,10 +185,11 @@ def test_a_killed_cpt_job_resumes_only_its_own_run(tmp_path):
     from studies import snakemake, study_config, write_config
 
     cfg = study_config()
-    # long enough (~100 steps, a checkpoint every 4) to be killed between two checkpoints
-    cfg["train"]["cpt"].update({"epochs": 12, "batch_size": 4, "checkpoint_every": 4})
+    # 3 passes x 44 batches of 4 x 64 tokens = 132 steps, a checkpoint every 4: long enough
+    # to be killed well before the end (3 passes: within corpus.max_repetitions)
+    cfg["train"]["cpt"].update({"epochs": 3, "batch_size": 4, "checkpoint_every": 4})
     config = write_config(tmp_path / "config" / "config.yaml", cfg)
-    snakemake(tmp_path, CPT)  # the mixture's chain and an uninterrupted CPT run
+    snakemake(tmp_path, "--cores", "2", CPT)  # the mixture's chain, an uninterrupted CPT run
     ref = {n: (tmp_path / CPT / n).read_bytes() for n in ("model.safetensors", "train_log.tsv")}
 
     shutil.rmtree(tmp_path / CPT)
