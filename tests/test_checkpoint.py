@@ -78,7 +78,10 @@ def _partial(tmp_path, fp, marker="state.json"):
 
 def test_check_partial_resumes_only_an_exact_match(tmp_path, caplog):
     caplog.set_level(logging.INFO)
+    stale = tmp_path / ".none.partial.tmp-123"  # a checkpoint killed while being written
+    stale.mkdir()
     assert resume.check_partial(tmp_path / "none.partial", _fp(), marker="state.json") is False
+    assert not stale.exists()
     partial = _partial(tmp_path, _fp())
     assert resume.check_partial(partial, _fp(), marker="state.json") is True
     assert partial.is_dir() and caplog.text == ""

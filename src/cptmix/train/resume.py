@@ -159,6 +159,9 @@ def check_partial(partial: str | Path, fp: Mapping, *, marker: str) -> bool:
     """True when `partial` holds a complete checkpoint (its file `marker` exists) of exactly
     the run `fp`; otherwise `partial` is removed (why: in the log) and False is returned."""
     partial = Path(partial)
+    # a job killed while writing a checkpoint leaves cptmix.io.atomic_path's temporary sibling
+    for stale in partial.parent.glob(f".{partial.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     if not partial.exists():
         return False
     if not (partial / marker).exists():
