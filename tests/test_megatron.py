@@ -11,6 +11,8 @@
 """
 
 import json
+import logging
+import shutil
 import tempfile
 
 import numpy as np
@@ -238,35 +240,59 @@ class Killed(Exception):
     pass
 
 
-def _cpt_job(d, out, hp, **kw):
+def _cpt_job(d, out, hp, on_step=None, **job_keys):
     from cptmix.train.megatron.loop import train
 
     job = {"mode": "cpt", "model_dir": str(d / "base"), "out_dir": str(out), "hp": hp,
            "seed": 11, "cache_dir": str(d / "mix" / "cache"), "valid_every": 3,
-           "valid_sequences": 2}
+           "valid_sequences": 2, **job_keys}
     with cpu_megatron():
-        train(job, **kw)
+        train(job, on_step=on_step)
 
 
 def _cpt(d, out, **kw):
     _cpt_job(d, out, HP, **kw)
 
 
-def test_cpt_trains_and_resumes_identically(gloo, cpt_setup, tmp_path):
-    d = cpt_setup
-    _cpt(d, tmp_path / "full")
+@pytest.fixture(scope="module")
+def mg_full(gloo, cpt_setup, tmp_path_factory):
+    """An uninterrupted CPT run (the reference of the resume tests)."""
+    out = tmp_path_factory.mktemp("mg_full") / "full"
+    _cpt(cpt_setup, out)
+    return out
 
-    def kill_after_4(step):
-        if step == 4:
-            raise Killed
 
+def _kill_after_4(step):
+    if step == 4:
+        raise Killed
+
+
+def _killed(d, out, hp=HP, **job):
+    """A CPT job killed after step 4 (its checkpoint is step 3's); its `.partial`."""
     with pytest.raises(Killed):
-        _cpt(d, tmp_path / "resumed", on_step=kill_after_4)
-    partial = tmp_path / "resumed.partial"
+        _cpt_job(d, out, hp, on_step=_kill_after_4, **job)
+    partial = out.with_name(out.name + ".partial")
     assert (partial / "latest.txt").read_text() == "iter_0000003"
     assert (partial / "iter_0000003" / "metadata.json").is_file()  # a dist_checkpointing dir
-    assert not (tmp_path / "resumed").exists()
+    assert (partial / "fingerprint.json").is_file()
+    assert not out.exists()
+    return partial
+
+
+def _same_weights(a_dir, b_dir) -> bool:
+    a = load_file(a_dir / "model.safetensors")
+    b = load_file(b_dir / "model.safetensors")
+    return set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cpt_trains_and_resumes_identically(gloo, cpt_setup, mg_full, tmp_path, caplog):
+    d = cpt_setup
+    (tmp_path / "full").symlink_to(mg_full, target_is_directory=True)
+    partial = _killed(d, tmp_path / "resumed")
+    caplog.set_level(logging.INFO)
     _cpt(d, tmp_path / "resumed")
+    assert f"resuming from {partial / 'iter_0000003'} at step 3" in caplog.text
+    assert "discarded" not in caplog.text
     assert not partial.exists()
 
     full = (tmp_path / "full" / "train_log.tsv").read_text().splitlines()
@@ -287,6 +313,12 @@ def test_cpt_trains_and_resumes_identically(gloo, cpt_setup, tmp_path):
     assert valid == (tmp_path / "resumed" / "valid_log.tsv").read_text().splitlines()
     info = json.loads((tmp_path / "full" / "training.json").read_text())
     assert info["steps"] == 6 and info["micro_batches"] == 2 and info["backend"] == "megatron"
+    fp = info["fingerprint"]
+    assert fp == json.loads((tmp_path / "resumed" / "training.json").read_text())["fingerprint"]
+    assert fp["backend"] == "megatron" and fp["mode"] == "cpt" and fp["seed"] == 11
+    assert fp["hyperparameters"] == {k: v for k, v in HP.items() if k != "checkpoint_every"}
+    assert "model.safetensors" in fp["model"]
+    assert "megatron_cache" in fp["data"] and any(k.endswith("ja/tokens.idx") for k in fp["data"])
     # the output is an ordinary HF checkpoint: transformers loads it and it runs
     from transformers import AutoModelForCausalLM
     m = AutoModelForCausalLM.from_pretrained(tmp_path / "full", local_files_only=True)
@@ -305,6 +337,73 @@ def test_cpt_refuses_a_missing_cache_or_wrong_allocation(gloo, cpt_setup, tmp_pa
     with cpu_megatron(), pytest.raises(TrainingSetupError, match="= 8 GPUs, but the job has 1"):
         train(bad)
     assert not (tmp_path / "o").exists()
+
+
+def test_cpt_after_a_kill_and_a_new_lr_starts_over(gloo, cpt_setup, tmp_path, caplog):
+    d = cpt_setup
+    partial = _killed(d, tmp_path / "cpt")
+    new = {**HP, "lr": 2e-3}
+    caplog.set_level(logging.INFO)
+    _cpt_job(d, tmp_path / "cpt", new)
+    lines = [r.getMessage() for r in caplog.records if "discarded" in r.getMessage()]
+    assert lines == [(f"{partial}: not resumed: the checkpoint is of a different run "
+                     f"(hyperparameters.lr: 0.003 -> 0.002); checkpoint discarded, training "
+                     f"starts over")]
+    assert "resuming" not in caplog.text
+    _cpt_job(d, tmp_path / "clean", new)
+    assert _same_weights(tmp_path / "cpt", tmp_path / "clean")
+    assert (tmp_path / "cpt" / "train_log.tsv").read_text() == (
+        tmp_path / "clean" / "train_log.tsv").read_text()
+    info = json.loads((tmp_path / "cpt" / "training.json").read_text())
+    assert info["hyperparameters"]["lr"] == info["fingerprint"]["hyperparameters"]["lr"] == 2e-3
+
+
+def test_cpt_after_a_kill_and_a_rebuilt_cache_starts_over(gloo, cpt_setup, tmp_path, caplog):
+    """The data changed under a checkpoint: the mixture's index cache rebuilt with another
+    seed (another sample order)."""
+    from cptmix.corpus.megatron_cache import build_index_cache
+
+    d = cpt_setup
+    cache = tmp_path / "cache"
+    shutil.copytree(d / "mix" / "cache", cache)
+    partial = _killed(d, tmp_path / "cpt", cache_dir=str(cache))
+    build_index_cache(d / "mix" / "blend.json", d / "tok", cache, seed=8, sequence_length=SEQ)
+    caplog.set_level(logging.INFO)
+    _cpt_job(d, tmp_path / "cpt", HP, cache_dir=str(cache))
+    assert (f"{partial}: not resumed: the checkpoint is of a different run "
+            f"(data.megatron_cache: sha256:") in caplog.text
+    assert "resuming" not in caplog.text
+    rows = (tmp_path / "cpt" / "train_log.tsv").read_text().splitlines()
+    assert len(rows) == 7 and rows[1].startswith("0\t0\t")  # all 6 steps, from step 0
+
+
+def _cut_a_shard(step_dir):
+    shard = min(step_dir.glob("*.distcp"))
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])
+    return step_dir
+
+
+@pytest.mark.parametrize("damage, named", [
+    (_cut_a_shard, "iter_0000003: dist checkpoint unreadable ("),
+    (lambda s: (s / "state.json").write_text("{"), "iter_0000003/state.json: unreadable ("),
+    (lambda s: (s.parent / "latest.txt").write_text("iter_0000009"),
+     "latest.txt: names 'iter_0000009', which is not a complete dist checkpoint"),
+], ids=["shard-cut-in-half", "state-invalid-json", "latest-names-nothing"])
+def test_cpt_discards_an_unreadable_checkpoint(gloo, cpt_setup, mg_full, tmp_path, caplog,
+                                               damage, named):
+    d = cpt_setup
+    partial = _killed(d, tmp_path / "cpt")
+    damage(partial / "iter_0000003")
+    caplog.set_level(logging.INFO)
+    _cpt(d, tmp_path / "cpt")
+    lines = [r.getMessage() for r in caplog.records if "discarded" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{partial}: unreadable checkpoint file {partial}/")
+    assert named in lines[0] and lines[0].endswith("training starts over")
+    # the model and optimizer are rebuilt from the starting model: the clean run's result
+    assert _same_weights(tmp_path / "cpt", mg_full)
+    assert (tmp_path / "cpt" / "train_log.tsv").read_text() == (
+        mg_full / "train_log.tsv").read_text()
 
 
 def test_sft_trains_on_answers(gloo, cpt_setup, tmp_path):

@@ -1,6 +1,7 @@
 """cptmix.train: schedule, SFT masking, a real tiny training run, crash-safe resume."""
 
 import json
+import logging
 import runpy
 import subprocess
 import sys
@@ -84,31 +85,143 @@ def test_sft_runs_and_is_deterministic(setup):
     assert not all(torch.equal(a[k], base[k]) for k in a)
 
 
-def test_cpt_resumes_after_a_crash(setup, monkeypatch):
-    d, corpus, _ = setup
-    hp = {**HP, "checkpoint_every": 5}
-    continual_pretrain(d / "base", [corpus], d / "cpt_ref", hp, seed=2)
+CKPT_HP = {**HP, "checkpoint_every": 5}
 
+
+@pytest.fixture(scope="module")
+def cpt_ref(setup):
+    """An uninterrupted CPT run with checkpoints (the reference of every resume test)."""
+    d, corpus, _ = setup
+    continual_pretrain(d / "base", [corpus], d / "cpt_ref", CKPT_HP, seed=2)
+    return d / "cpt_ref"
+
+
+def _crash_at_step_12(monkeypatch, model_dir, corpus, out, hp=CKPT_HP):
+    """A CPT run pre-empted at step 12, after its checkpoint at step 10."""
     real_lr_at = hf_backend.lr_at
 
-    def crash_at_step_12(step, *args):
+    def crash(step, *args):
         if step == 12:
             raise KeyboardInterrupt("simulated pre-emption")
         return real_lr_at(step, *args)
 
-    monkeypatch.setattr(hf_backend, "lr_at", crash_at_step_12)
-    with pytest.raises(KeyboardInterrupt):
-        continual_pretrain(d / "base", [corpus], d / "cpt", hp, seed=2)
-    assert not (d / "cpt").exists()
-    assert json.loads((d / "cpt.partial" / "state.json").read_text())["step"] == 10
-    monkeypatch.setattr(hf_backend, "lr_at", real_lr_at)
-    continual_pretrain(d / "base", [corpus], d / "cpt", hp, seed=2)
-    ref, got = (load_file(str(d / n / "model.safetensors")) for n in ("cpt_ref", "cpt"))
-    for k in ref:
-        torch.testing.assert_close(got[k], ref[k], rtol=0, atol=1e-6)
-    assert (d / "cpt" / "train_log.tsv").read_text() == (
-        d / "cpt_ref" / "train_log.tsv").read_text()
-    assert not (d / "cpt.partial").exists()
+    with monkeypatch.context() as m:
+        m.setattr(hf_backend, "lr_at", crash)
+        with pytest.raises(KeyboardInterrupt):
+            continual_pretrain(model_dir, [corpus], out, hp, seed=2)
+    partial = out.with_name(out.name + ".partial")
+    assert not out.exists()
+    assert json.loads((partial / "state.json").read_text())["step"] == 10
+    return partial
+
+
+def _same_run(got_dir, ref_dir):
+    ref, got = (load_file(str(p / "model.safetensors")) for p in (ref_dir, got_dir))
+    assert set(ref) == set(got)
+    assert all(torch.equal(got[k], ref[k]) for k in ref)  # bit-identical
+    assert (got_dir / "train_log.tsv").read_text() == (ref_dir / "train_log.tsv").read_text()
+    assert not got_dir.with_name(got_dir.name + ".partial").exists()
+
+
+def test_cpt_resumes_after_a_crash(setup, cpt_ref, monkeypatch, caplog):
+    d, corpus, _ = setup
+    partial = _crash_at_step_12(monkeypatch, d / "base", corpus, d / "cpt")
+    fp = json.loads((partial / "fingerprint.json").read_text())
+    assert fp["hyperparameters"]["lr"] == 3e-3 and fp["backend"] == "hf" and fp["seed"] == 2
+    assert set(fp["data"]) == {"corpus.jsonl"} and "model.safetensors" in fp["model"]
+    caplog.set_level(logging.INFO)
+    continual_pretrain(d / "base", [corpus], d / "cpt", CKPT_HP, seed=2)
+    assert f"resuming from {partial} at step 10" in caplog.text
+    assert "discarded" not in caplog.text
+    _same_run(d / "cpt", cpt_ref)
+    # training.json describes the run that produced the weights: its fingerprint
+    info = json.loads((d / "cpt" / "training.json").read_text())
+    assert info["fingerprint"] == fp == json.loads((cpt_ref / "training.json").read_text())[
+        "fingerprint"]
+
+
+def test_cpt_resumes_with_another_checkpoint_interval(setup, cpt_ref, monkeypatch, caplog,
+                                                     tmp_path):
+    """How often checkpoints are written is no part of the result: still resumed."""
+    d, corpus, _ = setup
+    partial = _crash_at_step_12(monkeypatch, d / "base", corpus, tmp_path / "cpt")
+    caplog.set_level(logging.INFO)
+    continual_pretrain(d / "base", [corpus], tmp_path / "cpt", {**CKPT_HP, "checkpoint_every": 3},
+                       seed=2)
+    assert f"resuming from {partial} at step 10" in caplog.text
+    _same_run(tmp_path / "cpt", cpt_ref)
+
+
+def test_cpt_after_a_crash_and_a_new_lr_starts_over(setup, monkeypatch, caplog, tmp_path):
+    d, corpus, _ = setup
+    partial = _crash_at_step_12(monkeypatch, d / "base", corpus, tmp_path / "cpt")
+    new = {**CKPT_HP, "lr": 2e-3}
+    caplog.set_level(logging.INFO)
+    continual_pretrain(d / "base", [corpus], tmp_path / "cpt", new, seed=2)
+    lines = [r.getMessage() for r in caplog.records if "discarded" in r.getMessage()]
+    assert lines == [(f"{partial}: not resumed: the checkpoint is of a different run "
+                     f"(hyperparameters.lr: 0.003 -> 0.002); checkpoint discarded, training "
+                     f"starts over")]
+    assert "resuming" not in caplog.text
+    continual_pretrain(d / "base", [corpus], tmp_path / "clean", new, seed=2)
+    _same_run(tmp_path / "cpt", tmp_path / "clean")
+    info = json.loads((tmp_path / "cpt" / "training.json").read_text())
+    assert info["hyperparameters"]["lr"] == info["fingerprint"]["hyperparameters"]["lr"] == 2e-3
+
+
+def test_cpt_after_a_crash_and_a_changed_data_file_starts_over(setup, monkeypatch, caplog,
+                                                               tmp_path):
+    d, corpus, _ = setup
+    data = tmp_path / "corpus.jsonl"
+    data.write_bytes(corpus.read_bytes())
+    _crash_at_step_12(monkeypatch, d / "base", data, tmp_path / "cpt")
+    data.write_bytes(corpus.read_bytes() + b'{"id": "new", "text": "Gene VELR1."}\n')
+    caplog.set_level(logging.INFO)
+    continual_pretrain(d / "base", [data], tmp_path / "cpt", CKPT_HP, seed=2)
+    assert "not resumed: the checkpoint is of a different run (data.corpus.jsonl: sha256:" \
+        in caplog.text
+    assert "resuming" not in caplog.text
+    rows = (tmp_path / "cpt" / "train_log.tsv").read_text().splitlines()
+    assert rows[1].startswith("0\t0\t")  # from step 0
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+@pytest.mark.parametrize("damage, file", [
+    (_truncate, "model.safetensors"),
+    (lambda p: p.write_text('{"step": 10, "log": ['), "state.json"),
+    (lambda p: p.unlink(), "optimizer.pt"),
+    (lambda p: p.write_bytes(b"not a tensor"), "rng.pt"),
+    (lambda p: p.write_text('{"step": 99, "log": []}'), "state.json"),
+], ids=["weights-cut-in-half", "state-invalid-json", "optimizer-missing", "rng-garbage",
+        "state-wrong-step"])
+def test_an_unreadable_checkpoint_is_discarded(setup, cpt_ref, monkeypatch, caplog, tmp_path,
+                                               damage, file):
+    d, corpus, _ = setup
+    partial = _crash_at_step_12(monkeypatch, d / "base", corpus, tmp_path / "cpt")
+    damage(partial / file)
+    caplog.set_level(logging.INFO)
+    continual_pretrain(d / "base", [corpus], tmp_path / "cpt", CKPT_HP, seed=2)
+    lines = [r.getMessage() for r in caplog.records if "discarded" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"{partial}: unreadable checkpoint file {partial / file}: ")
+    assert lines[0].endswith("; checkpoint discarded, training starts over")
+    _same_run(tmp_path / "cpt", cpt_ref)
+
+
+def test_a_checkpoint_without_fingerprint_is_not_resumed(setup, cpt_ref, monkeypatch, caplog,
+                                                         tmp_path):
+    """A checkpoint of an older cptmix (no fingerprint.json) cannot be shown to be this run's."""
+    d, corpus, _ = setup
+    partial = _crash_at_step_12(monkeypatch, d / "base", corpus, tmp_path / "cpt")
+    (partial / "fingerprint.json").unlink()
+    caplog.set_level(logging.INFO)
+    continual_pretrain(d / "base", [corpus], tmp_path / "cpt", CKPT_HP, seed=2)
+    assert (f"{partial}: not resumed: the checkpoint has no fingerprint.json (written by an "
+            f"older cptmix)") in caplog.text
+    _same_run(tmp_path / "cpt", cpt_ref)
 
 
 # --- the backend registry (cptmix.train.backends) and the rule scripts that use it ------------

@@ -6,7 +6,10 @@ warm-up and cosine decay to a minimum LR (`schedule.lr_at`), gradient clipping, 
 bar, a per-step log (`train_log.tsv`) and resumable checkpoints: every `checkpoint_every`
 steps the model and optimizer state go to `<out_dir>.partial/`; a rerun after a crash or a
 pre-emption continues from there (batch order is a pure function of seed and epoch, so the
-resumed run sees exactly the batches the uninterrupted one would have).
+resumed run sees exactly the batches the uninterrupted one would have). Each checkpoint carries
+the run's fingerprint (`cptmix.train.resume`: hyper-parameters, seed, threads, data and model
+hashes, library versions); a rerun resumes only a checkpoint of exactly its own run, and one
+that is of another run or unreadable is discarded with one log line saying why.
 """
 
 from __future__ import annotations
@@ -23,10 +26,13 @@ from tqdm.auto import tqdm
 
 from cptmix.corpus.tokenizer import load_tokenizer
 from cptmix.io import atomic_path
+from cptmix.train import resume
 from cptmix.train.data import collate_sft, pack_documents, sft_examples
 from cptmix.train.schedule import lr_at, warmup_steps
 
 log = logging.getLogger(__name__)
+
+STATE = "state.json"  # written last into a checkpoint: its presence marks a complete one
 
 
 def _seed_everything(seed: int, threads: int) -> None:
@@ -61,10 +67,22 @@ def init_model(arch: dict, tokenizer, seed: int):
     return LlamaForCausalLM(cfg)
 
 
+def _fingerprint(mode: str, hp: dict, seed: int, threads: int, data: list, model_dir,
+                 **extra) -> dict:
+    """This backend's run identity (`resume.fingerprint`); `model_dir`: the starting model
+    (for pre-training: the tokenizer directory)."""
+    return resume.fingerprint(
+        backend="hf", mode=mode, hp=hp, seed=seed, data=resume.data_hashes(data),
+        model=resume.model_hashes(model_dir), threads=max(1, int(threads)),
+        software=resume.software("torch", "transformers", "tokenizers", "safetensors"), **extra)
+
+
 def _train(model, tokenizer, out_dir: Path, n_batches_per_epoch: int,
-           get_batch: Callable[[int, int], dict], hp: dict, seed: int, desc: str) -> None:
+           get_batch: Callable[[int, int], dict], hp: dict, seed: int, desc: str,
+           fingerprint: dict) -> None:
     """Run the loop and save `out_dir` atomically. `get_batch(epoch, i)` returns batch i of
-    an epoch; the number of optimizer steps is epochs × batches (capped by `max_steps`)."""
+    an epoch; the number of optimizer steps is epochs × batches (capped by `max_steps`).
+    `fingerprint`: the run's identity, written with every checkpoint and into training.json."""
     epochs = int(hp.get("epochs", 1))
     total = epochs * n_batches_per_epoch
     if hp.get("max_steps"):
@@ -79,7 +97,7 @@ def _train(model, tokenizer, out_dir: Path, n_batches_per_epoch: int,
         lr=float(hp["lr"]), betas=(float(hp.get("beta1", 0.9)), float(hp.get("beta2", 0.95))),
         eps=float(hp.get("eps", 1e-8)))
     partial = out_dir.with_name(out_dir.name + ".partial")
-    start, rows = _resume(partial, model, opt)
+    start, rows = _resume(partial, model, opt, fingerprint, total)
     every = int(hp.get("checkpoint_every", 0))
     model.train()
     bar = tqdm(total=total, initial=start, desc=desc, mininterval=5, dynamic_ncols=True)
@@ -99,7 +117,7 @@ def _train(model, tokenizer, out_dir: Path, n_batches_per_epoch: int,
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         if every and (step + 1) % every == 0 and step + 1 < total:
-            _checkpoint(partial, model, opt, step + 1, rows)
+            _checkpoint(partial, model, opt, step + 1, rows, fingerprint)
     bar.close()
     model.eval()
     with atomic_path(out_dir) as tmp:
@@ -108,36 +126,80 @@ def _train(model, tokenizer, out_dir: Path, n_batches_per_epoch: int,
         (tmp / "train_log.tsv").write_text("step\tepoch\tlr\tloss\n" + "\n".join(rows) + "\n")
         (tmp / "training.json").write_text(json.dumps(
             {"steps": total, "warmup_steps": warm, "batches_per_epoch": n_batches_per_epoch,
-             "seed": seed, "hyperparameters": hp}, indent=2, sort_keys=True) + "\n")
+             "seed": seed, "hyperparameters": hp, "fingerprint": fingerprint},
+            indent=2, sort_keys=True) + "\n")
     shutil.rmtree(partial, ignore_errors=True)
     log.info("%s: %d steps, final loss %s -> %s", desc, total,
              rows[-1].split("\t")[-1] if rows else "n/a", out_dir)
 
 
-def _checkpoint(partial: Path, model, opt, step: int, rows: list[str]) -> None:
+def _checkpoint(partial: Path, model, opt, step: int, rows: list[str], fingerprint: dict
+                ) -> None:
     from safetensors.torch import save_model
 
     with atomic_path(partial) as tmp:
         tmp.mkdir()
+        resume.write_fingerprint(tmp, fingerprint)
         save_model(model, str(tmp / "model.safetensors"))  # handles the tied embeddings
         torch.save(opt.state_dict(), tmp / "optimizer.pt")
         # The batch order and schedule are pure functions of (seed, step); the global RNG is
         # saved anyway so any stochastic layer (dropout) resumes exactly too.
         torch.save(torch.get_rng_state(), tmp / "rng.pt")
-        (tmp / "state.json").write_text(json.dumps({"step": step, "log": rows}))
+        (tmp / STATE).write_text(json.dumps({"step": step, "log": rows}))
 
 
-def _resume(partial: Path, model, opt) -> tuple[int, list[str]]:
-    if not (partial / "state.json").exists():
-        return 0, []
-    from safetensors.torch import load_model as load_weights
+def _read_weights(path: Path, model) -> dict:
+    """The checkpoint's tensors, checked against the model: every saved name is the model's
+    with its shape and dtype, and a name not saved is an alias of a saved one (tied
+    embeddings, which `save_model` stores once)."""
+    from safetensors.torch import load_file
 
-    state = json.loads((partial / "state.json").read_text())
-    load_weights(model, str(partial / "model.safetensors"))
+    weights = resume.read_part(path, lambda p: load_file(str(p)))
+    expected = model.state_dict()
+    for name, t in weights.items():
+        ref = expected.get(name)
+        if ref is None or ref.shape != t.shape or ref.dtype != t.dtype:
+            raise resume.UnreadableCheckpoint(
+                path, f"tensor {name} {tuple(t.shape)} {t.dtype} is not the model's "
+                      f"({'none' if ref is None else f'{tuple(ref.shape)} {ref.dtype}'})")
+    saved = {expected[n].data_ptr() for n in weights}
+    lost = [n for n in expected if n not in weights and expected[n].data_ptr() not in saved]
+    if lost:
+        raise resume.UnreadableCheckpoint(path, f"missing tensors {', '.join(lost[:3])}")
+    return weights
+
+
+def _read_tensors(path: Path):
     # weights_only=True: the optimizer state is tensors and plain containers, no pickled code.
-    opt.load_state_dict(torch.load(partial / "optimizer.pt", weights_only=True))
-    torch.set_rng_state(torch.load(partial / "rng.pt", weights_only=True))
-    log.info("resuming from %s at step %d", partial, state["step"])
+    return resume.read_part(path, lambda p: torch.load(p, weights_only=True))
+
+
+def _resume(partial: Path, model, opt, fingerprint: dict, total: int) -> tuple[int, list[str]]:
+    """(first step, log rows so far): from `partial` if it holds a readable checkpoint of
+    exactly this run (`fingerprint`), else (0, []) with `partial` removed and the reason
+    logged. Every file is read and checked before the model or optimizer is touched."""
+    if not resume.check_partial(partial, fingerprint, marker=STATE):
+        return 0, []
+    try:
+        state = resume.read_state(partial / STATE, total)
+        weights = _read_weights(partial / "model.safetensors", model)
+        opt_state = _read_tensors(partial / "optimizer.pt")
+        rng = _read_tensors(partial / "rng.pt")
+        if not isinstance(rng, torch.Tensor) or rng.dtype != torch.uint8:
+            raise resume.UnreadableCheckpoint(partial / "rng.pt", "not a torch RNG state")
+        groups = opt_state.get("param_groups") if isinstance(opt_state, dict) else None
+        if not isinstance(groups, list) or [len(g.get("params", ())) for g in groups] != [
+                len(g["params"]) for g in opt.param_groups]:
+            raise resume.UnreadableCheckpoint(partial / "optimizer.pt",
+                                              "not this model's optimizer state")
+    except resume.UnreadableCheckpoint as err:
+        resume.discard(partial, f"unreadable checkpoint file {err}")
+        return 0, []
+    opt.load_state_dict(opt_state)
+    model.load_state_dict(weights, strict=False)  # the names not saved are aliases (checked)
+    torch.set_rng_state(rng)
+    log.info("resuming from %s at step %d (the checkpoint's fingerprint matches this run)",
+             partial, state["step"])
     return int(state["step"]), list(state["log"])
 
 
@@ -162,7 +224,9 @@ def pretrain_base(arch: dict, tokenizer_dir, corpus_paths: list, out_dir, hp: di
     blocks = pack_documents(tok, corpus_paths, int(hp["block_size"]))
     n, get_batch = _lm_batches(blocks, int(hp["batch_size"]), seed)
     log.info("pre-training: %d blocks x %d tokens", blocks.shape[0], blocks.shape[1])
-    _train(model, tok, Path(out_dir), n, get_batch, hp, seed, "pretrain base")
+    fp = _fingerprint("pretrain", hp, seed, threads, corpus_paths, tokenizer_dir,
+                      architecture=arch)
+    _train(model, tok, Path(out_dir), n, get_batch, hp, seed, "pretrain base", fp)
 
 
 def continual_pretrain(model_dir, corpus_paths: list, out_dir, hp: dict, seed: int,
@@ -175,7 +239,8 @@ def continual_pretrain(model_dir, corpus_paths: list, out_dir, hp: dict, seed: i
     n, get_batch = _lm_batches(blocks, int(hp["batch_size"]), seed)
     log.info("CPT: %d blocks x %d tokens = %d tokens/epoch", blocks.shape[0], blocks.shape[1],
              blocks.numel())
-    _train(model, tok, Path(out_dir), n, get_batch, hp, seed, f"cpt {Path(out_dir).name}")
+    fp = _fingerprint("cpt", hp, seed, threads, corpus_paths, model_dir)
+    _train(model, tok, Path(out_dir), n, get_batch, hp, seed, f"cpt {Path(out_dir).name}", fp)
 
 
 def supervised_finetune(model_dir, sft_path, out_dir, hp: dict, seed: int,
@@ -194,7 +259,8 @@ def supervised_finetune(model_dir, sft_path, out_dir, hp: dict, seed: int,
         return collate_sft([examples[j] for j in order[i * bs:(i + 1) * bs]], tok.pad_token_id)
 
     log.info("SFT: %d examples, %d batches/epoch", len(examples), n)
-    _train(model, tok, Path(out_dir), n, get_batch, hp, seed, f"sft {Path(out_dir).name}")
+    fp = _fingerprint("sft", hp, seed, threads, [sft_path], model_dir)
+    _train(model, tok, Path(out_dir), n, get_batch, hp, seed, f"sft {Path(out_dir).name}", fp)
 
 
 # --- the backend's entry points (cptmix.train.backends) ----------------------------------------

@@ -25,7 +25,9 @@ checkpoints and resuming are `checkpoint.py`.
 * Checkpoints: `dist_checkpointing` of the model and the distributed optimizer every
   `checkpoint_every` steps into `<out_dir>.partial/iter_NNNNNNN/` plus the step, the log and
   the RNG state; a rerun (Slurm retry after a time limit or pre-emption) resumes from the
-  latest complete one.
+  latest complete one if it is of exactly this run (`run_fingerprint`, checked by rank 0 with
+  `cptmix.train.resume`); one of another run, or unreadable, is discarded (one log line why)
+  and training starts over.
 * Validation: loss on fixed probe sequences of every blended source (`data.probe_sequences`:
   the first documents of the source's first shard) and the blend-weighted mean, at
   `valid_every` steps and at the end (`valid_log.tsv`). The corpus stage splits nothing off
@@ -38,6 +40,7 @@ checkpoints and resuming are `checkpoint.py`.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -47,9 +50,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cptmix.io import atomic_path
+from cptmix.io import atomic_path, sha256_file
+from cptmix.train import resume
 from cptmix.train.megatron import convert
-from cptmix.train.megatron.checkpoint import load_checkpoint, save_checkpoint
+from cptmix.train.megatron.checkpoint import LATEST, load_checkpoint, save_checkpoint
 from cptmix.train.megatron.data import (
     block_causal_mask,
     epoch_order,
@@ -215,6 +219,79 @@ def train_step(ddp, optimizer, batches: list[dict], *, seq: int, mbs: int,
     return loss, float(grad_norm or 0.0)
 
 
+# --- the run's identity (resume only its own checkpoint) -----------------------------------------
+
+def cpt_data_hashes(cache_dir: str | Path) -> dict[str, str]:
+    """What CPT's result depends on of its data: the index cache (every file: the settings,
+    seed and sample/shuffle indices) and, per blended shard, its `.idx` (document sizes) and
+    `provenance.json` (the sha256 of the source files and of the tokenizer it was indexed
+    with, and its token count). The `.bin` is not read: it is a pure function of what the
+    provenance records, and hashing hundreds of GB per (re)start would stall every rank."""
+    from cptmix.corpus.megatron_cache import check_index_cache
+
+    record = check_index_cache(cache_dir)
+    out = {"megatron_cache": resume.tree_hash(cache_dir)}
+    for prefix in record["prefixes"]:
+        out[f"{prefix}.idx"] = sha256_file(f"{prefix}.idx")
+        prov = Path(prefix).parent / "provenance.json"
+        out[prov.as_posix()] = sha256_file(prov)
+    return out
+
+
+def run_fingerprint(job: dict) -> dict:
+    """The identity of a job (`resume.fingerprint`): mode, hyper-parameters (the parallel
+    layout among them), seed, data and starting model hashes, validation settings and the
+    versions of the libraries that compute it."""
+    data = cpt_data_hashes(job["cache_dir"]) if job["mode"] == "cpt" \
+        else resume.data_hashes([job["sft_data"]])
+    return resume.fingerprint(
+        backend="megatron", mode=job["mode"], hp=job["hp"], seed=job["seed"], data=data,
+        model=resume.model_hashes(job["model_dir"]),
+        validation={k: job.get(k) for k in ("valid_every", "valid_sequences")},
+        software=resume.software("torch", "megatron-core", "transformers"))
+
+
+def _identity(job: dict, partial: Path) -> tuple[dict, bool]:
+    """(fingerprint, whether `partial` is this run's checkpoint): rank 0 hashes the inputs
+    once and checks (or removes) the checkpoint; every rank gets its answer."""
+    import torch.distributed as dist
+
+    box: list = [None, False, None]
+    if dist.get_rank() == 0:
+        try:
+            fp = run_fingerprint(job)
+            box = [fp, resume.check_partial(partial, fp, marker=LATEST), None]
+        except Exception as err:  # e.g. a missing cache: every rank stops, not only rank 0
+            box = [None, False, f"{type(err).__name__}: {err}"]
+            dist.broadcast_object_list(box, src=0)
+            raise
+    dist.broadcast_object_list(box, src=0)
+    if box[2] is not None:
+        raise TrainingSetupError(f"rank 0 could not hash the job's inputs: {box[2]}")
+    return box[0], bool(box[1])
+
+
+def _resume(partial: Path, raw, optimizer, total: int) -> dict | None:
+    """The loaded checkpoint's state, or None when any rank could not read it (rank 0 then
+    has discarded it, saying which file; the model and optimizer must be rebuilt)."""
+    import torch.distributed as dist
+
+    err = None
+    try:
+        state = load_checkpoint(partial, raw, optimizer, total)
+    except resume.UnreadableCheckpoint as e:
+        err, state = e, None
+    failed = torch.tensor([0.0 if err is None else 1.0], device=_device())
+    dist.all_reduce(failed, op=dist.ReduceOp.MAX)
+    if failed.item() == 0:
+        return state
+    if dist.get_rank() == 0:
+        resume.discard(partial, f"unreadable checkpoint file {err}" if err is not None
+                       else "unreadable checkpoint (on another rank: see its output)")
+    dist.barrier()
+    return None
+
+
 # --- the loop ---------------------------------------------------------------------------------
 
 def train(job: dict, on_step=None) -> None:
@@ -229,6 +306,7 @@ def train(job: dict, on_step=None) -> None:
     partial = out_dir.with_name(out_dir.name + ".partial")
     tp, pp, dp = init_distributed(hp)
     rank = dist.get_rank()
+    fingerprint, resumable = _identity(job, partial)
     torch.manual_seed(seed)
     tensor_parallel.model_parallel_cuda_manual_seed(seed)
 
@@ -257,11 +335,25 @@ def train(job: dict, on_step=None) -> None:
         total = min(total, int(hp["max_steps"]))
     warm = warmup_steps(hp, total)
 
-    model, raw, config = build_model(hf_config, hp, tp=tp, pp=pp, arbitrary_mask=mode == "sft")
-    load_hf_weights(raw, job["model_dir"], hf_config, tp=tp, pp=pp)
-    ddp, optimizer = wrap_and_optimizer(model, config, hp)
+    def setup():
+        model, raw, config = build_model(hf_config, hp, tp=tp, pp=pp,
+                                         arbitrary_mask=mode == "sft")
+        load_hf_weights(raw, job["model_dir"], hf_config, tp=tp, pp=pp)
+        return (raw, *wrap_and_optimizer(model, config, hp))
 
-    state = load_checkpoint(partial, raw, optimizer) or {"step": 0, "log": [], "valid": []}
+    raw, ddp, optimizer = setup()
+    state = _resume(partial, raw, optimizer, total) if resumable else None
+    if resumable and state is None:
+        # the failed load may have overwritten part of the model and optimizer: build them
+        # again from the starting model, exactly as a fresh start does
+        del raw, ddp, optimizer
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        torch.manual_seed(seed)
+        tensor_parallel.model_parallel_cuda_manual_seed(seed)
+        raw, ddp, optimizer = setup()
+    state = state or {"step": 0, "log": [], "valid": []}
     start, rows, valid_rows = state["step"], state["log"], state["valid"]
     every = int(hp.get("checkpoint_every", 0))
     valid_every = int(job.get("valid_every", 0))
@@ -291,7 +383,7 @@ def train(job: dict, on_step=None) -> None:
         if every and (step + 1) % every == 0 and step + 1 < total:
             save_checkpoint(partial, raw, optimizer,
                             {"step": step + 1, "log": rows, "valid": valid_rows,
-                             "cpu_rng": torch.get_rng_state().tolist()})
+                             "cpu_rng": torch.get_rng_state().tolist()}, fingerprint)
         if on_step is not None:
             on_step(step + 1)
     if bar is not None:
@@ -305,7 +397,7 @@ def train(job: dict, on_step=None) -> None:
                       {"steps": total, "warmup_steps": warm, "batches_per_epoch": per_epoch,
                        "samples": data.n, "seed": seed, "mode": mode, "hyperparameters": hp,
                        "parallel": {"tensor": tp, "pipeline": pp, "data": dp},
-                       "micro_batches": n_micro})
+                       "micro_batches": n_micro, "fingerprint": fingerprint})
         shutil.rmtree(partial, ignore_errors=True)
         log.info("%s %s: %d steps, final loss %s -> %s", mode, out_dir.name, total,
                  rows[-1].split("\t")[3] if rows else "n/a", out_dir)
