@@ -70,7 +70,7 @@ SFT_BUILD = STUDY.sft is not None
 CPT_BACKEND = STUDY.train.backend
 SFT_BACKEND = STUDY.train.sft_backend
 # The conda env of a backend, relative to this rule file (cptmix.train's backend registry).
-TRAIN_ENVS = {name: "../../" + backend_env(name) for name in BACKENDS}
+TRAIN_ENVS = {name: f"../../{backend_env(name)}" for name in BACKENDS}
 
 
 def _alternatives(names):
