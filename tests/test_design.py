@@ -87,6 +87,8 @@ BAD = [  # (change to the sweep block, key the message names)
     ({"bounds": {"pmc_en": [-0.1, 0.4]}}, "design.sweep.bounds.pmc_en: [-0.1, 0.4] must"),
     ({"bounds": {"pmc_en": [0.0, 1.5]}}, "design.sweep.bounds.pmc_en: [0, 1.5] must"),
     ({"bounds": {"pmc_en": [0.0]}}, "design.sweep.bounds.pmc_en: must be two numbers"),
+    ({"bounds": {"pmc_en": [0.1000001, 0.1000004]}},
+     "design.sweep.bounds.pmc_en: [0.1000001, 0.1000004] holds no share on the grid of 1e-6"),
     ({"bounds": {"pmc_en": [0.6, 1.0], "ja_base": [0.5, 1.0]}},
      "design.sweep.bounds: the lower bounds sum to 1.1 > 1"),
     ({"bounds": {s: [0.0, 0.15] for s in SOURCES}},

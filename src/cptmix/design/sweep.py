@@ -177,6 +177,10 @@ def _spec_problems(spec: SweepSpec) -> list[str]:
         elif not 0 <= lo <= hi <= 1:
             problems.append(f"{k}.bounds.{s}: [{lo:g}, {hi:g}] must satisfy 0 <= lo <= hi <= 1")
             ok = False
+        elif _grid(lo, True) > _grid(hi, False):
+            problems.append(f"{k}.bounds.{s}: [{lo!r}, {hi!r}] holds no share on the grid of "
+                            f"1e-{DECIMALS}; give bounds with at most {DECIMALS} decimals")
+            ok = False
     if ok and len(spec.sources) >= 2:
         problems += _bounds_problems([b[0] for b in spec.bounds], [b[1] for b in spec.bounds],
                                      f"{k}.bounds")
