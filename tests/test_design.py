@@ -224,6 +224,14 @@ def test_bounded_map_matches_hand_derived_quantiles():
     assert np.allclose(w[:, 0], 1 - np.sqrt(1 - 0.75 * u[:, 0]), atol=1e-12)
     # given a, b is uniform on [0, 1 − a]
     assert np.allclose(w[:, 1], 0.5 * (1 - w[:, 0]), atol=1e-12)
+    # three sources, the LAST one bounded, c in [0, 0.5] (the inclusion–exclusion term): the
+    # density of a is ∝ min(0.5, 1 − a), so F(x) = x / 0.75 up to x = 0.5, then
+    # (0.25 + (0.25 − (1 − x)²) / 2) / 0.375; given a, b is uniform on [max(0, 0.5 − a), 1 − a]
+    u = np.array([[0.4, 0.5], [0.9, 0.25]])
+    w = to_bounded_simplex(u, np.zeros(3), np.array([1.0, 1.0, 0.5]))
+    a = np.array([0.75 * 0.4, 1 - math.sqrt(0.075)])
+    b = np.maximum(0, 0.5 - a) + u[:, 1] * (1 - a - np.maximum(0, 0.5 - a))
+    assert np.allclose(w, np.column_stack([a, b, 1 - a - b]), atol=1e-12)
 
 
 def test_round_shares_largest_remainder_inside_the_bounds():
