@@ -36,7 +36,15 @@ EXPLICIT: dict[tuple[str, str], tuple[str, ...]] = {
     ("cptmix.analyze", "replicate_scope"): ("replicates", "scope"),
     ("cptmix.analyze", "require_noise_floor"): ("analysis", "noise_floor"),
     ("cptmix.analyze", "noise_floor"): ("analysis", "noise_floor"),
+    ("cptmix.design", "method"): ("design", "sweep", "method"),
+    ("cptmix.design", "alpha"): ("design", "sweep", "alpha"),
 }
+
+# Generic names whose only schema default belongs to one section (the design block's
+# `design.sweep.method`, `design.objective.metric`): a library parameter of that name elsewhere
+# (the evaluation's scoring method, the analysed metric) is a different setting, so these pair
+# only through EXPLICIT.
+SECTION_ONLY = {"method", "metric"}
 
 # (module, function or class, name): why a default of that name is not the config key's.
 UNRELATED: dict[tuple[str, str, str], str] = {
@@ -172,7 +180,7 @@ def pair(found: list[Default], defaults: dict[tuple[str, ...], object]
                                                 or d.module.startswith(prefix + "."))), None)
         if explicit is not None:
             out.append((d, explicit, defaults[explicit]))
-        elif d.name in leaves:
+        elif d.name in leaves and d.name not in SECTION_ONLY:
             out.append((d, paths_by_key[d.name], leaves[d.name]))
     return out
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
@@ -131,6 +131,29 @@ def load_config(path: str | Path, where: str | None = None) -> dict[str, Any]:
     if not isinstance(cfg, dict):
         raise ConfigError(f"{where or path}: top level must be a mapping")
     return cfg
+
+
+def merge_config(base: dict, overlay: Mapping) -> dict:
+    """`overlay` merged into `base` in place the way Snakemake merges `--configfile A B`
+    (snakemake.utils.update_config): mappings key by key, recursively; anything else
+    replaced."""
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            merge_config(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def load_configs(paths: Sequence[str | Path]) -> tuple[dict[str, Any], str]:
+    """Several config files read strictly and merged in order, as the workflow sees
+    `--configfile A B`; also their label for messages (`config_files_label`)."""
+    if not paths:
+        raise ConfigError("no config file given")
+    cfg: dict[str, Any] = {}
+    for path in paths:
+        merge_config(cfg, load_config(path, where=config_files_label([path])))
+    return cfg, config_files_label(paths)
 
 
 def check_config_files(paths) -> None:

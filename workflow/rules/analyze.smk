@@ -55,7 +55,8 @@ rule analyze:
         score_files=eval_paths("scores.tsv"),
         item_files=eval_paths("items.tsv"),
         metric="{metric}",
-        mixture_sources=MIXTURES,
+        mixture_sources=DECLARED,  # the additive design (contrasts, planted check)
+        designed=DESIGNED,  # sweep and proposed: analysed, outside the additive design
         covariates=STUDY.analysis.covariates,
         replicate_scope=SCOPE,
         noise_floor=STUDY.analysis.noise_floor,
@@ -72,3 +73,81 @@ rule analyze:
         "../../envs/analyze.yaml"
     script:
         "../scripts/analyze.py"
+
+
+if SWEEP_SPEC:
+
+    # Surrogates on the sweep (issue 13): per target (each task, the Japanese and English
+    # averages) the candidates' K-fold and leave-one-mixture-out checks against predicting
+    # the mean, the model chosen per target, and the mixture the chosen surrogate proposes
+    # for design.objective (within the bounds and the repetition caps).
+    rule fit_surrogate:
+        input:
+            unpack(sweep_inputs),
+            planted=PLANTED_EFFECTS,
+        output:
+            cv=report(
+                "results/analysis/design/surrogate_cv.tsv",
+                category="7. Design",
+                caption="../report/surrogate_cv.rst",
+            ),
+            chosen="results/analysis/design/surrogates.tsv",
+            runs="results/analysis/design/runs.tsv",
+            proposal=PROPOSAL,
+            summary="results/analysis/design/surrogate.md",
+            **(
+                {"planted": "results/analysis/design/planted_sweep_check.tsv"}
+                if WORLD
+                else {}
+            ),
+        params:
+            score_files=sweep_eval_paths("scores.tsv"),  # {model: {seed: path}}, by name
+            realised={m: REALISED.format(mixture=m) for m in SWEEP},
+            design=config["design"],
+        log:
+            "results/logs/fit_surrogate/design.log",
+        benchmark:
+            "results/benchmarks/fit_surrogate/design.tsv"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        conda:
+            "../../envs/analyze.yaml"
+        script:
+            "../scripts/fit_surrogate.py"
+
+
+if PROPOSE:
+
+    # The proposal, trained and evaluated like any mixture: predicted vs measured, and
+    # whether it beats the best anchor by more than the noise floor (paired over seeds).
+    rule verify_proposal:
+        input:
+            proposal=PROPOSAL,
+            realised=REALISED.format(mixture="proposed"),
+            scores=eval_files("scores.tsv"),
+            item_scores=eval_files("items.tsv"),
+        output:
+            table=report(
+                "results/analysis/design/verification.tsv",
+                category="7. Design",
+                caption="../report/verification.rst",
+            ),
+            summary="results/analysis/design/verification.md",
+        params:
+            score_files=eval_paths("scores.tsv"),
+            item_files=eval_paths("items.tsv"),
+            anchors=list(DECLARED),
+        log:
+            "results/logs/verify_proposal/design.log",
+        benchmark:
+            "results/benchmarks/verify_proposal/design.tsv"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        conda:
+            "../../envs/analyze.yaml"
+        script:
+            "../scripts/verify_proposal.py"

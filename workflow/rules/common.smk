@@ -15,7 +15,9 @@ from cptmix.config import (
     missing_inputs,
     selected_tasks,
 )
+from cptmix.corpus.realise import read_realised, trainable_fractions
 from cptmix.corpus.sources import source_shards
+from cptmix.design import check_design, designed_mixtures, proxy_hp, sweep_shares, sweep_spec
 from cptmix.train.backends import BACKENDS, backend_env
 
 # No surprise network: a missing local model is an error, not a download or a hang.
@@ -43,7 +45,22 @@ onstart:
     check_config(config, where=CONFIG_WHERE, check_paths=True)
 
 MISSING_INPUTS = missing_inputs(config)  # absent external inputs (see inputs.smk)
-MIXTURES = STUDY.mixtures  # name -> {source: fraction}, extends flattened
+DECLARED = STUDY.mixtures  # name -> {source: fraction}, extends flattened: the anchors
+# Designed mixtures (config `design`, cptmix.design): the sweep's token shares are a pure
+# function of the config; their fractions and epochs are realised after counting
+# (realise_mixture), and `proposed` comes from the surrogate fitted on the sweep.
+TASKS = selected_tasks(config)
+check_design(config, TASKS, where=CONFIG_WHERE)  # every problem of the block, named
+SWEEP_SPEC = sweep_spec(config, where=CONFIG_WHERE)  # None: no design block
+SWEEP = sweep_shares(SWEEP_SPEC) if SWEEP_SPEC else {}  # sweep-NN -> {source: share}
+DESIGNED = designed_mixtures(config)  # the sweep's names, then `proposed` (design.propose)
+PROPOSE = "proposed" in DESIGNED
+# name -> the sources it may draw from (declared: its own; designed: the sweep's)
+MIXTURE_SOURCES = {
+    **{m: list(f) for m, f in DECLARED.items()},
+    **{m: list(SWEEP_SPEC.sources) for m in DESIGNED},
+}
+MIXTURES = list(MIXTURE_SOURCES)  # anchors first, then sweep-01.., then proposed
 MODELS = ["base", *MIXTURES]  # "base" = the model before CPT, shared by all mixtures
 # Replicates: every CPT, SFT and evaluation job exists once per seed (scope `sft`: CPT once,
 # with the first seed, and SFT per seed). The base model itself is pre-trained (or given) once.
@@ -55,7 +72,6 @@ SOURCES = list(config["sources"])
 # source -> shard -> its files: globs are expanded now, so each shard is one counting/indexing
 # job and one blend entry; an absent external path stays a placeholder (see inputs.smk).
 SHARDS = source_shards(config["sources"])
-TASKS = selected_tasks(config)
 MT_SOURCE = STUDY.evaluate.mt_source  # appendix-B check of the MT engine; None: absent = off
 WORLD = STUDY.world is not None
 TRAIN_TOKENIZER = "train" in config["tokenizer"]
@@ -95,11 +111,14 @@ MEGATRON_SEQUENCE_LENGTH = STUDY.megatron_sequence_length
 
 
 def mixture_indexed(wildcards):
-    """The indexed shards (.bin/.idx + provenance) of the sources a mixture blends."""
+    """The indexed shards (.bin/.idx + provenance) of the sources a mixture may blend (a
+    declared fraction of 0 draws nothing; a designed mixture's zero shares are known only
+    after realisation, so all its sources are listed)."""
+    fractions = DECLARED.get(wildcards.mixture)
     return [
         f"results/corpus/{s}/{shard}/{name}"
-        for s, frac in MIXTURES[wildcards.mixture].items()
-        if frac > 0
+        for s in MIXTURE_SOURCES[wildcards.mixture]
+        if fractions is None or fractions[s] > 0
         for shard in SHARDS[s]
         for name in ("tokens.bin", "tokens.idx", "provenance.json")
     ]
@@ -124,15 +143,29 @@ def source_entry(wildcards):
     return config["sources"][wildcards.source]
 
 
-def mixture_fractions(wildcards):
-    return MIXTURES[wildcards.mixture]
+REALISED = "results/corpus/mixtures/{mixture}/realised.json"  # a designed mixture's realisation
+
+
+def realised_input(wildcards):
+    """{"realised": its realisation} for a designed mixture (read by mixture_fractions and
+    cpt_hp once it exists), nothing for a declared one."""
+    designed = wildcards.mixture in DESIGNED
+    return {"realised": REALISED.format(mixture=wildcards.mixture)} if designed else {}
+
+
+def mixture_fractions(wildcards, input):
+    """{source: fraction}: declared in the config, or realised from the design's shares (a
+    params function: Snakemake calls it when the realisation, an input, exists)."""
+    if wildcards.mixture in DECLARED:
+        return DECLARED[wildcards.mixture]
+    return trainable_fractions(read_realised(input.realised))
 
 
 def mixture_counts(wildcards):
     """Per-shard token counts of the sources a mixture draws from, named by source."""
     return {
         s: [f"results/corpus/{s}/{shard}/counts.tsv" for shard in SHARDS[s]]
-        for s in MIXTURES[wildcards.mixture]
+        for s in MIXTURE_SOURCES[wildcards.mixture]
     }
 
 
@@ -140,13 +173,47 @@ def mixture_count_provenance(wildcards):
     """The counts.json beside each counts.tsv of a mixture (content and tokenizer hashes)."""
     return [
         f"results/corpus/{s}/{shard}/counts.json"
-        for s in MIXTURES[wildcards.mixture]
+        for s in MIXTURE_SOURCES[wildcards.mixture]
         for shard in SHARDS[s]
     ]
 
 
 def mixture_source_files(wildcards):
-    return source_files(MIXTURES[wildcards.mixture])
+    return source_files(MIXTURE_SOURCES[wildcards.mixture])
+
+
+PROPOSAL = "results/analysis/design/proposal.json"  # the surrogate's proposed shares
+
+
+def design_shares(wildcards):
+    """A sweep mixture's token shares (None for `proposed`: its shares are input.proposal)."""
+    return SWEEP.get(wildcards.mixture)
+
+
+def design_shares_input(wildcards):
+    return {"proposal": PROPOSAL} if wildcards.mixture == "proposed" else {}
+
+
+def mixture_budget(wildcards):
+    """Tokens trained per mixture: the sweep's token_budget for a designed one, else
+    corpus.token_budget (or train.cpt.epochs passes)."""
+    if wildcards.mixture in DESIGNED:
+        return {"tokens": SWEEP_SPEC.token_budget}
+    return STUDY.token_budget
+
+
+def mixture_max_repetitions(wildcards):
+    if wildcards.mixture in DESIGNED:
+        return SWEEP_SPEC.max_repetitions
+    return STUDY.corpus.max_repetitions  # None: no limit (no schema default)
+
+
+def cpt_hp(wildcards, input):
+    """CPT hyperparameters: train.cpt; a designed (proxy) run takes design.proxy.train's
+    overrides and the realisation's epochs (token_budget tokens in the design's shares)."""
+    if wildcards.mixture not in DECLARED:
+        return proxy_hp(config, read_realised(input.realised))
+    return config["train"]["cpt"]
 
 
 def base_model_dir():
@@ -164,7 +231,7 @@ def cpt_data(wildcards):
     mix = f"results/corpus/mixtures/{wildcards.mixture}"
     data = {"cache": f"{mix}/megatron_cache"} if CPT_BACKEND == "megatron" \
         else {"corpus": f"{mix}/corpus.jsonl"}
-    return {**data, "ledger": f"{mix}/ledger.tsv"}
+    return {**data, "ledger": f"{mix}/ledger.tsv", **realised_input(wildcards)}
 
 
 def replicate_seed(wildcards):
@@ -255,6 +322,21 @@ def eval_files(name):
     return [p for per_seed in eval_paths(name).values() for p in per_seed.values()]
 
 
+def sweep_eval_paths(name):
+    """{model: {seed: path}} of the base model and the sweep's models (the surrogate's runs)."""
+    paths = eval_paths(name)
+    return {m: paths[m] for m in ["base", *SWEEP]}
+
+
+def sweep_inputs(wildcards):
+    """What fit_surrogate reads: every sweep run's (and base's) scores, and the realisations."""
+    return {
+        "scores": [p for per_seed in sweep_eval_paths("scores.tsv").values()
+                   for p in per_seed.values()],
+        "realised": [REALISED.format(mixture=m) for m in SWEEP],
+    }
+
+
 def mixture_stats_files():
     """mixture -> its stats.json, in mixture order (composition's input, read by name)."""
     return {m: f"results/corpus/mixtures/{m}/stats.json" for m in MIXTURES}
@@ -295,6 +377,8 @@ def final_targets():
         *eval_files("scores.tsv"),
         *analysis_outputs(),
         *(["results/eval/mt_source_quality.json"] if MT_SOURCE else []),
+        *(["results/analysis/design/surrogate_cv.tsv"] if SWEEP_SPEC else []),
+        *(["results/analysis/design/verification.tsv"] if PROPOSE else []),
     ]
 
 

@@ -51,10 +51,40 @@ rule count_source:
         "../scripts/count_source.py"
 
 
+# A designed mixture's token shares (a sweep point, or the surrogate's proposal) made
+# trainable from its sources' counts: nested subsample fractions and the epochs over them
+# that give design.sweep.token_budget tokens; fails when a share needs more than
+# max_repetitions passes over its source (before anything trains).
+rule realise_mixture:
+    input:
+        unpack(mixture_counts),
+        unpack(design_shares_input),
+    output:
+        REALISED,
+    params:
+        shares=design_shares,  # sweep-NN: from the config; proposed: None (input.proposal)
+        budget=SWEEP_SPEC.token_budget if SWEEP_SPEC else None,
+        max_repetitions=SWEEP_SPEC.max_repetitions if SWEEP_SPEC else None,
+        counts_sources=SWEEP_SPEC.sources if SWEEP_SPEC else [],  # input names of the counts
+    log:
+        "results/logs/realise_mixture/{mixture}.log",
+    benchmark:
+        "results/benchmarks/realise_mixture/{mixture}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        "../../envs/corpus.yaml"
+    script:
+        "../scripts/realise_mixture.py"
+
+
 # A mixture's composition (the seven statistics), derived from its sources' counts alone.
 rule mixture_stats:
     input:
         unpack(mixture_counts),
+        unpack(realised_input),
         count_provenance=mixture_count_provenance,
     output:
         "results/corpus/mixtures/{mixture}/stats.json",
@@ -79,6 +109,7 @@ rule mixture_stats:
 rule build_mixture:
     input:
         unpack(mixture_counts),
+        unpack(realised_input),
         sources=mixture_source_files,
     output:
         "results/corpus/mixtures/{mixture}/corpus.jsonl",
@@ -112,7 +143,7 @@ rule composition:
         ),
         design="results/corpus/design.txt",
     params:
-        mixtures=MIXTURES,
+        mixtures=DECLARED,  # design.txt relates the declared (additive) mixtures
         stats=mixture_stats_files(),  # mixture -> stats.json: the input, looked up by name
         parents=STUDY.parents,  # mixture -> the mixture it extends (None), as resolved
     log:
@@ -134,13 +165,14 @@ rule composition:
 rule ledger:
     input:
         unpack(mixture_counts),
+        unpack(realised_input),
     output:
         blend="results/corpus/mixtures/{mixture}/blend.json",
         ledger="results/corpus/mixtures/{mixture}/ledger.tsv",
     params:
         fractions=mixture_fractions,
-        budget=STUDY.token_budget,  # corpus.token_budget, else train.cpt.epochs passes
-        max_repetitions=STUDY.corpus.max_repetitions,  # None: no limit (no schema default)
+        budget=mixture_budget,  # design.sweep.token_budget, corpus.token_budget or epochs
+        max_repetitions=mixture_max_repetitions,
         pool="source" if MEGATRON else "subset",
     log:
         "results/logs/ledger/{mixture}.log",

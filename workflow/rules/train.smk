@@ -41,7 +41,7 @@ rule train_cpt:
     output:
         directory("results/models/cpt/{mixture}/seed-{seed}"),
     params:
-        hp=config["train"]["cpt"],
+        hp=cpt_hp,  # train.cpt; proxy runs: design.proxy.train + realised epochs
         backend=CPT_BACKEND,
         seed=replicate_seed,
         job="results/logs/train_cpt/{mixture}/seed-{seed}.job.json",

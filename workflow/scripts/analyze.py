@@ -1,9 +1,10 @@
 """Snakemake script: the analysis stage (seed-aware differences, noise floors, contrasts,
 correlations, prediction, planted check, figures) into the folder of output.summary.
 
-Reads by name: params.score_files and params.item_files ({model: {seed: path}}, base first: the files
-input.scores / input.item_scores declare, built by the same function), params.metric,
-params.mixture_sources, params.covariates, params.replicate_scope, params.noise_floor (bool),
+Reads by name: params.score_files and params.item_files ({model: {seed: path}}, base first:
+the files input.scores / input.item_scores declare, built by the same function),
+params.metric, params.mixture_sources (the declared mixtures), params.designed (sweep,
+proposed), params.covariates, params.replicate_scope, params.noise_floor (bool),
 params.config; input.composition and, in the demo, input.planted.
 """
 from pathlib import Path
@@ -38,4 +39,5 @@ run_analysis(
     replicate_scope=p.replicate_scope,
     require_noise_floor=bool(p.noise_floor),
     config=p.config,
+    designed=list(p.designed),
 )

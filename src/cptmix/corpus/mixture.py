@@ -24,13 +24,19 @@ from cptmix.corpus.sources import EmptyDocuments, Source, iter_documents, shard_
 from cptmix.io import atomic_path, write_json, write_tsv
 
 
+def document_key(source: str, doc_id: str) -> float:
+    """The document's fixed value in [0, 1): a subsample at fraction f keeps the documents
+    whose key is below f (so a smaller fraction's subset is nested in a larger one's)."""
+    digest = hashlib.sha256(f"{source}/{doc_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def keep_document(source: str, doc_id: str, fraction: float) -> bool:
     if fraction >= 1.0:
         return True
     if fraction <= 0.0:
         return False
-    digest = hashlib.sha256(f"{source}/{doc_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+    return document_key(source, doc_id) < fraction
 
 
 def kept(source: str, table: pd.DataFrame, fraction: float) -> pd.DataFrame:

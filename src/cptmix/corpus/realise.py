@@ -28,18 +28,23 @@ still nested, chosen from the counts alone. For the megatron backend (`pool="sou
 
 from __future__ import annotations
 
-import hashlib
+import json
+import logging
 import math
 from collections.abc import Mapping
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from cptmix.corpus.ledger import RepetitionError, source_sizes
-from cptmix.corpus.mixture import kept
+from cptmix.corpus.mixture import document_key, kept
 from cptmix.corpus.sources import shard_counts
+from cptmix.io import write_json
+
+log = logging.getLogger(__name__)
 
 BUDGET_KEY = "design.sweep.token_budget"
 SHARE_TOLERANCE = 1e-9
@@ -158,10 +163,8 @@ def realised_shares(fractions: Mapping[str, float], counts: Mapping) -> dict[str
 
 
 def _document_keys(source: str, ids) -> np.ndarray:
-    """The value in [0, 1) that `keep_document` compares with the fraction, per document
-    (the same hash; `calibrate_fractions` checks the two agree through `kept`)."""
-    return np.array([int.from_bytes(hashlib.sha256(f"{source}/{i}".encode()).digest()[:8],
-                                    "big") / 2**64 for i in ids], dtype=float)
+    """The value in [0, 1) that `keep_document` compares with the fraction, per document."""
+    return np.array([document_key(source, i) for i in ids], dtype=float)
 
 
 def calibrate_fractions(realisation: Mapping, counts: Mapping) -> dict:
@@ -188,3 +191,71 @@ def calibrate_fractions(realisation: Mapping, counts: Mapping) -> dict:
                                f"the {k} documents it was chosen for (keep_document changed?)")
     return {**realisation, "fractions": fractions,
             "nominal_fractions": dict(realisation["fractions"])}
+
+
+REALISED_FIELDS = ("mixture", "token_budget", "epochs", "shares", "fractions",
+                   "nominal_fractions", "expected_tokens", "repetitions", "source_tokens",
+                   "realised_tokens", "realised_shares")
+
+
+def _proposal_shares(path: str | Path, sources: list[str]) -> dict[str, float]:
+    """The `proposed` shares of a proposal.json, over exactly the sweep's sources."""
+    try:
+        rec = json.loads(Path(path).read_text(encoding="utf-8"))
+        shares = rec["proposed"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise RealiseError(f"{path}: no readable field 'proposed' ({err})") from None
+    if not isinstance(shares, Mapping) or set(shares) != set(sources):
+        raise RealiseError(f"{path}: field 'proposed' must give a share for each of "
+                           f"{', '.join(sources)}, got {shares!r}")
+    return {s: float(shares[s]) for s in sources}
+
+
+def write_realised(name: str, out: str | Path, *, counts: Mapping, budget: int,
+                   max_repetitions: float | None, shares: Mapping[str, float] | None = None,
+                   proposal: str | Path | None = None) -> dict:
+    """A designed mixture's realisation record (realised.json): its shares (given, or the
+    `proposed` shares of `proposal`), realised at `budget` (`realise_shares`), the fractions
+    calibrated to the hash thresholds (`calibrate_fractions`), and what the subset holds
+    (`realised_tokens`, `realised_shares`). `counts[source]`: each sweep source's counts
+    table(s). Nothing is written when a check fails."""
+    if (shares is None) == (proposal is None):
+        raise RealiseError(f"mixture {name}: give exactly one of shares or proposal")
+    sources = list(counts)
+    if proposal is not None:
+        shares = _proposal_shares(proposal, sources)
+    tokens = source_token_counts(counts)
+    rec = calibrate_fractions(realise_shares(name, dict(shares), tokens, budget,
+                                             max_repetitions), counts)
+    got = realised_tokens(rec["fractions"], counts)
+    total = sum(got.values())
+    rec.update(source_tokens=tokens, realised_tokens=got,
+               realised_shares={s: n / total for s, n in got.items()})
+    for s, f in rec["fractions"].items():
+        log.info("%s: %s share %.6f -> fraction %.6f x %d epochs (%d of %d tokens, realised "
+                 "share %.6f)", name, s, rec["shares"][s], f, rec["epochs"], got[s], tokens[s],
+                 rec["realised_shares"][s])
+    write_json(out, {k: rec[k] for k in REALISED_FIELDS})
+    return rec
+
+
+def read_realised(path: str | Path) -> dict:
+    """A realisation record as `write_realised` wrote it (every field checked present). A
+    missing file raises FileNotFoundError as such: Snakemake then evaluates a params function
+    that reads it again once the job that writes it has run."""
+    try:
+        rec = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError) as err:
+        raise RealiseError(f"{path}: not a readable realisation record ({err})") from None
+    missing = [k for k in REALISED_FIELDS if k not in rec]
+    if missing:
+        raise RealiseError(f"{path}: field(s) {', '.join(missing)} missing")
+    return rec
+
+
+def trainable_fractions(rec: Mapping) -> dict[str, float]:
+    """The fractions a mixture's rules use: the realisation's, sources at 0 left out (they
+    select nothing, and a blend cannot weigh them)."""
+    return {s: float(f) for s, f in rec["fractions"].items() if f > 0}

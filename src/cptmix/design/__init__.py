@@ -19,6 +19,13 @@ from cptmix.design.quality import (
     statistic_correlations,
     vif,
 )
+from cptmix.design.study import (
+    PROPOSED,
+    check_design,
+    design_problems,
+    designed_mixtures,
+    proxy_hp,
+)
 from cptmix.design.sweep import (
     DECIMALS,
     METHODS,
@@ -40,14 +47,19 @@ __all__ = [
     "DECIMALS",
     "METHODS",
     "PREFIX_STABLE",
+    "PROPOSED",
     "RATIO_COLUMNS",
     "VIF_COLUMNS",
     "DesignError",
     "SweepSpec",
     "capped",
+    "check_design",
+    "design_problems",
+    "designed_mixtures",
     "max_vif",
     "method",
     "min_pairwise_distance",
+    "proxy_hp",
     "round_shares",
     "share_statistics",
     "statistic_correlations",

@@ -1,0 +1,386 @@
+"""The designed sweep's runs as one table, and the planted-effect check on the sweep.
+
+Part of the analysis stage, for config `design` (issue 13). A sweep mixture is a vector of
+token shares over the sweep's sources, trained for the same token budget; each is trained and
+evaluated per seed like any mixture. This module reads
+
+* every sweep run's scores and the base model's (`{model: {seed: scores.tsv}}`, base first)
+  into the per-seed differences CPT+SFT - base+SFT (paired by seed, as everywhere else), and
+* each sweep mixture's realisation (results/corpus/mixtures/{mixture}/realised.json): the
+  declared design shares and the shares its subsample really holds (`realised_shares`),
+
+and checks the demo world's planted effects on the whole sweep (`planted_sweep_check`):
+
+- expected + / -: the slope of the seed-averaged difference on the drivers' summed realised
+  share across the N sweep mixtures (OLS, t with N - 2 df). Seed-averaging first makes the
+  residual variance include the seeds' noise; the other sources' shares vary across the
+  space-filling design and act as noise too, so the test is conservative.
+  `recovered` = right sign AND BH q < 0.05 (BH over every task of the table).
+- expected 0: the F test of the seed-averaged difference on all the sweep's shares (the last
+  source's share left out: they sum to 1) against a constant; significant after BH = a false
+  positive.
+
+Place in `cptmix.analyze`: above `replicates`, `planted` and `inference`; below `run`-level
+runners (`surrogate` uses its tables).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+
+from cptmix.analyze.inference import bh_qvalues
+from cptmix.analyze.planted import driver_list
+from cptmix.analyze.replicates import load_replicates
+from cptmix.analyze.twoway import ALPHA
+from cptmix.corpus.realise import read_realised
+
+SWEEP_CHECK_COLUMNS = ("task", "expected_sign", "driver_sources", "n_mixtures", "n_seeds",
+                       "estimate", "se", "df", "p", "q_bh", "test", "found_sign",
+                       "direction_only", "significant", "recovered")
+RUN_COLUMNS = ("mixture", "seed", "task", "category", "language", "value", "diff")
+
+
+def sweep_shares_table(realised: Mapping[str, str | os.PathLike], which: str = "realised_shares"
+                       ) -> pd.DataFrame:
+    """mixture x source table of shares (`realised_shares` or the declared `shares`), in the
+    order given; every record must name the same sources and the mixture it is filed under."""
+    rows, sources = {}, None
+    for name, path in realised.items():
+        rec = read_realised(path)
+        if rec["mixture"] != name:
+            raise ValueError(f"{path}: field 'mixture' is {rec['mixture']!r}, filed as {name!r}")
+        shares = {str(s): float(v) for s, v in rec[which].items()}
+        if sources is None:
+            sources = list(shares)
+        elif set(shares) != set(sources):
+            raise ValueError(f"{path}: field {which!r} names {sorted(shares)}, other records "
+                             f"{sorted(sources)}")
+        rows[name] = [shares[s] for s in sources]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=sources or [])
+
+
+def sweep_runs(scores: Mapping[str, Mapping[int, str | os.PathLike]], metric: str = "score"
+               ) -> pd.DataFrame:
+    """Long table mixture, seed, task, category, language, value (CPT+SFT), diff (CPT+SFT -
+    base+SFT of the same seed), from {model: {seed: scores.tsv}} with "base" first."""
+    data = load_replicates(scores, None, metric=metric)
+    tasks = data.tasks.reset_index(drop=True)
+    rows = []
+    for m, mixture in enumerate(data.mixtures, start=1):
+        for s, seed in enumerate(data.seeds):
+            for t, task in tasks.iterrows():
+                value = float(data.scores[m, s, t])
+                rows.append((mixture, int(seed), task["task"], task["category"],
+                             task["language"], value, value - float(data.scores[0, s, t])))
+    return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+
+
+def _sign(value: float) -> str:
+    if not np.isfinite(value):
+        return ""
+    return "+" if value > 0 else "-" if value < 0 else "0"
+
+
+def planted_sweep_check(planted: pd.DataFrame, runs: pd.DataFrame, shares: pd.DataFrame
+                        ) -> pd.DataFrame:
+    """One row per planted task (module docstring): `planted` as `read_planted` returns it,
+    `runs` from `sweep_runs`, `shares` (mixture x source) from `sweep_shares_table`."""
+    mean = runs.groupby(["task", "mixture"], sort=False)["diff"].mean()
+    n_seeds = int(runs["seed"].nunique()) if len(runs) else 0
+    mixtures = [m for m in shares.index if m in set(runs["mixture"])]
+    rows = []
+    for item in planted.itertuples():
+        task, expected = str(item.task), str(item.expected_sign).strip()
+        drivers = driver_list(item.driver_sources)
+        row = {"task": task, "expected_sign": expected, "driver_sources": ",".join(drivers),
+               "n_mixtures": len(mixtures), "n_seeds": n_seeds, "estimate": np.nan,
+               "se": np.nan, "df": np.nan, "p": np.nan, "test": "", "found_sign": "",
+               "direction_only": "", "significant": "", "recovered": "untestable"}
+        rows.append(row)
+        if task not in mean.index.get_level_values(0):
+            row["test"] = "task not analysed"
+            continue
+        y = mean.loc[task].reindex(mixtures).to_numpy(dtype=float)
+        if expected == "0":
+            x = shares.loc[mixtures].iloc[:, :-1].to_numpy(dtype=float)
+            if len(mixtures) <= x.shape[1] + 1:
+                row["test"] = f"F test needs more than {x.shape[1] + 1} sweep mixtures"
+                continue
+            fit = sm.OLS(y, sm.add_constant(x, has_constant="add")).fit()
+            row.update(estimate=float(np.sqrt(max(fit.rsquared, 0.0))), df=float(fit.df_resid),
+                       p=float(fit.f_pvalue),
+                       test=(f"F test of the seed-averaged difference on the shares of "
+                             f"{', '.join(map(str, shares.columns[:-1]))} (estimate: multiple "
+                             f"R), {len(mixtures)} sweep mixtures x {n_seeds} seed(s)"))
+            continue
+        absent = [d for d in drivers if d not in shares.columns]
+        if absent:
+            row["test"] = f"driver(s) {', '.join(absent)} not varied by the sweep"
+            continue
+        x = shares.loc[mixtures, drivers].sum(axis=1).to_numpy(dtype=float)
+        if len(mixtures) < 3 or np.ptp(x) <= 0:
+            row["test"] = "the drivers' share does not vary over 3 or more sweep mixtures"
+            continue
+        fit = sm.OLS(y, sm.add_constant(x, has_constant="add")).fit()
+        row.update(estimate=float(fit.params[1]), se=float(fit.bse[1]), df=float(fit.df_resid),
+                   p=float(fit.pvalues[1]),
+                   test=(f"OLS slope of the seed-averaged difference on the drivers' realised "
+                         f"share, t with {int(fit.df_resid)} df, {len(mixtures)} sweep "
+                         f"mixtures x {n_seeds} seed(s)"))
+    out = pd.DataFrame(rows, columns=[c for c in SWEEP_CHECK_COLUMNS if c != "q_bh"])
+    out = out.astype({c: float for c in ("estimate", "se", "df", "p")})
+    out.insert(out.columns.get_loc("p") + 1, "q_bh", bh_qvalues(out["p"].to_numpy(dtype=float)))
+    for i, row in out.iterrows():
+        if not np.isfinite(row["p"]):
+            continue
+        significant = bool(row["q_bh"] < ALPHA)
+        out.at[i, "significant"] = "yes" if significant else "no"
+        if row["expected_sign"] == "0":
+            out.at[i, "found_sign"] = "n/a"
+            out.at[i, "direction_only"] = "n/a"
+            out.at[i, "recovered"] = "false positive" if significant else "yes"
+            continue
+        found = _sign(row["estimate"])
+        out.at[i, "found_sign"] = found
+        out.at[i, "direction_only"] = "yes" if found == row["expected_sign"] else "no"
+        out.at[i, "recovered"] = "yes" if found == row["expected_sign"] and significant \
+            else "no"
+    return out[list(SWEEP_CHECK_COLUMNS)]
+
+
+def recovery_counts(check: pd.DataFrame) -> dict[str, int]:
+    """Counts for a note or summary: non-zero planted effects, recovered (right sign and
+    significant), right sign only, "none" tasks and false positives among them."""
+    nonzero = check[check["expected_sign"] != "0"]
+    zero = check[check["expected_sign"] == "0"]
+    return {"nonzero": len(nonzero), "recovered": int((nonzero["recovered"] == "yes").sum()),
+            "right_sign": int((nonzero["direction_only"] == "yes").sum()),
+            "none": len(zero), "false_positives": int((zero["recovered"] == "false positive")
+                                                      .sum())}
+
+
+def summary_lines(check: pd.DataFrame, metric: str) -> Sequence[str]:
+    c = recovery_counts(check)
+    return [(f"Planted effects on the sweep ({metric}): {c['recovered']} of {c['nonzero']} "
+             f"non-zero effects recovered (right sign and BH q < {ALPHA}; {c['right_sign']} "
+             f"right sign), {c['false_positives']} of {c['none']} \"none\" tasks "
+             f"significant.")]
+
+
+# ---------------------------------------------------------------------------------------------
+# The design's runners: surrogates + proposal (fit_surrogate), verification (verify_proposal)
+
+OBJECTIVE_TARGETS_KEY = "design.objective.targets"
+
+
+def _runs_for(scores: Mapping[str, Mapping[int, str | os.PathLike]], models: Sequence[str],
+              metric: str) -> pd.DataFrame:
+    """The surrogate's runs table (one row per model x seed, each task and the language
+    averages) of `models`, read from {model: {seed: scores.tsv}}."""
+    from cptmix.analyze.replicates import read_model_scores
+    from cptmix.analyze.surrogate import runs_table
+
+    frames = []
+    for model in models:
+        for seed, path in scores[model].items():
+            table = read_model_scores(path, metric, need_stderr=False)
+            frames.append(pd.DataFrame({"mixture": str(model), "seed": int(seed),
+                                        "task": table["task"], metric: table["value"]}))
+    return runs_table(pd.concat(frames, ignore_index=True), metric)
+
+
+def _caps(realised: Mapping[str, str | os.PathLike], budget: int, max_repetitions: float
+          ) -> dict[str, float]:
+    from cptmix.corpus.realise import share_caps
+
+    tokens = read_realised(next(iter(realised.values())))["source_tokens"]
+    return share_caps({s: int(t) for s, t in tokens.items()}, budget, max_repetitions)
+
+
+def _fmt(x, spec: str = ".4f") -> str:
+    return "n/a" if x is None or (isinstance(x, float) and not np.isfinite(x)) \
+        else format(x, spec)
+
+
+def run_design_analysis(scores: Mapping[str, Mapping[int, str | os.PathLike]],
+                        realised: Mapping[str, str | os.PathLike], design: Mapping, *,
+                        out_cv: str | os.PathLike, out_choice: str | os.PathLike,
+                        out_runs: str | os.PathLike, out_proposal: str | os.PathLike,
+                        out_summary: str | os.PathLike,
+                        planted: str | os.PathLike | None = None,
+                        out_planted: str | os.PathLike | None = None) -> dict:
+    """fit_surrogate's job. `scores`: {model: {seed: scores.tsv}} of "base" and every sweep
+    mixture; `realised`: {sweep mixture: realised.json}; `design`: the config's (defaulted)
+    design block. Writes the CV table of every target x model for both metrics (+ the
+    objective), the choice per target, the runs table of the objective's metric, the proposal
+    (proposal.json) and a summary; in the demo also the planted-effect check on the sweep."""
+    from cptmix.analyze.planted import read_planted
+    from cptmix.analyze.propose import jsonable, propose, surrogate_tables
+    from cptmix.analyze.surrogate import check_models, write_cv
+    from cptmix.io import write_json, write_text, write_tsv
+
+    sweep = [m for m in scores if m != "base"]
+    if sorted(sweep) != sorted(realised):
+        raise ValueError(f"fit_surrogate: scores name {sorted(sweep)}, realisations "
+                         f"{sorted(realised)}")
+    spec = design["sweep"]
+    surrogate = design.get("surrogate") or {}
+    objective = design.get("objective") or {}
+    models = list(surrogate.get("models") or ["linear", "loglinear", "gbm", "gp"])
+    folds, cv_seed = int(surrogate.get("folds", 5)), int(surrogate.get("seed", 0))
+    metric = str(objective.get("metric", "continuous"))
+    targets = dict(objective.get("targets") or {"ja_average": 1.0})
+    shares = sweep_shares_table(realised)
+    check_models(models, len(shares), shares.shape[1], folds)
+    cvs, choices, runs_by_metric = [], [], {}
+    for m in ("score", "continuous"):
+        runs = _runs_for(scores, sweep, m)
+        runs_by_metric[m] = runs
+        cv, choice = surrogate_tables(shares, runs, targets if m == metric else None, models,
+                                      k_folds=folds, cv_seed=cv_seed)
+        cvs.append(cv.assign(metric=m))
+        choices.append(choice.assign(metric=m))
+    cv = pd.concat(cvs, ignore_index=True)
+    cv = cv[["metric", *[c for c in cv.columns if c != "metric"]]]
+    choice = pd.concat(choices, ignore_index=True)
+    choice = choice[["metric", *[c for c in choice.columns if c != "metric"]]]
+    caps = _caps(realised, int(spec["token_budget"]), float(spec["max_repetitions"]))
+    objective_cv = cv[(cv["metric"] == metric)].drop(columns="metric")
+    proposal = propose(shares, runs_by_metric[metric], targets, models,
+                       bounds=spec.get("bounds") or {}, caps=caps, cv=objective_cv,
+                       k_folds=folds, cv_seed=cv_seed, metric=metric)
+    proposal["caps"] = caps
+    proposal["features"] = "realised token shares of the sweep's sources"
+    write_cv(cv, out_cv)
+    write_tsv(out_choice, choice, float_format="%.6f")
+    write_tsv(out_runs, runs_by_metric[metric], float_format="%.6f")
+    write_json(out_proposal, jsonable(proposal))
+    lines = [f"# Designed sweep: surrogates and proposal ({len(shares)} sweep mixtures x "
+             f"{runs_by_metric[metric]['seed'].nunique()} seed(s))", "",
+             f"Objective: {targets} on the {metric} metric (higher is better). Chosen model: "
+             f"**{proposal['model']}** (claim: {'yes' if proposal['claim'] else 'no'}); "
+             f"LOO Spearman {_fmt(proposal['cv']['loo_spearman'], '.3f')}, LOO MAE "
+             f"{_fmt(proposal['cv']['loo_mae'])} vs predicting the mean "
+             f"{_fmt(proposal['cv']['loo_mean_mae'])}.", "",
+             f"Proposed shares: " + ", ".join(f"{s} {w:.4f}" for s, w in
+                                               proposal["proposed"].items()),
+             f"Predicted objective {_fmt(proposal['predicted'])}, "
+             f"{proposal['interval']['level']:.0%} interval "
+             f"[{_fmt(proposal['interval']['lower'])}, {_fmt(proposal['interval']['upper'])}] "
+             f"({proposal['interval']['method']}); best measured sweep mixture "
+             f"{proposal['best_measured']['mixture']} "
+             f"({_fmt(proposal['best_measured']['measured'])}).", "", proposal["note"], "",
+             "## Held-out checks per target (chosen model)", "",
+             "| metric | target | model | claim | LOO Spearman | LOO MAE | mean's LOO MAE |",
+             "|---|---|---|---|---|---|---|"]
+    for r in choice.itertuples():
+        lines.append(f"| {r.metric} | {r.target} | {r.model} | {r.claim} | "
+                     f"{_fmt(r.loo_spearman, '.3f')} | {_fmt(r.loo_mae)} | "
+                     f"{_fmt(r.loo_mean_mae)} |")
+    if planted is not None and out_planted is not None:
+        checks = []
+        planted_df = read_planted(planted)
+        for m in ("score", "continuous"):
+            check = planted_sweep_check(planted_df, sweep_runs(scores, m), shares)
+            checks.append(check.assign(metric=m))
+            lines += ["", *summary_lines(check, m)]
+        table = pd.concat(checks, ignore_index=True)
+        write_tsv(out_planted, table[["metric", *SWEEP_CHECK_COLUMNS]], float_format="%.6g")
+    write_text(out_summary, "\n".join(lines) + "\n")
+    return proposal
+
+
+def _objective_items(data, model: str, weights: Mapping[str, float]) -> np.ndarray:
+    """(S, N) per-item values whose mean over the N items (all the objective's tasks, each
+    item scaled by its task's weight) is the objective of `model`'s seed."""
+    tasks = data.task_names()
+    k = data.models.index(model)
+    total_items = sum(data.items[tasks.index(t)].n_items for t in weights)
+    parts = []
+    for t, w in weights.items():
+        values = data.items[tasks.index(t)].values[k]  # (S, I_t)
+        parts.append(values * (w * total_items / values.shape[1]))
+    return np.concatenate(parts, axis=1)
+
+
+def task_weights(targets: Mapping[str, float], tasks: pd.DataFrame) -> dict[str, float]:
+    """The objective as weights per task summing to 1 (ja_average / en_average spread evenly
+    over the tasks of that language)."""
+    from cptmix.analyze.columns import language_key
+
+    out: dict[str, float] = {}
+    total = float(sum(targets.values()))
+    for name, w in targets.items():
+        if name in ("ja_average", "en_average"):
+            lang = name.split("_")[0]
+            names = [r.task for r in tasks.itertuples() if language_key(r.language) == lang]
+        else:
+            names = [name]
+        for t in names:
+            out[t] = out.get(t, 0.0) + float(w) / total / len(names)
+    return out
+
+
+def run_verification(proposal_json: str | os.PathLike,
+                     scores: Mapping[str, Mapping[int, str | os.PathLike]],
+                     items: Mapping[str, Mapping[int, str | os.PathLike]],
+                     anchors: Sequence[str], *, out_table: str | os.PathLike,
+                     out_summary: str | os.PathLike) -> dict:
+    """verify_proposal's job: the proposed mixture's measured objective (per seed) vs the
+    prediction and vs the best anchor (declared mixture), with the two-way seed x item test
+    on the objective's items. `scores`/`items`: {model: {seed: path}} with base first and at
+    least `proposed` and the anchors."""
+    from cptmix.analyze.propose import verify_proposal
+    from cptmix.io import write_text, write_tsv
+
+    proposal = json.loads(Path(proposal_json).read_text(encoding="utf-8"))
+    metric = proposal.get("metric") or "continuous"
+    models = ["base", "proposed", *anchors]
+    data = load_replicates({m: scores[m] for m in models}, {m: items[m] for m in models},
+                           metric=metric)
+    weights = task_weights(proposal["objective"], data.tasks)
+    measured_items = _objective_items(data, "proposed", weights)
+    anchor_items = {a: _objective_items(data, a, weights) for a in anchors}
+    seeds = list(data.seeds)
+    result = verify_proposal(
+        proposal["predicted"], proposal["interval"],
+        {s: float(measured_items[i].mean()) for i, s in enumerate(seeds)},
+        {a: {s: float(anchor_items[a][i].mean()) for i, s in enumerate(seeds)}
+         for a in anchors},
+        measured_items=measured_items, anchor_items=anchor_items)
+    result.update(model=proposal["model"], claim=proposal["claim"], metric=metric,
+                  objective=proposal["objective"])
+    row = {k: result[k] for k in ("metric", "model", "claim", "predicted", "measured_mean",
+                                  "measured_se", "n_seeds", "error", "inside_interval",
+                                  "best_anchor", "best_anchor_mean", "diff", "diff_se",
+                                  "diff_df", "diff_p", "mdd", "clears_noise_floor",
+                                  "beats_best_anchor", "test")}
+    row["interval_lower"] = result["interval"]["lower"]
+    row["interval_upper"] = result["interval"]["upper"]
+    write_tsv(out_table, pd.DataFrame([row]), float_format="%.6f")
+    verdict = ("beats the best anchor beyond the noise floor" if result["beats_best_anchor"]
+               == "yes" else "does not beat the best anchor beyond the noise floor")
+    lines = [f"# The proposed mixture, trained and evaluated ({metric}, {len(seeds)} seed(s))",
+             "", f"Predicted {_fmt(result['predicted'])} (interval "
+             f"[{_fmt(result['interval']['lower'])}, {_fmt(result['interval']['upper'])}], "
+             f"model {result['model']}, claim {'yes' if result['claim'] else 'no'}); measured "
+             f"{_fmt(result['measured_mean'])} ± {_fmt(result['measured_se'])} (inside the "
+             f"interval: {'yes' if result['inside_interval'] else 'no'}).", "",
+             f"Best anchor {result['best_anchor']} {_fmt(result['best_anchor_mean'])}: "
+             f"proposed − best anchor = {_fmt(result['diff'])} ± {_fmt(result['diff_se'])} "
+             f"(df {_fmt(result['diff_df'], '.1f')}, p {_fmt(result['diff_p'], '.3g')}, "
+             f"{result['test']}; minimum detectable difference {_fmt(result['mdd'])}): the "
+             f"proposal {verdict}.", "",
+             "Note: the anchors train train.cpt's epochs over their own mixture; the sweep "
+             "and the proposal train design.sweep.token_budget tokens (proxy runs)."]
+    if result.get("note"):
+        lines += ["", result["note"]]
+    write_text(out_summary, "\n".join(lines) + "\n")
+    return result

@@ -1,0 +1,113 @@
+"""The planted-effect check on a designed sweep (cptmix.analyze.sweep), on synthetic runs with a
+known truth, and its controls (no effect planted -> not recovered; noise -> no false positive)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cptmix.analyze.sweep import (
+    planted_sweep_check,
+    recovery_counts,
+    sweep_runs,
+    sweep_shares_table,
+)
+from cptmix.corpus.realise import read_realised
+
+SOURCES = ["a", "b", "c"]
+
+
+def _shares(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    w = rng.dirichlet(np.ones(len(SOURCES)), size=n)
+    return pd.DataFrame(w, index=[f"sweep-{i + 1:02d}" for i in range(n)], columns=SOURCES)
+
+
+def _runs(shares: pd.DataFrame, effects: dict[str, dict[str, float]], noise: float,
+          seeds=(1, 2), seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for task, slope in effects.items():
+        for m, w in shares.iterrows():
+            for s in seeds:
+                d = sum(slope.get(src, 0.0) * w[src] for src in SOURCES)
+                d += rng.normal(0, noise)
+                rows.append((m, s, task, "MCQA", "en", d, d))
+    return pd.DataFrame(rows, columns=["mixture", "seed", "task", "category", "language",
+                                       "value", "diff"])
+
+
+PLANTED = pd.DataFrame({
+    "task": ["T+", "T-", "T0"], "expected_sign": ["+", "-", "0"],
+    "driver_sources": ["a", "b,c", ""], "statistic": ["", "", ""], "rationale": ["", "", ""],
+})
+
+
+def test_known_effects_are_recovered_and_a_null_task_is_not_a_false_positive():
+    shares = _shares(16, 0)
+    runs = _runs(shares, {"T+": {"a": 1.0}, "T-": {"b": -1.0, "c": -1.0}, "T0": {}}, 0.05)
+    check = planted_sweep_check(PLANTED, runs, shares).set_index("task")
+    assert check.loc["T+", "recovered"] == "yes" and check.loc["T+", "estimate"] > 0.8
+    assert check.loc["T-", "recovered"] == "yes" and check.loc["T-", "found_sign"] == "-"
+    assert check.loc["T0", "recovered"] == "yes"  # no effect found where none is planted
+    assert check.loc["T+", "df"] == 14 and check.loc["T+", "n_seeds"] == 2
+    assert recovery_counts(check.reset_index()) == {
+        "nonzero": 2, "recovered": 2, "right_sign": 2, "none": 1, "false_positives": 0}
+
+
+def test_control_without_effects_recovers_nothing():
+    shares = _shares(16, 1)
+    found = 0
+    for seed in range(10):
+        runs = _runs(shares, {"T+": {}, "T-": {}, "T0": {}}, 0.05, seed=seed)
+        found += recovery_counts(planted_sweep_check(PLANTED, runs, shares))["recovered"]
+    assert found <= 1  # 20 tests at alpha 0.05, right sign needed: ~0.5 expected
+
+
+def test_a_composition_effect_on_a_none_task_is_a_false_positive():
+    shares = _shares(16, 2)
+    runs = _runs(shares, {"T+": {"a": 1.0}, "T-": {"b": -1.0}, "T0": {"c": 2.0}}, 0.05)
+    check = planted_sweep_check(PLANTED, runs, shares).set_index("task")
+    assert check.loc["T0", "recovered"] == "false positive"
+
+
+def test_wrong_sign_is_not_recovered():
+    shares = _shares(16, 3)
+    runs = _runs(shares, {"T+": {"a": -1.0}, "T-": {"b": -1.0}, "T0": {}}, 0.05)
+    check = planted_sweep_check(PLANTED, runs, shares).set_index("task")
+    assert check.loc["T+", "significant"] == "yes"
+    assert check.loc["T+", "direction_only"] == "no" and check.loc["T+", "recovered"] == "no"
+
+
+def test_realisation_records_are_checked(tmp_path):
+    good = {"mixture": "sweep-01", "token_budget": 100, "epochs": 2,
+            "shares": {"a": 0.5, "b": 0.5}, "fractions": {"a": 0.2, "b": 1.0},
+            "nominal_fractions": {"a": 0.2, "b": 1.0}, "expected_tokens": {"a": 50, "b": 50},
+            "repetitions": {"a": 0.4, "b": 2.0}, "source_tokens": {"a": 125, "b": 25},
+            "realised_tokens": {"a": 24, "b": 25}, "realised_shares": {"a": 0.49, "b": 0.51}}
+    p = tmp_path / "r.json"
+    p.write_text(json.dumps(good))
+    assert sweep_shares_table({"sweep-01": p}).loc["sweep-01", "b"] == pytest.approx(0.51)
+    with pytest.raises(ValueError, match="filed as 'sweep-02'"):
+        sweep_shares_table({"sweep-02": p})
+    p.write_text(json.dumps({k: v for k, v in good.items() if k != "epochs"}))
+    with pytest.raises(ValueError, match="field.s. epochs missing"):
+        read_realised(p)
+
+
+def test_sweep_runs_pairs_each_seed_with_the_base_models_seed(tmp_path):
+    def scores(path, value):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pd.DataFrame({"task": ["MedQA"], "category": ["MCQA"], "language": ["en"],
+                      "metric": ["accuracy"], "score": [value], "stderr": [0.01], "n": [10]}
+                     ).to_csv(path, sep="\t", index=False)
+        return path
+
+    files = {"base": {1: scores(tmp_path / "b1.tsv", 0.2), 2: scores(tmp_path / "b2.tsv", 0.3)},
+             "sweep-01": {1: scores(tmp_path / "s1.tsv", 0.5),
+                          2: scores(tmp_path / "s2.tsv", 0.4)}}
+    runs = sweep_runs(files).set_index("seed")
+    assert runs.loc[1, "diff"] == pytest.approx(0.3) and runs.loc[2, "diff"] == pytest.approx(0.1)
