@@ -8,6 +8,7 @@
     cptmix tokenizer check DIR               # counts what transformers reads? not degenerate?
     cptmix evaluate --model DIR --data DIR   # one model on the JMedBench tasks
     cptmix analyze --composition C.tsv ...   # the analysis on any study's tables
+    cptmix design config/config.yaml config/sweep.yaml   # a sweep, its space filling, VIFs
     cptmix plan config/paper.yaml            # compute and disk budget of the CPT runs
 """
 
@@ -120,6 +121,20 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _design(args) -> int:
+    from cptmix.config import fill_defaults, load_configs
+    from cptmix.plan import design_tables, format_design
+
+    cfg, where = load_configs(args.config)
+    schema = SCHEMA if SCHEMA.exists() else None
+    from cptmix.config import check_config
+
+    check_config(cfg, where=where, schema=schema)
+    fill_defaults(cfg)
+    print(format_design(design_tables(cfg, where=where, counts_dir=args.counts)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cptmix",
@@ -197,6 +212,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="option scoring: cptmix (corrected, default) or medeval (med-eval's own "
                         "token sequences, to compare with published JMedBench numbers)")
     p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("design", help="a config's designed sweep: shares, space filling, "
+                                      "realisation, statistics and their VIFs")
+    p.add_argument("config", nargs="+", help="YAML config file(s), merged in order as "
+                                             "`snakemake --configfile A B` merges them")
+    p.add_argument("--counts", default="results/corpus",
+                   help="where the counting rules wrote results/corpus/{source}/{shard}/"
+                        "counts.tsv (used when every source is counted; else the sources' "
+                        "declared `tokens`)")
+    p.set_defaults(func=_design)
 
     from cptmix.analyze.cli import add_arguments, run_from_args
 

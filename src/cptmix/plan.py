@@ -34,6 +34,7 @@ from cptmix.config import (
     ConfigError,
     fill_defaults,
     load_config,
+    load_configs,
     replicate_scope,
     replicate_seeds,
     resolve_mixtures,
@@ -139,12 +140,26 @@ def plan_study(cfg: dict[str, Any], mfu: float = 0.4,
                      # CPT and SFT runs of this mixture
                      "checkpoint_GB": (cpt_runs + sft_runs) * per_run_ckpt,
                      "indexed_GB": indexed})
+    rows += _designed_rows(cfg, n_params, step_tokens, gpus, gpu_flops, mfu, cpt_runs, sft_runs,
+                           per_run_ckpt, token_bytes)
     df = pd.DataFrame(rows)
     used = {s for fractions in mixtures.values() for s, f in fractions.items() if f > 0}
-    total = df.drop(columns="mixture").sum()
+    used |= set(((cfg.get("design") or {}).get("sweep") or {}).get("sources") or [])
+    designed = df["mixture"].isin(_designed_names(cfg))
+    if designed.any():  # subtotals: the declared (full) runs vs the design's proxy runs
+        for label, part in (("total declared", df[~designed]), ("total design", df[designed])):
+            sub = part.drop(columns="mixture").sum(min_count=1)
+            sub["gpus"], sub["runs"] = gpus, part["runs"].sum()
+            sub["wall_hours"] = (part["wall_hours"] * part["runs"]).sum()
+            sub["indexed_GB"] = float("nan")  # sources shared: counted once, in `total`
+            rows.append({"mixture": label, **sub.to_dict()})
+        df = pd.DataFrame(rows)
+        designed = df["mixture"].isin(_designed_names(cfg))
+    df_runs = df[~df["mixture"].str.startswith("total")]
+    total = df_runs.drop(columns="mixture").sum(min_count=1)
     total["gpus"] = gpus
-    total["runs"] = df["runs"].sum()
-    total["wall_hours"] = (df["wall_hours"] * df["runs"]).sum()  # one after another
+    total["runs"] = df_runs["runs"].sum()
+    total["wall_hours"] = (df_runs["wall_hours"] * df_runs["runs"]).sum()  # one after another
     total["checkpoint_GB"] += sft_runs * per_run_ckpt  # the base model's SFT per seed
     total["indexed_GB"] = sum(float(sources[s].get("tokens", 0)) for s in used) \
         * token_bytes / GB  # each source indexed once
@@ -153,6 +168,50 @@ def plan_study(cfg: dict[str, Any], mfu: float = 0.4,
     df["gpus"] = df["gpus"].astype(int)
     df["runs"] = df["runs"].astype(int)
     return df
+
+
+def _designed_names(cfg: dict[str, Any]) -> list[str]:
+    from cptmix.design import designed_mixtures
+
+    return designed_mixtures(cfg)
+
+
+def _designed_rows(cfg, n_params, step_tokens, gpus, gpu_flops, mfu, cpt_runs, sft_runs,
+                   per_run_ckpt, token_bytes) -> list[dict]:
+    """One row per designed mixture (config `design`): each proxy run trains
+    design.sweep.token_budget tokens from the same base model; a sweep mixture's unique tokens
+    are its realisation from the sources' declared `tokens` (one epoch of its subset), the
+    proposal's are unknown before the sweep (NaN)."""
+    from cptmix.corpus.realise import realise_shares
+    from cptmix.design import PROPOSED, sweep_shares, sweep_spec
+
+    spec = sweep_spec(cfg)
+    if spec is None:
+        return []
+    sources = cfg["sources"]
+    missing = [s for s in spec.sources if "tokens" not in sources[s]]
+    if missing:
+        raise PlanError(f"design.sweep.sources without declared `tokens`: {', '.join(missing)}")
+    tokens = {s: int(float(sources[s]["tokens"])) for s in spec.sources}
+    budget = float(spec.token_budget)
+    flops = 6 * n_params * budget * cpt_runs
+    gpu_hours = flops / (gpu_flops * mfu) / 3600
+    common = {"trained_B": budget / 1e9, "steps": math.ceil(budget / step_tokens),
+              "runs": cpt_runs, "flops": flops, "gpu_hours": gpu_hours, "gpus": gpus,
+              "wall_hours": gpu_hours / gpus / cpt_runs,
+              "checkpoint_GB": (cpt_runs + sft_runs) * per_run_ckpt, "indexed_GB": 0.0}
+    rows = []
+    for name, shares in sweep_shares(spec).items():
+        rec = realise_shares(name, shares, tokens, spec.token_budget, spec.max_repetitions)
+        unique = {s: rec["fractions"][s] * tokens[s] for s in spec.sources}
+        by_lang = {lang: sum(v for s, v in unique.items() if sources[s]["lang"] == lang)
+                   for lang in LANGS}
+        rows.append({"mixture": name, "tokens_B": sum(unique.values()) / 1e9,
+                     **{f"{lang}_B": by_lang[lang] / 1e9 for lang in LANGS}, **common})
+    if PROPOSED in _designed_names(cfg):
+        rows.append({"mixture": PROPOSED, "tokens_B": float("nan"),
+                     **{f"{lang}_B": float("nan") for lang in LANGS}, **common})
+    return rows
 
 
 def implied_mfu(flops: float, gpus: int, hours: float,
@@ -175,8 +234,10 @@ def format_plan(df: pd.DataFrame) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="YAML config with `tokens` per source and "
-                                       "base_model.parameters, e.g. config/paper.yaml")
+    parser.add_argument("config", nargs="+",
+                        help="YAML config(s) with `tokens` per source and base_model.parameters, "
+                             "e.g. config/paper.yaml (several are merged in order, as "
+                             "`snakemake --configfile A B`; a `design` block adds its proxy runs)")
     parser.add_argument("--mfu", type=float, default=0.4,
                         help="model-FLOPs utilisation assumed (default 0.4)")
     parser.add_argument("--gpu-flops", type=float, default=H100_BF16_DENSE_FLOPS,
@@ -192,7 +253,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    cfg = fill_defaults(load_config(args.config))  # the schema's defaults, as the workflow's
+    cfg = fill_defaults(load_configs(args.config)[0])  # the schema's defaults, as the workflow's
     df = plan_study(cfg, mfu=args.mfu, gpu_flops=args.gpu_flops,
                     token_bytes=args.token_bytes, keep=args.keep)
     print(format_plan(df))
@@ -216,3 +277,140 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cptmix plan", description=__doc__.splitlines()[0])
     add_arguments(parser)
     return run_from_args(parser.parse_args(argv))
+
+
+# ---------------------------------------------------------------------------------------------
+# The design before anything runs: `cptmix design CONFIG [CONFIG ...]`
+
+COUNT_COLUMNS = ("ja_tokens", "en_tokens", "parallel_tokens")
+IID_REPEATS = 20  # iid draws of the same size compared with the design's space filling
+
+
+def _counted_sources(sources: list[str], counts_dir: str | None) -> dict | None:
+    """{source: [per-shard counts.tsv]} when every source has been counted under
+    `counts_dir` (results/corpus/{source}/{shard}/counts.tsv), else None."""
+    from pathlib import Path
+
+    if not counts_dir:
+        return None
+    found = {s: sorted(str(p) for p in Path(counts_dir, s).glob("*/counts.tsv"))
+             for s in sources}
+    return found if all(found.values()) else None
+
+
+def design_tables(cfg: dict[str, Any], where: str = "config",
+                  counts_dir: str | None = "results/corpus") -> dict[str, Any]:
+    """Everything `cptmix design` prints, as data: the sweep's shares, its space filling
+    (minimum pairwise distance vs iid draws of the same size inside the same bounds, averaged
+    over IID_REPEATS seeds), the realisation per mixture (epochs, most passes over a source)
+    and the seven statistics of the sweep and of the anchors — from the counts when every
+    source has been counted, else from the sources' declared `tokens`, else the declared
+    shares at the token budget — with their correlations and VIFs."""
+    from cptmix.corpus.mixture import mixture_statistics
+    from cptmix.corpus.realise import realise_shares, source_token_counts
+    from cptmix.design import (
+        STATISTICS_BASIS,
+        check_design,
+        designed_mixtures,
+        min_pairwise_distance,
+        share_statistics,
+        statistic_correlations,
+        sweep_shares,
+        sweep_spec,
+        vif,
+    )
+
+    check_design(cfg, where=where)
+    spec = sweep_spec(cfg, where=where)
+    if spec is None:
+        raise PlanError(f"{where}: no design.sweep block")
+    shares = sweep_shares(spec)
+    distance = min_pairwise_distance(shares)
+    iid = [min_pairwise_distance(sweep_shares(spec.replace(method="dirichlet", seed=k,
+                                                           alpha=1.0)))
+           for k in range(IID_REPEATS)] if spec.n >= 2 else []
+    sources = cfg["sources"]
+    counts = _counted_sources(list(dict.fromkeys([*spec.sources, *(
+        s for f in resolve_mixtures(cfg).values() for s in f)])), counts_dir)
+    if counts is not None:
+        tokens = source_token_counts({s: counts[s] for s in spec.sources})
+        basis = f"counted ({counts_dir})"
+    elif all("tokens" in sources[s] for s in spec.sources):
+        tokens = {s: int(float(sources[s]["tokens"])) for s in spec.sources}
+        basis = "declared `tokens` of the sources"
+    else:
+        tokens, basis = None, "declared shares at the token budget (no counts, no tokens)"
+    langs = {s: sources[s].get("lang") for s in spec.sources}
+    rows, stats = [], {}
+    for name, w in shares.items():
+        row = {"mixture": name, **w}
+        if tokens is not None:
+            try:
+                rec = realise_shares(name, w, tokens, spec.token_budget, spec.max_repetitions)
+                row["epochs"] = rec["epochs"]
+                row["max_passes"] = max(rec["repetitions"].values())
+                subset = {s: rec["fractions"][s] * tokens[s] for s in spec.sources}
+                stats[name] = share_statistics({s: v / sum(subset.values())
+                                                for s, v in subset.items()}, langs,
+                                               sum(subset.values()))
+            except ValueError as err:
+                row["epochs"], row["max_passes"] = None, None
+                row["problem"] = str(err)
+        else:
+            stats[name] = share_statistics(w, langs, spec.token_budget)
+        rows.append(row)
+    anchors = {}
+    if counts is not None:
+        anchors = {m: mixture_statistics(f, counts) for m, f in resolve_mixtures(cfg).items()}
+    elif all("tokens" in s for s in sources.values()):
+        declared = mixture_tokens(cfg)
+        anchors = {m: {"total_tokens": r.total, "ja_tokens": r.ja, "en_tokens": r.en,
+                       "parallel_tokens": r.parallel, "ja_ratio": r.ja / r.total,
+                       "en_ratio": r.en / r.total, "parallel_ratio": r.parallel / r.total}
+                   for m, r in declared.iterrows()}
+    sweep_stats = pd.DataFrame.from_dict(stats, orient="index")
+    anchor_stats = pd.DataFrame.from_dict(anchors, orient="index")
+    vifs = {}
+    for label, table in (("anchors", anchor_stats), ("sweep", sweep_stats),
+                         ("anchors + sweep", pd.concat([anchor_stats, sweep_stats]))):
+        if len(table) >= 2:
+            vifs[label] = {"basis": vif(table, STATISTICS_BASIS),
+                           "counts": vif(table, COUNT_COLUMNS),
+                           "seven": vif(table, list(table.columns))}
+    return {"spec": spec, "names": designed_mixtures(cfg), "design": pd.DataFrame(rows),
+            "distance": distance, "iid": iid, "basis": basis, "sweep_stats": sweep_stats,
+            "anchor_stats": anchor_stats,
+            "correlations": statistic_correlations(sweep_stats) if len(sweep_stats) > 1
+            else None, "vifs": vifs}
+
+
+def format_design(t: dict[str, Any]) -> str:
+    spec = t["spec"]
+    lines = [f"design.sweep: {spec.n} mixtures, method {spec.method}, seed {spec.seed}, "
+             f"token_budget {spec.token_budget:,}, max_repetitions {spec.max_repetitions:g}",
+             f"mixtures added: {', '.join(t['names'])}", "",
+             "token shares (realised as nested subsamples x epochs after counting):",
+             t["design"].to_string(index=False, float_format=lambda x: f"{x:.4f}"), ""]
+    if t["iid"]:
+        iid = sum(t["iid"]) / len(t["iid"])
+        lines.append(f"space filling: minimum pairwise distance {t['distance']:.4f} "
+                     f"(iid draws of the same size in the same bounds: {iid:.4f}, mean of "
+                     f"{len(t['iid'])} seeds; larger is better)")
+    lines += ["", f"statistics of the sweep ({t['basis']}; one epoch of each run's subset):",
+              t["sweep_stats"].to_string(float_format=lambda x: f"{x:.4g}")]
+    if t["correlations"] is not None:
+        lines += ["", "correlations of the statistics across the sweep:",
+                  t["correlations"].to_string(float_format=lambda x: f"{x:+.2f}")]
+    if t["vifs"]:
+        lines += ["", "variance inflation factors (basis: total_tokens, ja_ratio, "
+                      "parallel_ratio; all seven are infinite by construction: total = ja + "
+                      "en + parallel, ratios sum to 1):"]
+        for label, v in t["vifs"].items():
+            basis = ", ".join(f"{k} {x:.3g}" for k, x in v["basis"].items())
+            lines.append(f"  {label:16s} max VIF {v['basis'].max():.3g} ({basis}); counts "
+                         f"(ja, en, parallel tokens: the paper's covariates) "
+                         f"{v['counts'].max():.3g}; all seven {v['seven'].max():.3g}")
+    else:
+        lines += ["", "VIFs of the anchors: need counts (run the counting rules) or declared "
+                      "`tokens` per source"]
+    return "\n".join(lines)

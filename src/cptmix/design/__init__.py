@@ -12,6 +12,7 @@ trainable fractions and epochs (`cptmix.corpus.realise`).
 
 from cptmix.design.quality import (
     RATIO_COLUMNS,
+    STATISTICS_BASIS,
     VIF_COLUMNS,
     max_vif,
     min_pairwise_distance,
@@ -49,6 +50,7 @@ __all__ = [
     "PREFIX_STABLE",
     "PROPOSED",
     "RATIO_COLUMNS",
+    "STATISTICS_BASIS",
     "VIF_COLUMNS",
     "DesignError",
     "SweepSpec",

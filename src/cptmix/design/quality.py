@@ -26,6 +26,7 @@ import pandas as pd
 from cptmix.config import LANGS, STATISTICS
 
 VIF_COLUMNS = ("total_tokens", "ja_ratio", "parallel_ratio")
+STATISTICS_BASIS = VIF_COLUMNS  # the three degrees of freedom of the seven statistics
 RATIO_COLUMNS = ("ja_ratio", "parallel_ratio")
 
 
