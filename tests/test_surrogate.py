@@ -291,3 +291,26 @@ def test_verify_welch_when_seeds_differ_and_two_way_with_items():
     assert out["diff_se"] == pytest.approx(float(ref2["se"]))
     assert out["diff_p"] == pytest.approx(float(ref2["p"]))
     assert out["test"].startswith("two-way")
+
+
+def test_run_surrogates_writes_and_verify_from_runs(tmp_path, linear_case):
+    shares, runs, _, _ = linear_case
+    rec = P.run_surrogates(shares, runs, {"ja_average": 1}, tmp_path, ["linear"],
+                           bounds=BOUNDS, metric="continuous")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["choice.tsv", "cv.tsv",
+                                                          "proposal.json"]
+    assert json.loads((tmp_path / "proposal.json").read_text())["metric"] == "continuous"
+    # The trained proposal measures its prediction exactly on seed 1, +-0.01 on the others.
+    extra = pd.DataFrame([{"mixture": "proposed", "seed": 1233 + s,
+                           "ja_average": rec["predicted"] + d}
+                          for s, d in ((1, 0.0), (2, 0.01), (3, -0.01))])
+    out = P.verify_from_runs(rec, pd.concat([runs, extra]), "proposed",
+                             ["sweep-01", "sweep-02"])
+    assert out["measured_mean"] == pytest.approx(rec["predicted"])
+    assert out["inside_interval"] is True
+    means = S.mixture_means(runs)["ja_average"]
+    best = "sweep-01" if means["sweep-01"] >= means["sweep-02"] else "sweep-02"
+    assert out["best_anchor"] == best
+    assert out["diff"] == pytest.approx(rec["predicted"] - means[best])
+    with pytest.raises(S.SurrogateError, match="no runs for mixture 'missing'"):
+        P.verify_from_runs(rec, runs, "missing", ["sweep-01"])

@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -460,6 +461,31 @@ def verify_proposal(predicted: float, interval: Sequence | Mapping | None,
     }
 
 
+def seed_values(runs: pd.DataFrame, mixture: str, column: str = OBJECTIVE) -> dict[int, float]:
+    """{seed: value} of one mixture's `column` in a runs table (`objective_runs` adds the
+    objective); a SurrogateError when the mixture has no runs."""
+    rows = runs[runs["mixture"].astype(str) == str(mixture)]
+    if rows.empty:
+        raise SurrogateError(f"runs: no runs for mixture {mixture!r}")
+    if column not in rows.columns:
+        raise SurrogateError(f"runs: no column {column!r}")
+    return {int(s): float(v) for s, v in zip(rows["seed"], rows[column], strict=True)}
+
+
+def verify_from_runs(proposal: Mapping, runs: pd.DataFrame, proposed: str,
+                     anchors: Sequence[str], alpha: float = ALPHA) -> dict:
+    """`verify_proposal` for a proposal record (proposal.json) and a runs table holding the
+    trained proposal (mixture name `proposed`) and the anchors: the proposal's objective
+    weights are applied to both."""
+    obj = objective_runs(runs, proposal["objective"])
+    out = verify_proposal(proposal["predicted"], proposal.get("interval"),
+                          seed_values(obj, proposed), {a: seed_values(obj, a) for a in anchors},
+                          alpha=alpha)
+    out.update({"mixture": str(proposed), "model": proposal.get("model"),
+                "claim": proposal.get("claim"), "objective": dict(proposal["objective"])})
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Writers
 
@@ -485,6 +511,24 @@ def write_proposal(record: Mapping, path: str | os.PathLike) -> None:
     write_json(path, jsonable(record))
 
 
+def run_surrogates(shares: pd.DataFrame, runs: pd.DataFrame, objective: Mapping[str, float],
+                   out_dir: str | os.PathLike, models: Sequence[str] = tuple(MODELS), *,
+                   bounds: Mapping | None = None, caps: Mapping | None = None,
+                   metric: str | None = None, k_folds: int = K_FOLDS, cv_seed: int = CV_SEED,
+                   level: float = LEVEL, search_seed: int = SEARCH_SEED) -> dict:
+    """Write cv.tsv, choice.tsv and proposal.json into `out_dir`; returns the proposal."""
+    out = Path(out_dir)
+    cv, choice = surrogate_tables(shares, runs, objective, models, k_folds=k_folds,
+                                  cv_seed=cv_seed)
+    record = propose(shares, runs, objective, models, bounds=bounds, caps=caps, cv=cv,
+                     level=level, search_seed=search_seed, metric=metric)
+    write_cv(cv, out / "cv.tsv")
+    write_cv(choice, out / "choice.tsv")
+    write_proposal(record, out / "proposal.json")
+    return record
+
+
 __all__ = ["BOUNDS_KEY", "CAPS_KEY", "MODELS_KEY", "OBJECTIVE", "candidate_cloud",
            "feasible_box", "jsonable", "objective_runs", "project", "propose", "round_shares",
-           "surrogate_tables", "verify_proposal", "write_cv", "write_proposal"]
+           "run_surrogates", "seed_values", "surrogate_tables", "verify_from_runs",
+           "verify_proposal", "write_cv", "write_proposal"]

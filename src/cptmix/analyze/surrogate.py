@@ -47,12 +47,16 @@ and noise_mae: the MAE that even a perfect model would show from seed noise in t
 means (sqrt(2/pi) x the RMS standard error of a mixture's seed mean; NaN with one seed).
 
 Choice (`choose`): per target, among models that beat the mean on held-out MAE under both LOO
-and K-fold AND whose LOO Spearman is positive with one-sided p < 0.05, the one with the best LOO
-Spearman, up to one standard error: the simplest model (order of `MODELS`: linear, loglinear,
-gp, gbm) within 1 SE of the best on Fisher's z scale. The two extra conditions keep pure
-noise from making claims: a GP that collapses to the mean can beat the mean's MAE by a hair
-while ranking nothing (tests/test_surrogate.py measures the false-claim rate on noise). If no
-model qualifies the choice is "mean": the surrogate makes no claim.
+and K-fold AND whose LOO Spearman is positive with one-sided p x (number of models) < 0.05
+(Bonferroni: the choice is the best of several models), the one with the best LOO Spearman,
+up to one standard error: the simplest model (order of `MODELS`: linear, loglinear, gp, gbm)
+within 1 SE of the best on Fisher's z scale. The extra conditions keep pure noise from making
+claims: a GP that collapses to the mean can beat the mean's MAE by a hair while ranking
+nothing. Measured on pure noise (4 sources, 16 Dirichlet mixtures, 4 models, 100 draws), the
+share of draws where some model qualifies: LOO MAE below the mean's 38 %, LOO and K-fold MAE
+28 %, plus uncorrected p < 0.05 14 %, plus Bonferroni (this rule) 4 %; on a linear truth
+(random coefficients, seed noise 10 % of the spread, 50 draws) all 50 claim and linear is
+chosen in 49 (gp in 1). If no model qualifies the choice is "mean": the surrogate makes no claim.
 
 Place in `cptmix.analyze`: above `columns` and `replicates` (`read_model_scores`) and
 `cptmix.tasks`; below `propose` (which optimises the chosen model).
@@ -97,7 +101,7 @@ CV_SEED = 0
 MODEL_SEED = 0
 CLAIM_ALPHA = 0.05  # one-sided p of the LOO Spearman needed for a claim
 CV_COLUMNS = ("target", "model", "n_params", "n", "n_seeds", "k_folds", "loo_spearman",
-              "loo_spearman_p", "loo_mae", "loo_mean_spearman", "loo_mean_mae", "loo_skill",
+              "loo_spearman_p", "loo_spearman_p_bonf", "loo_mae", "loo_mean_spearman", "loo_mean_mae", "loo_skill",
               "kfold_spearman", "kfold_mae", "kfold_mean_spearman", "kfold_mean_mae",
               "kfold_skill", "noise_mae", "eligible", "chosen")
 CHOICE_COLUMNS = ("target", "model", "claim", "loo_spearman", "loo_mae", "loo_mean_mae",
@@ -437,11 +441,13 @@ def _score(pred, base, y) -> dict[str, float]:
 
 
 def _eligible(row: Mapping) -> bool:
-    """Beats the mean on held-out MAE (LOO and K-fold) with a positive, significant LOO rank
-    correlation (one-sided p < CLAIM_ALPHA)."""
+    """Beats the mean on held-out MAE (LOO and K-fold) with a positive LOO rank correlation
+    that is significant after Bonferroni over the candidate models (one-sided p x models <
+    CLAIM_ALPHA: the choice takes the best of several models, so one test each would claim
+    ~4 x as often on noise)."""
     return bool(row["loo_mae"] < row["loo_mean_mae"] and row["kfold_mae"] < row["kfold_mean_mae"]
                 and np.isfinite(row["loo_spearman"]) and row["loo_spearman"] > 0
-                and row["loo_spearman_p"] < CLAIM_ALPHA)
+                and row["loo_spearman_p_bonf"] < CLAIM_ALPHA)
 
 
 def single_threaded(func):
@@ -494,6 +500,7 @@ def cross_validate(shares: pd.DataFrame, targets: pd.DataFrame,
                    "k_folds": len(kf)}
             row.update({f"loo_{k}": v for k, v in s_loo.items() if k != "spearman_p"})
             row["loo_spearman_p"] = s_loo["spearman_p"]
+            row["loo_spearman_p_bonf"] = min(1.0, s_loo["spearman_p"] * len(names))
             row.update({f"kfold_{k}": v for k, v in s_kf.items() if k != "spearman_p"})
             row["noise_mae"] = noise
             rows.append(row)
