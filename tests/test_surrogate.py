@@ -227,6 +227,11 @@ def test_bad_bounds_caps_and_objective_name_the_key(linear_case):
     with pytest.raises(S.SurrogateError, match=r"design\.surrogate\.objective\.ja_average"):
         P.propose(shares, runs, {"ja_average": -1}, cv=cv)
     P.feasible_box(SOURCES, BOUNDS, {"en_base": 0.3})  # control
+    off = shares.copy()
+    off.iloc[2, 0] += 0.1
+    with pytest.raises(S.SurrogateError, match="mixture 'sweep-03': shares sum to 1.1"):
+        S.check_shares(off)
+    S.check_shares(shares)  # control
 
 
 def test_tables_and_proposal_are_byte_identical(tmp_path, linear_case):
