@@ -5,36 +5,54 @@
         --mb 50 --threads 16
 
 A bilingual JSONL corpus of `--mb` megabytes is generated from a fixed seed (the generator of
-`bench_corpus.py`). The SentencePiece model is `--model`, or a unigram with byte fallback (as
-llm-jp publishes) trained here on the corpus's first sentences. It is imported with
-`cptmix.corpus.import_sentencepiece` (verified against sentencepiece on the probe), then, in
-this one process with the same `RAYON_NUM_THREADS` / `num_threads`, each pass encodes every
-document, `--repeat` times (the same number for every pass; the best time is reported):
+`bench_corpus.py`). The SentencePiece model is `--model`, or a unigram (or `--model-type bpe`)
+with byte fallback (as llm-jp publishes) trained here on the corpus's first sentences. It is
+imported with `cptmix.corpus.import_sentencepiece` (verified against sentencepiece on the
+probe; the model copied into the directory), then, in this one process with the same
+`RAYON_NUM_THREADS` / `num_threads`, every pass encodes every document `--repeat` times, the
+repeats interleaved (pass 1, 2, ..., then again: a change in the machine's load hits every
+pass alike); the best time of each is reported:
 
-* sentencepiece — `SentencePieceProcessor.encode(chunk, num_threads=T)` on the texts in
-  memory, in the chunks the counting path uses: the baseline;
-* ours, tokenizer — `CountingTokenizer.backend.encode_batch_fast` (tokenizer.json through
-  `tokenizers`, what `count_source` calls), on the same chunks in memory;
-* ours, count_source — the whole counting pass: read and validate the JSONL, encode, write
-  counts.tsv (what the `count_source` rule runs);
-* transformers — `AutoTokenizer(chunk, add_special_tokens=False)` on the same chunks: the
-  former counting path, as a second baseline.
+* sentencepiece (ids as lists) — `SentencePieceProcessor.encode(chunk, num_threads=T)` on the
+  texts in memory, in chunks of `CHUNK_DOCS`;
+* sentencepiece (numpy) — the same with `out_type="numpy"` (no Python int per token): the
+  faster of the two is the baseline every ratio is against;
+* count_source, sentencepiece — the whole counting pass of an imported directory (what the
+  `count_source` rule runs): read and validate the JSONL, encode with sentencepiece (texts that
+  spell out an added token: with tokenizer.json), write counts.tsv;
+* count_source, tokenizer.json — the same pass with `load_counting_tokenizer(...,
+  sentencepiece=False)`: a directory with no SentencePiece model (and the former path);
+* index_source, sentencepiece / tokenizer.json — the whole megatron indexing pass (read,
+  encode, write .bin/.idx with megatron-core's builder, hash the source): skipped with
+  `--no-index` or without megatron-core;
+* tokenizer.json alone — `encode_batch_fast` on the chunks in memory;
+* transformers — `AutoTokenizer(chunk, add_special_tokens=False)` on the same chunks.
 
 Every pass must give the same total token count (they count the same tokens, or the
-benchmark fails). Prints tokens/s and each pass's throughput as a ratio to sentencepiece's
-(goal >= 0.8 for the counting path). Tokenizer training and import are not timed.
+benchmark fails). Prints tokens/s, each pass's throughput as a ratio to sentencepiece's (goal
+>= 0.8 for the sentencepiece counting and indexing passes) and the load average before and
+after. Tokenizer training and import are not timed.
 
-Measured 2026-12-02 (2 cores shared with four other jobs, --threads 1, 4 MB = 1,274 documents,
---repeat 3, about 25 s per run), tokens/s as a ratio to sentencepiece's:
+Measured 2026-12-02, 2 cores shared with other sessions, --mb 4 (1,274 documents), --threads 1,
+--repeat 3, about 25 s a run; ratio to sentencepiece (numpy) in the same run:
 
-    unigram, 8000 pieces (917,053 tokens): sentencepiece 5.12 Mtok/s; ours, tokenizer 0.22;
-        ours, count_source 0.19; transformers 0.15
-    bpe, 8000 pieces (543,087 tokens):     sentencepiece 1.51 Mtok/s; ours, tokenizer 0.70;
-        ours, count_source 0.68; transformers 0.39
+    load 0.6 -> 1.2, unigram 8000 pieces (917,053 tokens): sentencepiece 9.22 Mtok/s (lists
+        0.75); count_source sentencepiece 0.96, tokenizer.json 0.19; index_source sentencepiece
+        0.93, tokenizer.json 0.14; tokenizer.json alone 0.13; transformers 0.09
+    load 1.3 -> 1.8, bpe 8000 pieces (543,087 tokens): sentencepiece 1.97 Mtok/s (lists 0.97);
+        count_source sentencepiece 0.94, tokenizer.json 0.57; index_source sentencepiece 0.82,
+        tokenizer.json 0.58; tokenizer.json alone 0.67; transformers 0.53
 
-The goal (>= 0.8) is not met: `tokenizers`' own Unigram model is ~4.5x slower than
-sentencepiece's on both languages (Japanese 0.20, English 0.23 alone; without its normaliser
-still 0.25), and its BPE 1.4x; reading, validating and writing cost count_source only 5-15 %.
+The goal is met for an imported directory (the sentencepiece path) while a core is free. On a
+busier machine the ratio falls, because reading and writing then no longer overlap with
+encoding: unigram at load 2.9 -> 2.8: count_source 0.82, index_source 0.73; at load 9.2 ->
+7.4: 0.53 and 0.52 (against `encode` returning lists, the former baseline: 1.03/0.92 and
+0.81/0.80). Without a SentencePiece model (tokenizer.json) the goal is not met: the
+`tokenizers` Unigram is 5-7x slower than sentencepiece; its BPE 0.57-0.76x. Tried for that
+path, no gain beyond noise: chunk sizes 64-2048 documents, a 10x larger BPE word cache (cache
+off: ~15 % slower), `encode_batch` (slower: it computes offsets), encoding one text at a time
+(slower). `--threads 2` on these 2 shared cores (load 2 -> 4) was slower for every pass: not
+a measure of scaling.
 """
 
 from __future__ import annotations
