@@ -44,13 +44,14 @@ Measured 2026-12-02, 2 cores shared with other sessions, --mb 4 (1,274 documents
         tokenizer.json 0.58; tokenizer.json alone 0.67; transformers 0.53
 
 The goal is met for an imported directory (the sentencepiece path) while a core is free. On a
-busier machine the ratio falls, because reading and writing then no longer overlap with
-encoding: unigram at load 2.9 -> 2.8: count_source 0.82, index_source 0.73; at load 9.2 ->
-7.4: 0.53 and 0.52 (against `encode` returning lists, the former baseline: 1.03/0.92 and
-0.81/0.80). Without a SentencePiece model (tokenizer.json) the goal is not met: the
-`tokenizers` Unigram is 5-7x slower than sentencepiece; its BPE 0.57-0.76x. Tried for that
-path, no gain beyond noise: chunk sizes 64-2048 documents, a 10x larger BPE word cache (cache
-off: ~15 % slower), `encode_batch` (slower: it computes offsets), encoding one text at a time
+busier machine the ratio falls (presumably as reading and writing stop overlapping with
+encoding; pausing the garbage collector made no difference): unigram at load 2.9 -> 2.8:
+count_source 0.82, index_source 0.73; at load 9.2 -> 7.4: 0.53 and 0.52 (against `encode`
+returning lists, the former baseline: 1.03/0.92 and 0.81/0.81). Without a SentencePiece model
+(tokenizer.json) the goal is not met: over these runs `tokenizers`' Unigram alone reached
+0.09-0.16 of sentencepiece and its BPE 0.67-0.76 (count_source with it 0.57-0.74). Tried for
+that path, no gain beyond the noise: chunks of 64-2048 documents, a 10x larger BPE word cache
+(no cache: slower), `encode_batch` (slower: it computes offsets), one text at a time
 (slower). `--threads 2` on these 2 shared cores (load 2 -> 4) was slower for every pass: not
 a measure of scaling.
 """
