@@ -189,8 +189,7 @@ def test_the_model_hash_covers_what_translates(tiny_model_dir, tmp_path):
         assert model_sha256(model) == digest
 
 
-def test_an_hf_shard_resumes_only_with_the_same_batch_size(tiny_model_dir, source, tmp_path,
-                                                           caplog):
+def test_an_hf_shard_resumes_only_with_the_same_batch_size(tiny_model_dir, tmp_path, caplog):
     template = "英語: {text}\n日本語:"
 
     class Killed(HFBackend):
@@ -206,14 +205,19 @@ def test_an_hf_shard_resumes_only_with_the_same_batch_size(tiny_model_dir, sourc
         e.kill = False
         return e
 
-    small = tmp_path / "in.jsonl"
-    small.write_text("".join(source.read_text(encoding="utf-8").splitlines(keepends=True)[:4]),
-                     encoding="utf-8")
+    small = tmp_path / "in.jsonl"  # one chunk a document: two in the first batch, then killed
+    small.write_text("".join(json.dumps({"id": f"d{i}", "text": text}) + "\n" for i, text in
+                             enumerate(["The patient has a fever.", "Insulin is used.",
+                                        "It resolved."])), encoding="utf-8")
     out = tmp_path / "out.jsonl"
     with pytest.raises(KeyboardInterrupt):
-        translate_shard(small, out, engine(2, Killed), shard=0, n_shards=1, max_chars=60)
-    assert out.with_name("out.jsonl.partial").read_bytes()
+        translate_shard(small, out, engine(2, Killed), shard=0, n_shards=1)
+    assert len(out.with_name("out.jsonl.partial").read_bytes().splitlines()) == 2
     with caplog.at_level("INFO", logger=LOGGER):
-        prov = translate_shard(small, out, engine(3), shard=0, n_shards=1, max_chars=60)
+        prov = translate_shard(small, out, engine(3), shard=0, n_shards=1)
     assert "fingerprint.engine.batch_size: 2 -> 3" in caplog.text
     assert prov["resumed_documents"] == 0 and prov["engine"]["batch_size"] == 3
+    # control: the same batch size resumes
+    with pytest.raises(KeyboardInterrupt):
+        translate_shard(small, out, engine(2, Killed), shard=0, n_shards=1)
+    assert translate_shard(small, out, engine(2), shard=0, n_shards=1)["resumed_documents"] == 2
