@@ -15,16 +15,17 @@ tiny vocabulary, a probe text encoding to nothing or only to the unknown token, 
 
 `import_sentencepiece` builds such a directory from a SentencePiece `.model` (the form in
 which llm-jp publishes its tokenizers) with transformers' own converters, and keeps it only
-if its ids equal `sentencepiece`'s on the probe and on a given corpus. It copies the model
-into the directory (`sentencepiece.model`, sha256 in `import.json`), and counting and indexing
-then encode with `sentencepiece` itself (~4.5x faster than `tokenizers`' Unigram), on the
-job's threads: the ids are tokenizer.json's by the import's check, which is repeated on the
-probe at every load. The one difference the converters cannot remove, a text that spells out
-one of tokenizer.json's added tokens (`</s>`: transformers matches it as the special token,
-sentencepiece spells it out in pieces), is caught per text and such texts are encoded by
-tokenizer.json, so the counts are always what training reads. A directory whose copy is
-missing counts with tokenizer.json (the same ids, slower; logged); a copy or a tokenizer.json
-that no longer matches `import.json` is an error (`TokenizerError`, naming the file).
+if its ids equal `sentencepiece`'s on the probe and on a given corpus. It copies the model in
+(`sentencepiece.model`; its sha256 and tokenizer.json's in `import.json`), and counting and
+indexing then encode with `sentencepiece` itself, several times faster than `tokenizers`'
+Unigram (`benchmarks/bench_tokenizer.py`), on the job's threads. Its ids are tokenizer.json's
+wherever the import compared them, and every load checks the hashes and the probe again. The
+one difference the converters cannot remove, a text that spells out one of tokenizer.json's
+added tokens (`</s>`: transformers matches it as the special token, sentencepiece spells it
+out in pieces), is caught per text and such texts are encoded by tokenizer.json, so the
+counts are what training reads. A directory without the copy counts with tokenizer.json (the
+same ids, slower; logged); a copy or a tokenizer.json that no longer matches `import.json` is
+an error (`TokenizerError`, naming the file).
 """
 
 from __future__ import annotations
@@ -169,8 +170,8 @@ class CountingTokenizer:
 
         out = self.sentencepiece.encode(texts, out_type="numpy", num_threads=self.threads)
         spelled = []
-        # one scan of the chunk first: it can only miss nothing (a text's match is the
-        # joined chunk's), and added tokens in text are rare
+        # the joined chunk first (a match in any text is one in it; such texts are rare),
+        # each text only then
         if self.literal is not None and self.literal.search("\x00".join(texts)):
             spelled = [i for i, text in enumerate(texts) if self.literal.search(text)]
         if spelled:
@@ -530,10 +531,8 @@ def import_sentencepiece(model_file: str | Path, out_dir: str | Path, *,
         }
         write_json(tmp / IMPORT_FILE, record)
         # as the pipeline loads it: transformers reads it as tokenizers does, and so does
-        # sentencepiece from the copy
-        if load_counting_tokenizer(tmp, threads=1).sentencepiece is None:
-            raise TokenizerError(f"{model_file}: the imported directory would not count with "
-                                 f"sentencepiece")
+        # sentencepiece from the copy (the hashes just recorded, the probe)
+        load_counting_tokenizer(tmp, threads=1)
     log.info("%s -> %s: %s converter, ids equal to sentencepiece on %d probe and %d corpus "
              "texts", model_file, out_dir, name, len(PROBE), n_texts)
     return record
