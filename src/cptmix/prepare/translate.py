@@ -30,7 +30,8 @@ old -> new, or the file and line) and starts the shard over. The output appears 
 only when the shard is done. Same input and settings give byte-identical output (greedy/beam
 search, fixed seed); a resumed HF run regroups the remaining documents into batches, which on
 some kernels can change the last digits of a logit and hence, rarely, a token (the noisy
-engine is exact either way).
+engine is exact either way). Torch's thread count is left out of the identity for the same
+reason (Snakemake may give a rerun fewer threads).
 """
 
 from __future__ import annotations
