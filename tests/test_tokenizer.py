@@ -1,5 +1,6 @@
 """cptmix.corpus.tokenizer: counting reads tokenizer.json with `tokenizers`, checked against
-transformers on the probe; degenerate tokenizers refused; SentencePiece import exact.
+transformers on the probe; degenerate tokenizers refused; SentencePiece import exact; an
+imported directory counts and indexes with sentencepiece itself, with tokenizer.json's ids.
 
 SentencePiece models are trained here, in a few seconds, on generated bilingual text: a
 unigram with byte fallback (as llm-jp publishes), a BPE with byte fallback, and a unigram with
@@ -8,6 +9,7 @@ identity normalisation (whitespace kept, the Llama convention)."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 from pathlib import Path
@@ -24,7 +26,9 @@ from cptmix.corpus import (
     read_counts,
     train_tokenizer,
 )
-from cptmix.corpus.tokenizer import PROBE
+from cptmix.corpus.sources import chunks
+from cptmix.corpus.tokenizer import PROBE, default_threads
+from cptmix.io import sha256_file
 
 JA_WORDS = ["患者", "心筋梗塞", "糖尿病", "投与", "検査", "血圧", "治療", "副作用", "遺伝子", "がん",
             "肺炎", "は", "を", "に", "が", "の", "した", "する", "された", "。", "、", "アスピリン",
@@ -200,8 +204,11 @@ def test_cli_import_verifies_on_a_corpus(sp_models, test_corpus, tmp_path, capsy
                  "--out", str(out), "--corpus", str(test_corpus[0])]) == 0
     n = len(test_corpus[1])
     assert f"on {len(PROBE)} probe and {n} corpus texts" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir()) == ["import.json", "tokenizer.json",
-                                                     "tokenizer_config.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["import.json", "sentencepiece.model",
+                                                     "tokenizer.json", "tokenizer_config.json"]
+    record = json.loads((out / "import.json").read_text(encoding="utf-8"))
+    assert record["sentencepiece_sha256"] == sha256_file(sp_models["bpe"])
+    assert (out / "sentencepiece.model").read_bytes() == sp_models["bpe"].read_bytes()
 
 
 def test_import_refuses_an_inexact_conversion(sp_models, tmp_path, capsys):
@@ -238,3 +245,147 @@ def test_import_refuses_models_it_cannot_make_exact(options, phrase, sp_models, 
     with pytest.raises(TokenizerError, match=phrase) as err:
         import_sentencepiece(tmp_path / "m.model", tmp_path / "tok")
     assert str(tmp_path / "m.model") in str(err.value) and not (tmp_path / "tok").exists()
+
+
+# --- counting with sentencepiece -------------------------------------------------------------
+
+# Texts that spell out one of tokenizer.json's added tokens: transformers (what training
+# reads) matches them as the special token, sentencepiece spells them out in pieces.
+SPELLED = ["end of text </s> here", "<s>投与した。", "an <unk> marker", "心筋梗塞</s>の患者"]
+
+
+@pytest.fixture(scope="session")
+def spelled_corpus(test_corpus, tmp_path_factory):
+    texts = test_corpus[1] + SPELLED
+    d = tmp_path_factory.mktemp("spelled")
+    path = write_jsonl(d / "c.jsonl", [{"id": f"d{i}", "text": t} for i, t in enumerate(texts)])
+    return path, texts
+
+
+@pytest.mark.parametrize("kind", ["unigram", "bpe", "unigram-identity"])
+def test_sentencepiece_counts_what_tokenizer_json_counts(kind, sp_models, imported,
+                                                         spelled_corpus, tmp_path, caplog):
+    import sentencepiece as spm
+    from transformers import AutoTokenizer
+
+    out = imported[kind][1]
+    path, texts = spelled_corpus
+    with_sp = load_counting_tokenizer(out, threads=2)
+    with_json = load_counting_tokenizer(out, sentencepiece=False)
+    assert (with_sp.engine, with_sp.threads, with_json.engine) == ("sentencepiece", 2,
+                                                                    "tokenizers")
+    # what training and evaluation read: transformers over tokenizer.json
+    hf = AutoTokenizer.from_pretrained(str(out), local_files_only=True)
+    truth = hf(texts, add_special_tokens=False)["input_ids"]
+    assert with_sp.encode_batch(texts) == with_json.encode_batch(texts) == truth
+    assert with_sp.lengths(texts) == [len(ids) for ids in truth]
+    # control: sentencepiece alone differs exactly on the spelled-out texts, which are
+    # therefore encoded by tokenizer.json
+    raw = spm.SentencePieceProcessor(model_file=str(sp_models[kind])).encode(texts)
+    assert [t for t, a, b in zip(texts, raw, truth, strict=True) if a != b] == SPELLED
+    assert with_sp.stats["tokenizer_json_texts"] == 2 * len(SPELLED)  # two calls above
+    with_sp.report("the calls above")  # and the counts start again
+    with caplog.at_level("INFO", logger="cptmix.corpus.tokenizer"):
+        a = count_source(path, "ja", with_sp, tmp_path / "sp.tsv")
+    b = count_source(path, "ja", with_json, tmp_path / "json.tsv")
+    assert (tmp_path / "sp.tsv").read_bytes() == (tmp_path / "json.tsv").read_bytes()
+    assert a == b and a["tokens"] == sum(map(len, truth))
+    assert f"(sentencepiece, 2 threads): {len(texts) - len(SPELLED)} texts; {len(SPELLED)} " \
+           f"texts that spell out" in caplog.text
+
+
+def test_sentencepiece_indexes_what_tokenizer_json_indexes(imported, spelled_corpus, tmp_path):
+    pytest.importorskip("megatron.core")
+    from cptmix.corpus.indexed import index_source
+
+    out = imported["unigram"][1]
+    path = spelled_corpus[0]
+    files = {}
+    for engine in (True, False):
+        tok = load_counting_tokenizer(out, sentencepiece=engine)
+        prefix = tmp_path / tok.engine / "tokens"
+        index_source(path, "ja", out, prefix, progress=False, tokenizer=tok, chunk_docs=100)
+        files[tok.engine] = [prefix.with_suffix(s).read_bytes() for s in (".bin", ".idx")]
+    assert files["sentencepiece"] == files["tokenizers"]
+    assert index_source(path, "ja", out, tmp_path / "auto" / "tokens", progress=False)[
+        "text_tokens"] == sum(load_counting_tokenizer(out).lengths(spelled_corpus[1]))
+    with pytest.raises(ValueError, match="not from tokenizer_dir"):
+        index_source(path, "ja", imported["bpe"][1], tmp_path / "x" / "tokens",
+                     tokenizer=load_counting_tokenizer(out))
+
+
+def test_a_directory_without_its_model_counts_with_tokenizer_json(imported, spelled_corpus,
+                                                                  tmp_path, caplog):
+    copy = tmp_path / "tok"
+    shutil.copytree(imported["unigram"][1], copy)
+    (copy / "sentencepiece.model").unlink()
+    with caplog.at_level("INFO", logger="cptmix.corpus.tokenizer"):
+        tok = load_counting_tokenizer(copy)
+    assert tok.engine == "tokenizers" and "no sentencepiece.model" in caplog.text
+    texts = spelled_corpus[1]
+    assert tok.encode_batch(texts) == load_counting_tokenizer(imported["unigram"][1]) \
+        .encode_batch(texts)
+
+
+def _tamper(kind: str, d: Path, other_model: Path) -> Path:
+    record_file = d / "import.json"
+    if kind == "model changed":
+        data = bytearray((d / "sentencepiece.model").read_bytes())
+        data[-1] ^= 1
+        (d / "sentencepiece.model").write_bytes(bytes(data))
+        return d / "sentencepiece.model"
+    if kind == "tokenizer.json changed":  # the same tokenizer, written otherwise
+        file = d / "tokenizer.json"
+        file.write_text(json.dumps(json.loads(file.read_text(encoding="utf-8"))),
+                        encoding="utf-8")
+        return file
+    if kind == "another model, its sha256 recorded":
+        shutil.copyfile(other_model, d / "sentencepiece.model")
+        record = json.loads(record_file.read_text(encoding="utf-8"))
+        record["sentencepiece_sha256"] = sha256_file(other_model)
+        record_file.write_text(json.dumps(record), encoding="utf-8")
+        return d / "sentencepiece.model"
+    record_file.write_text("{not json", encoding="utf-8")  # "import.json unreadable"
+    return record_file
+
+
+@pytest.mark.parametrize(("kind", "phrase"), [
+    ("model changed", "is not the sentencepiece_sha256"),
+    ("tokenizer.json changed", "is not the tokenizer_sha256"),
+    ("another model, its sha256 recorded", "sentencepiece encodes the probe text"),
+    ("import.json unreadable", "not readable JSON"),
+])
+def test_a_tampered_import_is_refused(kind, phrase, imported, sp_models, test_corpus, tmp_path,
+                                      capsys):
+    copy = tmp_path / "tok"
+    shutil.copytree(imported["unigram"][1], copy)
+    file = _tamper(kind, copy, sp_models["bpe"])
+    load_counting_tokenizer(copy, sentencepiece=False)  # tokenizer.json alone still counts
+    with pytest.raises(TokenizerError, match=phrase) as err:
+        load_counting_tokenizer(copy)
+    assert str(file) in str(err.value)
+    out = tmp_path / "counts.tsv"
+    assert main(["count", "--source", str(test_corpus[0]), "--lang", "ja",
+                 "--tokenizer", str(copy), "--out", str(out)]) == 2
+    assert phrase in capsys.readouterr().err and not out.exists()
+
+
+def test_threads_default_to_the_jobs(monkeypatch, imported):
+    monkeypatch.setenv("RAYON_NUM_THREADS", "3")
+    assert default_threads() == 3
+    assert load_counting_tokenizer(imported["unigram"][1]).threads == 3
+    for value in ("", "0", "many"):
+        monkeypatch.setenv("RAYON_NUM_THREADS", value)
+        assert default_threads() == (os.cpu_count() or 1)
+    with pytest.raises(ValueError, match="threads must be at least 1"):
+        load_counting_tokenizer(imported["unigram"][1], threads=0)
+
+
+def test_chunks_start_small_and_keep_order():
+    docs = [{"text": "x" * (i % 7)} for i in range(1000)]
+    sizes = [len(c) for c in chunks(docs, max_docs=300)]
+    assert sizes == [64, 128, 256, 300, 252]
+    assert [len(c) for c in chunks(docs, max_docs=7)][:3] == [7, 7, 7]
+    assert [d for c in chunks(docs, max_docs=300) for d in c] == docs
+    # 0 + 1 + ... + 6 = 21 characters every 7 documents: 100 reached at the 35th (105)
+    assert [len(c) for c in chunks(docs, max_docs=300, max_chars=100)][:2] == [35, 35]

@@ -7,9 +7,11 @@ select by blend weight (`cptmix.corpus.ledger`), so adding a mixture costs no to
 The files are written by megatron-core's own `IndexedDatasetBuilder` (one document = one
 sequence, EOD appended), so whatever megatron-core reads back is exactly what it wrote. Reading
 is streamed in chunks of documents: memory is bounded by a chunk, not by the corpus.
-Tokenisation calls the tokenizer directory's own tokenizer.json through `tokenizers`
-(`load_counting_tokenizer`, checked against what transformers loads), whose `encode_batch_fast`
-spreads a chunk over all rayon threads (`RAYON_NUM_THREADS`, set from the rule's `threads:`).
+Tokenisation is counting's (`load_counting_tokenizer`): the tokenizer directory's own
+tokenizer.json through `tokenizers` (checked against what transformers loads), whose
+`encode_batch_fast` spreads a chunk over all rayon threads (`RAYON_NUM_THREADS`, set from the
+rule's `threads:`), or, for a directory imported from a SentencePiece model, sentencepiece on
+as many threads (the same ids: `cptmix.corpus.tokenizer`).
 Documents with empty text are skipped (counted in the provenance's `skipped_documents`), as
 counting skips them, or refused with `strict`.
 
@@ -34,7 +36,7 @@ from cptmix.corpus.sources import (
     encoded_chunks,
     iter_documents,
 )
-from cptmix.corpus.tokenizer import load_counting_tokenizer
+from cptmix.corpus.tokenizer import CountingTokenizer, load_counting_tokenizer
 from cptmix.io import sha256_file, write_json
 
 log = logging.getLogger(__name__)
@@ -65,14 +67,15 @@ def index_source(source: Source | str | Path, lang: str | None, tokenizer_dir: s
                  out_prefix: str | Path, *, shard: str | None = None, name: str | None = None,
                  config_entry: dict | None = None, chunk_docs: int = CHUNK_DOCS,
                  chunk_bytes: int = CHUNK_CHARS, progress: bool = True,
-                 strict: bool = False) -> dict:
+                 strict: bool = False, tokenizer: CountingTokenizer | None = None) -> dict:
     """Tokenise one source, or one shard of it, into `{out_prefix}.bin/.idx` (+
     `provenance.json` beside them).
 
     `source` is a `Source` (config entry) or a path with its `lang`. Every document, in file
     order, becomes one megatron sequence followed by the tokenizer's EOS as EOD. Errors in the
     source (bad JSON, missing field, invalid UTF-8, empty source) name the file and line; on
-    any error no output is left behind. Returns the provenance record.
+    any error no output is left behind. Returns the provenance record. `tokenizer` is
+    `tokenizer_dir` already loaded by `load_counting_tokenizer` (default: loaded here).
     """
     from megatron.core.datasets.indexed_dataset import DType, IndexedDatasetBuilder
     from tqdm import tqdm
@@ -84,8 +87,13 @@ def index_source(source: Source | str | Path, lang: str | None, tokenizer_dir: s
     for unit in units:  # before anything is created
         if not os.path.exists(unit):
             raise FileNotFoundError(f"{unit}: source file does not exist")
-    tok = load_counting_tokenizer(tokenizer_dir)  # tokenizer.json, checked against transformers
-    backend = tok.backend  # the raw `tokenizers.Tokenizer`: no Python-side wrapping
+    if tokenizer is None:
+        tok = load_counting_tokenizer(tokenizer_dir)  # checked against transformers
+    elif Path(tokenizer.path).resolve() != Path(tokenizer_dir).resolve():
+        raise ValueError(f"index_source: the tokenizer given was loaded from {tokenizer.path}, "
+                         f"not from tokenizer_dir {tokenizer_dir}")
+    else:
+        tok = tokenizer
     eod = tok.eos_id
     vocab_size = tok.vocab_size
     dtype = DType.optimal_dtype(vocab_size)  # megatron's own choice: uint16 below 65,500 ids
@@ -104,11 +112,11 @@ def index_source(source: Source | str | Path, lang: str | None, tokenizer_dir: s
                    f"{label}/{shard}", disable=not progress, mininterval=1.0)
         try:
             docs = iter_documents(source, shard=shard, empty=empty, strict=strict)
-            for batch, encs in encoded_chunks(backend, docs, chunk_docs, chunk_bytes):
+            for batch, encs in encoded_chunks(tok.encode_ids, docs, chunk_docs, chunk_bytes):
                 chunk_tokens = 0
                 for enc in encs:
-                    ids = np.empty(len(enc.ids) + 1, dtype=dtype)
-                    ids[:-1] = enc.ids
+                    ids = np.empty(len(enc) + 1, dtype=dtype)
+                    ids[:-1] = enc
                     ids[-1] = eod
                     builder.add_document(ids, [ids.size])
                     chunk_tokens += ids.size
@@ -126,6 +134,7 @@ def index_source(source: Source | str | Path, lang: str | None, tokenizer_dir: s
         for p in (bin_path(tmp), idx_path(tmp)):
             p.unlink(missing_ok=True)
     seconds = time.perf_counter() - t0
+    tok.report(f"indexing {out_prefix}")
     empty.report(f"source {label}" + (f", shard {shard}" if shard is not None else ""))
     log.info("%s: %d documents, %d tokens (incl. EOD) in %.1f s = %.0f tokens/s",
              ", ".join(units), n_docs, n_tokens, seconds, n_tokens / max(seconds, 1e-9))

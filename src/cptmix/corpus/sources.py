@@ -427,39 +427,43 @@ def content_hash(source: Source, units: Iterable[str]) -> dict:
 
 CHUNK_DOCS = 2048  # documents per tokenizer call: enough to keep every Rust thread busy
 CHUNK_CHARS = 4 << 20  # ... unless they are long: a chunk (and its encodings, ~100 MB) stays small
+FIRST_CHUNK_DOCS = 64  # the first chunk, doubled up to CHUNK_DOCS: encoding starts at once
 
 
 def chunks(docs: Iterable[dict], max_docs: int = CHUNK_DOCS,
            max_chars: int = CHUNK_CHARS) -> Iterator[list[dict]]:
+    """Consecutive documents in chunks of at most `max_docs` documents or `max_chars`
+    characters; the first chunks are smaller (FIRST_CHUNK_DOCS, doubling), so that the
+    encoder is not idle while the first full chunk is parsed."""
     batch: list[dict] = []
     size = 0
+    limit = min(FIRST_CHUNK_DOCS, max_docs)
     for doc in docs:
         batch.append(doc)
         size += len(doc["text"])
-        if len(batch) >= max_docs or size >= max_chars:
+        if len(batch) >= limit or size >= max_chars:
             yield batch
             batch, size = [], 0
+            limit = min(2 * limit, max_docs)
     if batch:
         yield batch
 
 
-def encoded_chunks(backend, docs: Iterable[dict], max_docs: int = CHUNK_DOCS,
+def encoded_chunks(encode, docs: Iterable[dict], max_docs: int = CHUNK_DOCS,
                    max_chars: int = CHUNK_CHARS) -> Iterator[tuple[list[dict], list]]:
-    """`(chunk, encodings)` pairs, encoded without special tokens by the Rust backend.
+    """`(chunk, encode(texts of chunk))` pairs; `encode` is a `CountingTokenizer`'s `lengths`
+    or `encode_ids` (no special tokens), or any function of a list of texts.
 
-    Pipelined: the backend encodes chunk i+1 on its own threads (it releases the GIL) while
-    this thread hands chunk i to the caller (writing) and parses chunk i+2, so reading and
-    writing cost no wall time as long as they are faster than encoding. At most three chunks
-    are in memory."""
+    Pipelined: the tokenizer encodes chunk i+1 on its own threads (sentencepiece and
+    `tokenizers` release the GIL) while this thread hands chunk i to the caller (writing) and
+    parses chunk i+2, so reading and writing cost no wall time as long as they are faster than
+    encoding. At most three chunks are in memory."""
     from concurrent.futures import ThreadPoolExecutor
-
-    def encode(batch: list[dict]):
-        return backend.encode_batch_fast([d["text"] for d in batch], add_special_tokens=False)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:
         pending = None
         for batch in chunks(docs, max_docs, max_chars):
-            future = pool.submit(encode, batch)
+            future = pool.submit(encode, [d["text"] for d in batch])
             if pending is not None:
                 yield pending[0], pending[1].result()
             pending = (batch, future)
@@ -467,17 +471,21 @@ def encoded_chunks(backend, docs: Iterable[dict], max_docs: int = CHUNK_DOCS,
             yield pending[0], pending[1].result()
 
 
-def backend_of(tokenizer):
-    """The raw `tokenizers.Tokenizer` that counts: a tokenizer directory is loaded (and
-    checked) by `load_counting_tokenizer`; a `CountingTokenizer` gives its own; an HF
-    tokenizer its backend; a `tokenizers.Tokenizer` is itself."""
+def counter_of(tokenizer):
+    """`(lengths, counting tokenizer or None)`: the function that gives the token count of each
+    of a list of texts. A tokenizer directory is loaded (and checked) by
+    `load_counting_tokenizer`; a `CountingTokenizer` counts with its own engine (sentencepiece
+    for a verified import, else tokenizer.json); an HF tokenizer with its backend; a
+    `tokenizers.Tokenizer` with itself."""
     from cptmix.corpus.tokenizer import CountingTokenizer, load_counting_tokenizer
 
     if isinstance(tokenizer, str | os.PathLike):
         tokenizer = load_counting_tokenizer(tokenizer)
     if isinstance(tokenizer, CountingTokenizer):
-        return tokenizer.backend
-    return getattr(tokenizer, "backend_tokenizer", tokenizer)
+        return tokenizer.lengths, tokenizer
+    backend = getattr(tokenizer, "backend_tokenizer", tokenizer)
+    return (lambda texts: [len(e) for e in backend.encode_batch_fast(
+        texts, add_special_tokens=False)]), None
 
 
 def count_source(source: Source | str | Path, lang: str | None, tokenizer, out_tsv: str | Path,
@@ -489,7 +497,8 @@ def count_source(source: Source | str | Path, lang: str | None, tokenizer, out_t
     `encode_batch` and the indexer count them. Returns the totals.
 
     `tokenizer` is a tokenizer directory or `CountingTokenizer` (`load_counting_tokenizer`:
-    its tokenizer.json, checked against transformers), or an HF / `tokenizers` tokenizer.
+    its tokenizer.json, checked against transformers, or the sentencepiece model it was
+    imported from), or an HF / `tokenizers` tokenizer.
     Documents with empty text are skipped, counted in `skipped_documents` and reported in
     the log; with `strict` they are an error (nothing written).
 
@@ -499,7 +508,7 @@ def count_source(source: Source | str | Path, lang: str | None, tokenizer, out_t
 
     if not isinstance(source, Source):
         source = Source.from_path(source, lang)
-    backend = backend_of(tokenizer)
+    lengths, counting = counter_of(tokenizer)
     totals = {"documents": 0, "tokens": 0, **{f"{lg}_tokens": 0 for lg in LANGS}}
     empty = EmptyDocuments()
     docs = iter_documents(source, lang, shard=shard, empty=empty, strict=strict)
@@ -507,11 +516,10 @@ def count_source(source: Source | str | Path, lang: str | None, tokenizer, out_t
             tqdm(unit="tok", unit_scale=True, disable=not progress, mininterval=1.0,
                  desc=str(out_tsv)) as bar:
         fh.write("id\tlang\ttokens\n")
-        for batch, encs in encoded_chunks(backend, docs):
+        for batch, counts in encoded_chunks(lengths, docs):
             lines = []
             n = 0
-            for doc, enc in zip(batch, encs, strict=True):
-                k = len(enc)  # no list of ids built just to be counted
+            for doc, k in zip(batch, counts, strict=True):
                 n += k
                 totals[f"{doc['lang']}_tokens"] += k
                 lines.append(f"{doc['id']}\t{doc['lang']}\t{k}\n")
@@ -520,6 +528,8 @@ def count_source(source: Source | str | Path, lang: str | None, tokenizer, out_t
             totals["tokens"] += n
             bar.update(n)
     totals["skipped_documents"] = empty.count
+    if counting is not None:
+        counting.report(f"counting {out_tsv}")
     empty.report(f"source {source.name}" + (f", shard {shard}" if shard is not None else ""))
     if provenance_json is not None:
         write_provenance(provenance_json, source, shard, tokenizer_dir, totals)

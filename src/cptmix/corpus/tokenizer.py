@@ -15,16 +15,29 @@ tiny vocabulary, a probe text encoding to nothing or only to the unknown token, 
 
 `import_sentencepiece` builds such a directory from a SentencePiece `.model` (the form in
 which llm-jp publishes its tokenizers) with transformers' own converters, and keeps it only
-if its ids equal `sentencepiece`'s on the probe and on a given corpus.
+if its ids equal `sentencepiece`'s on the probe and on a given corpus. It copies the model in
+(`sentencepiece.model`; its sha256 and tokenizer.json's in `import.json`), and counting and
+indexing then encode with `sentencepiece` itself, several times faster than `tokenizers`'
+Unigram (`benchmarks/bench_tokenizer.py`), on the job's threads. Its ids are tokenizer.json's
+wherever the import compared them, and every load checks the hashes and the probe again. The
+one difference the converters cannot remove, a text that spells out one of tokenizer.json's
+added tokens (`</s>`: transformers matches it as the special token, sentencepiece spells it
+out in pieces), is caught per text and such texts are encoded by tokenizer.json, so the
+counts are what training reads. A directory without the copy counts with tokenizer.json (the
+same ids, slower; logged); a copy or a tokenizer.json that no longer matches `import.json` is
+an error (`TokenizerError`, naming the file).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import shutil
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cptmix.io import atomic_path, sha256_file, write_json
@@ -49,6 +62,8 @@ PROBE: tuple[str, ...] = (
     "Dose:\t0.5 mg/kg\tevery 12 h\n\nMonitor QTc.",
     "English and 日本語 mixed: 血圧は140/90 mmHg, pulse 88/min 💊",
 )
+SP_FILE = "sentencepiece.model"  # the imported SentencePiece model, inside the directory
+IMPORT_FILE = "import.json"  # what `import_sentencepiece` made the directory from
 MIN_VOCAB = 100  # below this a "tokenizer" cannot be a language model's (e.g. 3 tokens)
 CONFIG_HINT = ("set \"tokenizer_class\": \"PreTrainedTokenizerFast\" in its tokenizer_config.json "
                "(transformers then loads tokenizer.json as it is), or rebuild the directory from "
@@ -107,17 +122,81 @@ def encode_batch(tok, texts: list[str]) -> list[list[int]]:
 class CountingTokenizer:
     """A tokenizer directory as counting and indexing use it: the raw `tokenizers.Tokenizer`
     of its tokenizer.json (`backend`), its EOS id and its vocabulary size (added tokens
-    included, as `len()` of the transformers tokenizer)."""
+    included, as `len()` of the transformers tokenizer).
+
+    With `sentencepiece` (a `SentencePieceProcessor` of the directory's imported, verified
+    model) the ids come from sentencepiece on `threads` threads, except for the texts that
+    contain one of tokenizer.json's added tokens literally (`literal`), which tokenizer.json
+    encodes; `stats` counts those (`tokenizer_json_texts`) and the rest
+    (`sentencepiece_texts`)."""
 
     path: Path
     backend: object  # tokenizers.Tokenizer
     eos_token: str
     eos_id: int
     vocab_size: int
+    sentencepiece: object | None = None  # sentencepiece.SentencePieceProcessor
+    threads: int = 1
+    literal: re.Pattern | None = None  # tokenizer.json's added tokens, as they appear in text
+    stats: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def engine(self) -> str:
+        """What encodes: "sentencepiece" or "tokenizers" (tokenizer.json)."""
+        return "tokenizers" if self.sentencepiece is None else "sentencepiece"
+
+    def encode_ids(self, texts: list[str]) -> list:
+        """Token ids of each text without special tokens: int32 arrays (sentencepiece) or
+        lists (tokenizer.json); what the indexer writes."""
+        if self.sentencepiece is None:
+            return [e.ids for e in self.backend.encode_batch_fast(texts,
+                                                                  add_special_tokens=False)]
+        return self._sentencepiece_ids(texts)
+
+    def lengths(self, texts: list[str]) -> list[int]:
+        """Token count of each text (no special tokens): what counts.tsv holds. The
+        tokenizer.json path counts its encodings without building lists of ids."""
+        if self.sentencepiece is None:
+            return [len(e) for e in self.backend.encode_batch_fast(texts,
+                                                                   add_special_tokens=False)]
+        return [len(ids) for ids in self._sentencepiece_ids(texts)]
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        """Token ids of each text, without special tokens (what counts.tsv counts)."""
-        return [e.ids for e in self.backend.encode_batch_fast(texts, add_special_tokens=False)]
+        """Token ids of each text as lists, without special tokens."""
+        return [list(map(int, ids)) for ids in self.encode_ids(texts)]
+
+    def _sentencepiece_ids(self, texts: list[str]) -> list:
+        import numpy as np
+
+        out = self.sentencepiece.encode(texts, out_type="numpy", num_threads=self.threads)
+        spelled = []
+        # the joined chunk first (a match in any text is one in it; such texts are rare),
+        # each text only then
+        if self.literal is not None and self.literal.search("\x00".join(texts)):
+            spelled = [i for i, text in enumerate(texts) if self.literal.search(text)]
+        if spelled:
+            encs = self.backend.encode_batch_fast([texts[i] for i in spelled],
+                                                  add_special_tokens=False)
+            for i, enc in zip(spelled, encs, strict=True):
+                out[i] = np.asarray(enc.ids, dtype=np.int32)
+        self.stats["tokenizer_json_texts"] = self.stats.get("tokenizer_json_texts", 0) \
+            + len(spelled)
+        self.stats["sentencepiece_texts"] = self.stats.get("sentencepiece_texts", 0) \
+            + len(texts) - len(spelled)
+        return out
+
+    def report(self, what: str) -> None:
+        """One log line: which engine encoded `what`, and how many texts went which way since
+        the last report (the counts start again)."""
+        if self.sentencepiece is None:
+            log.info("%s: encoded with %s/tokenizer.json (tokenizers)", what, self.path)
+        else:
+            log.info("%s: encoded with %s/%s (sentencepiece, %d threads): %d texts; %d texts "
+                     "that spell out one of tokenizer.json's added tokens encoded by "
+                     "tokenizer.json", what, self.path, SP_FILE, self.threads,
+                     self.stats.get("sentencepiece_texts", 0),
+                     self.stats.get("tokenizer_json_texts", 0))
+        self.stats.clear()
 
 
 def _read_backend(path: Path):
@@ -182,15 +261,104 @@ def check_tokenizer(path: str | Path, backend, hf_tokenizer,
     return eos_id
 
 
-def load_counting_tokenizer(path: str | Path, *, check: bool = True) -> CountingTokenizer:
+def default_threads() -> int:
+    """The job's threads: `RAYON_NUM_THREADS` (the workflow's scripts set it from the rule's
+    `threads:` before `tokenizers` starts its pool), else every core."""
+    try:
+        n = int(os.environ.get("RAYON_NUM_THREADS", "0"))
+    except ValueError:
+        n = 0
+    return n if n > 0 else (os.cpu_count() or 1)
+
+
+def _import_record(path: Path) -> dict | None:
+    file = path / IMPORT_FILE
+    if not file.is_file():
+        return None
+    try:
+        record = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise TokenizerError(f"{file}: not readable JSON ({exc}); rebuild the directory with "
+                             f"`cptmix tokenizer import`") from None
+    if not isinstance(record, dict):
+        raise TokenizerError(f"{file}: not a JSON object; rebuild the directory with "
+                             f"`cptmix tokenizer import`")
+    return record
+
+
+def _literal_pattern(backend) -> re.Pattern | None:
+    contents = sorted({t.content for t in backend.get_added_tokens_decoder().values()},
+                      key=lambda c: (-len(c), c))
+    return re.compile("|".join(map(re.escape, contents))) if contents else None
+
+
+def _sentencepiece_of(path: Path, backend, threads: int):
+    """The directory's imported SentencePiece model, when it can count exactly as its
+    tokenizer.json: `(processor, literal pattern)`, or None (no model: tokenizer.json counts).
+    A model or tokenizer.json that differs from `import.json`'s record, or ids that differ
+    on the probe, are a `TokenizerError`."""
+    record = _import_record(path)
+    if record is None:
+        return None
+    model = path / SP_FILE
+    if not model.is_file():
+        log.info("%s: no %s beside tokenizer.json (imported before models were copied?): "
+                 "counting with tokenizer.json (the same ids, slower); re-import with `cptmix "
+                 "tokenizer import` to count with sentencepiece", path, SP_FILE)
+        return None
+    fix = (f"rebuild the directory with `cptmix tokenizer import --sentencepiece MODEL --out "
+           f"{path}`, or delete {model} to count with tokenizer.json")
+    for file, key in ((model, "sentencepiece_sha256"), (path / "tokenizer.json",
+                                                        "tokenizer_sha256")):
+        digest = sha256_file(file)
+        if record.get(key) != digest:
+            raise TokenizerError(f"{file}: sha256 {digest} is not the {key} "
+                                 f"{record.get(key)} recorded in {path / IMPORT_FILE}: the "
+                                 f"directory changed after its import; {fix}")
+    added = backend.get_added_tokens_decoder().values()
+    if any(t.normalized for t in added):
+        log.info("%s: tokenizer.json has added tokens matched after normalisation, which "
+                 "sentencepiece cannot be checked for per text: counting with tokenizer.json",
+                 path)
+        return None
+    import sentencepiece as spm
+
+    try:
+        sp = spm.SentencePieceProcessor(model_file=str(model))
+    except (OSError, RuntimeError) as exc:
+        raise TokenizerError(f"{model}: not a SentencePiece model ({exc}); {fix}") from None
+    ours = [e.ids for e in backend.encode_batch(list(PROBE), add_special_tokens=False)]
+    theirs = sp.encode(list(PROBE), num_threads=1)
+    for text, a, b in zip(PROBE, ours, theirs, strict=True):
+        if list(a) != list(b):
+            i = _first_difference(a, b)
+            raise TokenizerError(f"{model}: sentencepiece encodes the probe text {text!r} "
+                                 f"differently from {path / 'tokenizer.json'} ({len(b)} vs "
+                                 f"{len(a)} tokens, first difference at token {i}: "
+                                 f"{b[i:i + 3]} vs {a[i:i + 3]}); {fix}")
+    return sp, _literal_pattern(backend)
+
+
+def load_counting_tokenizer(path: str | Path, *, check: bool = True, threads: int | None = None,
+                            sentencepiece: bool = True) -> CountingTokenizer:
     """The tokenizer directory's own tokenizer.json, loaded with `tokenizers`, after
-    `check_tokenizer` (once per job: it loads transformers' view of the same directory)."""
+    `check_tokenizer` (once per job: it loads transformers' view of the same directory).
+
+    If the directory was imported from a SentencePiece model and holds its verified copy,
+    the counting encodes with sentencepiece on `threads` threads (default `default_threads`)
+    unless `sentencepiece` is False: see the module's docstring."""
     path = Path(path)
     backend = _read_backend(path)
     hf = load_tokenizer(path)
     eos_id = check_tokenizer(path, backend, hf) if check else backend.token_to_id(hf.eos_token)
+    threads = default_threads() if threads is None else threads
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
+    sp = _sentencepiece_of(path, backend, threads) if sentencepiece else None
     return CountingTokenizer(path=path, backend=backend, eos_token=hf.eos_token, eos_id=eos_id,
-                             vocab_size=backend.get_vocab_size(with_added_tokens=True))
+                             vocab_size=backend.get_vocab_size(with_added_tokens=True),
+                             sentencepiece=sp[0] if sp else None, threads=threads,
+                             literal=sp[1] if sp else None)
 
 
 # --- SentencePiece import ---------------------------------------------------------------------
@@ -294,8 +462,10 @@ def import_sentencepiece(model_file: str | Path, out_dir: str | Path, *,
     `PreTrainedTokenizerFast` + special tokens) built from a SentencePiece unigram or BPE model
     by transformers' converters; the first converter whose ids equal sentencepiece's on the
     probe and on every text of `corpus` is kept, none: `TokenizerError`, nothing written.
-    The saved directory is then checked as the pipeline loads it (`load_counting_tokenizer`).
-    Writes `import.json` (model sha256, converter, texts verified) beside it; returns it."""
+    The model is copied in as `sentencepiece.model` (counting encodes with it). The saved
+    directory is then checked as the pipeline loads it (`load_counting_tokenizer`).
+    Writes `import.json` (model and tokenizer.json sha256, converter, texts verified) beside
+    it; returns it."""
     import sentencepiece as spm
     from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
@@ -345,10 +515,11 @@ def import_sentencepiece(model_file: str | Path, out_dir: str | Path, *,
         if problem:
             raise TokenizerError(f"{model_file}: the converted tokenizer ({name} converter) is "
                                  f"not exact: {problem}")
-        load_counting_tokenizer(tmp)  # transformers reads it as tokenizers does
+        shutil.copyfile(model_file, tmp / SP_FILE)
         record = {
             "sentencepiece_model": model_file.name,
-            "sentencepiece_sha256": sha256_file(model_file),
+            "sentencepiece_file": SP_FILE,
+            "sentencepiece_sha256": sha256_file(tmp / SP_FILE),
             "model_type": {1: "unigram", 2: "bpe"}[spec.model_type],
             "byte_fallback": bool(spec.byte_fallback),
             "normalizer": proto.normalizer_spec.name,
@@ -358,7 +529,10 @@ def import_sentencepiece(model_file: str | Path, out_dir: str | Path, *,
             "verified": {"probe_texts": len(PROBE), "corpus_texts": n_texts},
             "tokenizer_sha256": sha256_file(tmp / "tokenizer.json"),
         }
-        write_json(tmp / "import.json", record)
+        write_json(tmp / IMPORT_FILE, record)
+        # as the pipeline loads it: transformers reads it as tokenizers does, and so does
+        # sentencepiece from the copy (the hashes just recorded, the probe)
+        load_counting_tokenizer(tmp, threads=1)
     log.info("%s -> %s: %s converter, ids equal to sentencepiece on %d probe and %d corpus "
              "texts", model_file, out_dir, name, len(PROBE), n_texts)
     return record

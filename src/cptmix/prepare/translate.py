@@ -18,11 +18,20 @@ Engines (`make_backend`):
 Sharding: shard k of N holds the lines that *start* in bytes [k·size/N, (k+1)·size/N) of the
 input, so each shard job seeks straight to its part (no shard reads the whole file) and the
 merged shards are the input's order. A shard job appends finished documents to
-`<output>.partial` (fsynced) and, when rerun with the same settings after a crash, continues
-after the last complete document; the output appears (atomically) only when the shard is done.
-Same input and settings give byte-identical output (greedy/beam search, fixed seed); a resumed
-HF run regroups the remaining documents into batches, which on some kernels can change the
-last digits of a logit and hence, rarely, a token (the noisy engine is exact either way).
+`<output>.partial` (fsynced) and the identity of its run to `<output>.partial.json`: the
+provenance fingerprint (input shard sha256, shard, max_chars, target language, fields, the
+engine: noisy's noise, seed and world sha256; hf's model sha256 over weights, config,
+generation config and tokenizer files, kind, prompt template, beams, max_new_tokens, batch
+size, device) plus the versions of the libraries that compute it. A rerun after a crash
+continues after the last complete document only if that identity equals its own; otherwise
+(changed settings, or no, an unreadable or a foreign state file, or a partial output that is
+unreadable or not of this input's documents) it says why in the log (the keys that differ,
+old -> new, or the file and line) and starts the shard over. The output appears (atomically)
+only when the shard is done. Same input and settings give byte-identical output (greedy/beam
+search, fixed seed); a resumed HF run regroups the remaining documents into batches, which on
+some kernels can change the last digits of a logit and hence, rarely, a token (the noisy
+engine is exact either way). Torch's thread count is left out of the identity for the same
+reason (Snakemake may give a rerun fewer threads).
 """
 
 from __future__ import annotations
@@ -33,7 +42,8 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Protocol
 
@@ -164,21 +174,34 @@ class NoisyBackend(PerDocument):
     def translate(self, chunks: list[str], key: str) -> list[str]:
         return self.translator.translate_segments(chunks, key)
 
+    software = ()
+
     def fingerprint(self) -> dict:
         world = json.dumps(self.world_cfg, sort_keys=True).encode()
         return {"backend": "noisy", "noise": self.world_cfg["mt_noise"],
                 "seed": self.world_cfg["seed"], "world_sha256": hashlib.sha256(world).hexdigest()}
 
 
+# What of a model directory a translation depends on: the safetensors weights (and their
+# index), the configs (generation_config.json sets generate()'s defaults) and the tokenizer's
+# files (a Marian model's source.spm/target.spm, a T5's spiece.model, a fast tokenizer.json).
+MODEL_FILE_PATTERNS = ("config.json", "generation_config.json", "*.safetensors",
+                       "*.safetensors.index.json", "tokenizer*", "special_tokens_map.json",
+                       "added_tokens.json", "vocab*", "merges.txt", "*.model", "*.spm",
+                       "chat_template.jinja")
+
+
 def model_sha256(model_dir: str | Path) -> str:
-    """One SHA-256 over a model directory's config and safetensors weights (name + file hash
-    per file, sorted), so the provenance pins the exact checkpoint."""
+    """One SHA-256 over a model directory's safetensors weights, configs and tokenizer files
+    (`MODEL_FILE_PATTERNS`; name + file hash per file, sorted), so the provenance pins the
+    exact checkpoint and what encodes and decodes for it."""
     model_dir = Path(model_dir)
     weights = sorted(model_dir.glob("*.safetensors"))
     if not weights:
         raise FileNotFoundError(f"{model_dir}: no *.safetensors weights (only safetensors are "
                                 f"loaded)")
-    files = [p for p in (model_dir / "config.json", *weights) if p.exists()]
+    files = sorted({p for pattern in MODEL_FILE_PATTERNS for p in model_dir.glob(pattern)
+                    if p.is_file()})
     lines = "".join(f"{p.name}:{sha256_file(p)}\n" for p in files)
     return hashlib.sha256(lines.encode()).hexdigest()
 
@@ -225,10 +248,15 @@ class HFBackend:
             batch_size
 
     def fingerprint(self) -> dict:
+        # batch size and device: a batch's padding and the kernels can change a logit's last
+        # digits and so, rarely, a token
         return {"backend": "hf", "model": str(self.model_dir), "model_sha256": self.sha256,
                 "kind": "seq2seq" if self.seq2seq else "causal",
                 "prompt_template": None if self.seq2seq else self.prompt_template,
-                "num_beams": self.num_beams, "max_new_tokens": self.max_new_tokens}
+                "num_beams": self.num_beams, "max_new_tokens": self.max_new_tokens,
+                "batch_size": self.batch_size, "device": self.device}
+
+    software = ("torch", "transformers", "tokenizers", "safetensors")
 
     def translate_docs(self, docs: list[tuple[list[str], str]]) -> list[list[str]]:
         flat = [c for chunks, _ in docs for c in chunks]
@@ -329,22 +357,93 @@ def _shard_digest(path: Path, shard: int, n_shards: int) -> tuple[str, int]:
     return h.hexdigest(), n
 
 
-def _resume(partial: Path, state: Path, fingerprint: dict) -> list[str]:
-    """Ids already translated by an interrupted run with the same settings (else start over)."""
-    if not (partial.exists() and state.exists()):
+def _versions(packages: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for name in ("cptmix", *packages):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def resume_identity(fingerprint: Mapping, backend: Backend) -> dict:
+    """What a partial output must have been made with to be continued: the shard's provenance
+    `fingerprint` and the versions of cptmix and of the libraries the engine computes with
+    (its `software` attribute); as plain JSON data, exactly what the state file holds."""
+    identity = {"fingerprint": dict(fingerprint),
+                "software": _versions(tuple(getattr(backend, "software", ())))}
+    return json.loads(json.dumps(identity, sort_keys=True))
+
+
+def _flat(obj, prefix: str = "") -> dict:
+    if isinstance(obj, dict) and obj:
+        out = {}
+        for k, v in obj.items():
+            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: obj}
+
+
+def _differences(old: Mapping, new: Mapping) -> list[str]:
+    """`key: old -> new` for each dotted key whose value differs (absent: "(absent)")."""
+    a, b = _flat(dict(old)), _flat(dict(new))
+
+    def show(d, k):
+        return json.dumps(d[k], ensure_ascii=False)[:80] if k in d else "(absent)"
+
+    absent = object()
+    return [f"{k}: {show(a, k)} -> {show(b, k)}" for k in sorted(set(a) | set(b))
+            if a.get(k, absent) != b.get(k, absent)]
+
+
+def _start_over(path: Path, why: str) -> list[str]:
+    log.warning("%s: %s; the partial output is discarded and the shard starts over", path, why)
+    return []
+
+
+def _resume(partial: Path, state: Path, identity: dict, records: Iterator[dict],
+            id_field: str) -> list[str]:
+    """Ids of the documents an interrupted run of exactly this `identity` translated, in
+    order (`records`: the shard's input records, checked against them); [] (start over) when
+    there is nothing to continue or it cannot be shown to be this run's, saying why."""
+    if not partial.exists() and not state.exists():
         return []
+    if not state.exists():
+        return _start_over(partial, f"no {state.name} beside it, so it cannot be shown to be "
+                                    f"of this run")
+    if not partial.exists():
+        return _start_over(state, f"no {partial.name} beside it")
     try:
-        same = json.loads(state.read_text(encoding="utf-8")) == fingerprint
-    except json.JSONDecodeError:
-        same = False
-    if not same:
-        log.info("settings changed since the interrupted run: starting the shard over")
-        return []
+        old = json.loads(state.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return _start_over(state, f"unreadable ({type(exc).__name__}: {exc})")
+    if not isinstance(old, dict):
+        return _start_over(state, "unreadable (not a JSON object)")
+    diff = _differences(old, identity)
+    if diff:
+        return _start_over(partial, "made with other settings (" + "; ".join(diff) + ")")
     raw = partial.read_bytes()
     keep = raw[:raw.rfind(b"\n") + 1]  # a line cut off by the crash is redone
+    done = []
+    for n, line in enumerate(keep.splitlines(), 1):
+        try:
+            doc_id = json.loads(line)["_source_id"]
+            if not isinstance(doc_id, str):
+                raise TypeError(f"_source_id is {type(doc_id).__name__}")
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+            return _start_over(partial, f"line {n} is unreadable ({type(exc).__name__}: "
+                                        f"{exc})")
+        done.append(doc_id)
+    for n, doc_id in enumerate(done, 1):
+        rec = next(records, None)
+        if rec is None or rec[id_field] != doc_id:
+            found = "the shard has no more" if rec is None else f"the input has {rec[id_field]!r}"
+            return _start_over(partial, f"line {n} is document {doc_id!r}, {found}: not this "
+                                        f"input's documents")
     if len(keep) != len(raw):
         partial.write_bytes(keep)
-    return [json.loads(x)["_source_id"] for x in keep.decode().splitlines()]
+    return done
 
 
 def translate_shard(input_path: str | Path, output_path: str | Path, backend: Backend, *,
@@ -369,16 +468,18 @@ def translate_shard(input_path: str | Path, output_path: str | Path, backend: Ba
                    "n_shards": n_shards, "max_chars": max_chars, "target_lang": target_lang,
                    "fields": [id_field, text_field, output_field, id_suffix],
                    "engine": backend.fingerprint()}
+    identity = resume_identity(fingerprint, backend)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     partial = output_path.with_name(output_path.name + ".partial")
     state = output_path.with_name(output_path.name + ".partial.json")
-    done = _resume(partial, state, fingerprint)
+    done = _resume(partial, state, identity,
+                   _records(input_path, shard, n_shards, id_field, text_field), id_field)
     if done:
         log.info("resuming shard %d: %d of %d documents already translated", shard, len(done),
                  n_docs)
     else:
         partial.write_bytes(b"")
-    state.write_text(json.dumps(fingerprint, sort_keys=True), encoding="utf-8")
+    state.write_text(json.dumps(identity, sort_keys=True), encoding="utf-8")
     t0, chunks, group, group_chunks = time.perf_counter(), 0, [], 0
 
     def flush(fh) -> int:
@@ -401,10 +502,9 @@ def translate_shard(input_path: str | Path, output_path: str | Path, backend: Ba
         bar = tqdm(_records(input_path, shard, n_shards, id_field, text_field), total=n_docs,
                    desc=f"translate shard {shard}/{n_shards}", mininterval=5)
         for i, rec in enumerate(bar):
-            if i < len(done):
-                if done[i] != rec[id_field]:
-                    raise RuntimeError(f"{partial}: resumed document {i} is {done[i]!r}, input "
-                                       f"has {rec[id_field]!r}; delete {partial} and rerun")
+            if i < len(done):  # `_resume` checked they are these documents
+                # counted as if translated now: the provenance must not depend on resuming
+                chunks += sum(len(p) for p in segment(rec[text_field], max_chars))
                 continue
             # Whole documents are grouped until they fill one engine batch.
             group.append(rec)
