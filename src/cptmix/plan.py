@@ -320,10 +320,15 @@ def design_tables(cfg: dict[str, Any], where: str = "config",
         vif,
     )
 
+    from cptmix.analyze.surrogate import check_models
+
     check_design(cfg, where=where)
     spec = sweep_spec(cfg, where=where)
     if spec is None:
         raise PlanError(f"{where}: no design.sweep block")
+    surrogate = cfg["design"].get("surrogate") or {}
+    check_models(surrogate.get("models", ["linear", "loglinear", "gbm", "gp"]), spec.n,
+                 len(spec.sources), surrogate.get("folds", 5))
     shares = sweep_shares(spec)
     distance = min_pairwise_distance(shares)
     iid = [min_pairwise_distance(sweep_shares(spec.replace(method="dirichlet", seed=k,

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from cptmix.analyze.surrogate import check_models
 from cptmix.config import (
     StudyConfig,
     check_config,
@@ -53,6 +54,9 @@ TASKS = selected_tasks(config)
 check_design(config, TASKS, where=CONFIG_WHERE)  # every problem of the block, named
 SWEEP_SPEC = sweep_spec(config, where=CONFIG_WHERE)  # None: no design block
 SWEEP = sweep_shares(SWEEP_SPEC) if SWEEP_SPEC else {}  # sweep-NN -> {source: share}
+if SWEEP_SPEC:  # a surrogate never fits fewer sweep mixtures than its free parameters
+    check_models(config["design"]["surrogate"]["models"], SWEEP_SPEC.n,
+                 len(SWEEP_SPEC.sources), config["design"]["surrogate"]["folds"])
 DESIGNED = designed_mixtures(config)  # the sweep's names, then `proposed` (design.propose)
 PROPOSE = "proposed" in DESIGNED
 # name -> the sources it may draw from (declared: its own; designed: the sweep's)

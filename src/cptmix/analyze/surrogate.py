@@ -91,7 +91,7 @@ from cptmix.analyze.tables import write_tsv
 from cptmix.tasks import TASKS_BY_NAME
 
 MODELS_KEY = "design.surrogate.models"
-OBJECTIVE_KEY = "design.surrogate.objective"
+OBJECTIVE_KEY = "design.objective.targets"
 AVERAGE_TARGETS = ("ja_average", "en_average")
 MEAN = "mean"  # the choice when no model beats predicting the mean
 LOG_OFFSET = 0.01  # loglinear: log(share + 0.01)

@@ -218,7 +218,7 @@ def run_design_analysis(scores: Mapping[str, Mapping[int, str | os.PathLike]],
                         out_planted: str | os.PathLike | None = None) -> dict:
     """fit_surrogate's job. `scores`: {model: {seed: scores.tsv}} of "base" and every sweep
     mixture; `realised`: {sweep mixture: realised.json}; `design`: the config's (defaulted)
-    design block. Writes the CV table of every target x model for both metrics (+ the
+    design block, defaults filled (cptmix.config.fill_defaults). Writes the CV table of every target x model for both metrics (+ the
     objective), the choice per target, the runs table of the objective's metric, the proposal
     (proposal.json) and a summary; in the demo also the planted-effect check on the sweep."""
     from cptmix.analyze.planted import read_planted
@@ -230,13 +230,10 @@ def run_design_analysis(scores: Mapping[str, Mapping[int, str | os.PathLike]],
     if sorted(sweep) != sorted(realised):
         raise ValueError(f"fit_surrogate: scores name {sorted(sweep)}, realisations "
                          f"{sorted(realised)}")
-    spec = design["sweep"]
-    surrogate = design.get("surrogate") or {}
-    objective = design.get("objective") or {}
-    models = list(surrogate.get("models") or ["linear", "loglinear", "gbm", "gp"])
-    folds, cv_seed = int(surrogate.get("folds", 5)), int(surrogate.get("seed", 0))
-    metric = str(objective.get("metric", "continuous"))
-    targets = dict(objective.get("targets") or {"ja_average": 1.0})
+    spec, surrogate, objective = design["sweep"], design["surrogate"], design["objective"]
+    models = list(surrogate["models"])
+    folds, cv_seed = int(surrogate["folds"]), int(surrogate["seed"])
+    metric, targets = str(objective["metric"]), dict(objective["targets"])
     shares = sweep_shares_table(realised)
     check_models(models, len(shares), shares.shape[1], folds)
     cvs, choices, runs_by_metric = [], [], {}

@@ -1,0 +1,144 @@
+"""Designed sweeps in the workflow (issue 13): the plan of config/sweep.yaml, the bad inputs the
+workflow refuses before planning, `cptmix design` / `cptmix plan` with a design block, and
+configs merged as Snakemake merges them."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from studies import ROOT, SNAKEMAKE
+
+from cptmix.cli import main
+from cptmix.config import load_configs, merge_config
+from cptmix.design import designed_mixtures, proxy_hp, sweep_shares, sweep_spec
+
+DEMO = ROOT / "config" / "config.yaml"
+SWEEP = ROOT / "config" / "sweep.yaml"
+SWEEP_CFG = yaml.safe_load(SWEEP.read_text(encoding="utf-8"))
+
+
+def _snakemake_n(workdir: Path, *configfiles, targets=()):
+    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir), "-n",
+           "--cores", "1", *targets, "--configfile", *map(str, configfiles)]
+    return subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=workdir,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+
+def _jobs(out: str) -> dict[str, int]:
+    table = out[out.index("Job stats:"):].split("\n\n")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def test_sweep_plan_lists_every_designed_chain(tmp_path):
+    """16 sweep mixtures + proposed beside the six, 2 SFT seeds (scope sft): each designed
+    mixture is realised once, then has the anchors' chain."""
+    proc = _snakemake_n(tmp_path, DEMO, SWEEP)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = _jobs(proc.stdout)
+    assert jobs["realise_mixture"] == 17
+    assert jobs["train_cpt"] == 6 + 17 and jobs["ledger"] == 23 and jobs["build_mixture"] == 23
+    assert jobs["train_sft"] == 2 * (1 + 23) and jobs["evaluate_model"] == 2 * (1 + 23)
+    assert jobs["fit_surrogate"] == 1 and jobs["verify_proposal"] == 1
+    assert jobs["pretrain_base"] == 1 and jobs["analyze"] == 2
+
+
+def _overlay(tmp_path: Path, design: dict) -> Path:
+    path = tmp_path / "design.yaml"
+    path.write_text(yaml.safe_dump({"design": design}), encoding="utf-8")
+    return path
+
+
+def _design(**sweep) -> dict:
+    block = yaml.safe_load(yaml.safe_dump(SWEEP_CFG["design"]))
+    block["sweep"].update(sweep)
+    return block
+
+
+BAD = [
+    ("bounds_cannot_sum", _design(bounds={"ja_base": [0.3, 0.5], "en_base": [0.3, 0.7],
+                                          "pmc_en": [0.5, 1.0]}),
+     "design.sweep.bounds"),
+    ("unknown_source", _design(sources=["ja_base", "nope"]),
+     "design.sweep.sources: 'nope' is not a source"),
+    ("unknown_method", _design(method="grid"), "design.sweep.method"),
+    ("objective_task", {**_design(), "objective": {"metric": "continuous",
+                                                   "targets": {"MedQB": 1.0}}},
+     "design.objective.targets.MedQB"),
+    ("too_few_runs", _design(n=4), "design.surrogate.models"),
+    ("proxy_epochs", {**_design(), "proxy": {"train": {"epochs": 9}}},
+     "design.proxy.train.epochs"),
+]
+
+
+@pytest.mark.parametrize("design, phrase", [pytest.param(d, p, id=i) for i, d, p in BAD])
+def test_snakemake_refuses_a_bad_design_before_planning(tmp_path, design, phrase):
+    proc = _snakemake_n(tmp_path, DEMO, _overlay(tmp_path, design))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-2000:]
+    assert phrase in out, out[-2000:]
+    assert "Job stats" not in out and not (tmp_path / "results").exists()
+
+
+def test_a_declared_mixture_named_like_a_designed_one_is_refused(tmp_path):
+    cfg, _ = load_configs([DEMO, SWEEP])
+    cfg["mixtures"]["Sweep-01"] = {"extends": "EnJa-Base",
+                                   "sources": [{"source": "textbooks", "fraction": 0.3}]}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    proc = _snakemake_n(tmp_path, path)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-2000:]
+    assert "mixtures.Sweep-01: collides with the designed mixture 'sweep-01'" in out, out[-2000:]
+
+
+def test_configs_merge_as_snakemake_merges_them():
+    from snakemake.utils import update_config
+
+    paths = [DEMO, SWEEP, ROOT / "tests" / "config" / "overlay.yaml"]
+    want = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
+    for p in paths[1:]:
+        update_config(want, yaml.safe_load(p.read_text(encoding="utf-8")))
+    got, label = load_configs(paths)
+    assert got == want and label.count(" + ") == 2
+    assert merge_config({"a": {"b": 1, "c": 2}}, {"a": {"b": 3}, "d": [1]}) == {
+        "a": {"b": 3, "c": 2}, "d": [1]}
+
+
+def test_designed_names_and_proxy_hyperparameters():
+    cfg, _ = load_configs([DEMO, SWEEP])
+    names = designed_mixtures(cfg)
+    assert names[0] == "sweep-01" and names[-2:] == ["sweep-16", "proposed"]
+    assert list(sweep_shares(sweep_spec(cfg))) == names[:-1]
+    cfg["design"]["proxy"] = {"train": {"lr": 1.0e-3}}
+    hp = proxy_hp(cfg, {"epochs": 5})
+    assert hp["epochs"] == 5 and hp["lr"] == 1.0e-3
+    assert hp["batch_size"] == cfg["train"]["cpt"]["batch_size"]
+    cfg["design"]["propose"] = False
+    assert designed_mixtures(cfg)[-1] == "sweep-16"
+
+
+def test_cptmix_design_prints_the_design_and_its_vifs(capsys, tmp_path):
+    rc = main(["design", str(DEMO), str(SWEEP), "--counts", str(tmp_path / "none")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "design.sweep: 16 mixtures, method sobol" in out
+    assert "space filling: minimum pairwise distance" in out
+    assert "declared shares at the token budget" in out  # no counts, no declared tokens
+    assert "sweep            max VIF" in out
+
+
+def test_cptmix_plan_costs_the_sweep_next_to_the_declared_runs(capsys):
+    rc = main(["plan", str(ROOT / "config" / "paper.yaml"),
+               str(ROOT / "config" / "paper_sweep.yaml")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    rows = {line.split()[0]: line.split() for line in out.splitlines()
+            if line.strip().startswith(("sweep-", "proposed", "EnJa-Base"))}
+    assert len([r for r in rows if r.startswith("sweep-")]) == 64 and "proposed" in rows
+    assert rows["sweep-01"][5] == "2.00"  # trained_B: the proxy budget
+    assert "total declared" in out and "total design" in out
