@@ -4,11 +4,13 @@ configs merged as Snakemake merges them."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from studies import ROOT, SNAKEMAKE
@@ -31,7 +33,7 @@ def _snakemake_n(workdir: Path, *configfiles, targets=()):
 
 def _jobs(out: str) -> dict[str, int]:
     table = out[out.index("Job stats:"):].split("\n\n")[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
 
 
 def test_sweep_plan_lists_every_designed_chain(tmp_path):
@@ -142,3 +144,73 @@ def test_cptmix_plan_costs_the_sweep_next_to_the_declared_runs(capsys):
     assert len([r for r in rows if r.startswith("sweep-")]) == 64 and "proposed" in rows
     assert rows["sweep-01"][5] == "2.00"  # trained_B: the proxy budget
     assert "total declared" in out and "total design" in out
+
+
+# --- a tiny sweep through the whole workflow ----------------------------------------------------
+
+TINY_DESIGN = {
+    "sweep": {"n": 4, "method": "sobol", "seed": 3, "sources": ["ja_base", "en_base", "pmc_en"],
+              "bounds": {"pmc_en": [0.1, 0.8]}, "token_budget": 12000, "max_repetitions": 4},
+    "surrogate": {"models": ["linear"], "folds": 5, "seed": 0},
+    "objective": {"metric": "continuous", "targets": {"ja_average": 1.0}},
+}
+DESIGN_TARGETS = ("results/analysis/design/verification.tsv",)
+
+
+@pytest.fixture(scope="module")
+def sweep_run(study, tmp_path_factory):
+    """The session study's finished work directory copied (mtimes and Snakemake's metadata
+    kept), with a 4-mixture sweep + proposal added to its config: only the designed chains,
+    the surrogate and the verification run."""
+    import shutil
+
+    from studies import snakemake as run_snakemake
+    from studies import study_config, write_config
+
+    work = tmp_path_factory.mktemp("sweep") / "work"
+    shutil.copytree(study.workdir, work, symlinks=True,
+                    ignore=shutil.ignore_patterns("locks", "incomplete", "conda", "log"))
+    write_config(work / "config" / "config.yaml", study_config(design=TINY_DESIGN))
+    plan = run_snakemake(work, "-n", *DESIGN_TARGETS)
+    run = run_snakemake(work, *DESIGN_TARGETS, timeout=1200)
+    again = run_snakemake(work, "-n", *DESIGN_TARGETS)
+    return work, plan.stdout, run.stdout + run.stderr, again.stdout
+
+
+@pytest.mark.slow
+def test_tiny_sweep_plans_only_the_designed_chains(sweep_run):
+    _, plan, _, again = sweep_run
+    jobs = _jobs(plan)
+    assert jobs["realise_mixture"] == 5 and jobs["train_cpt"] == 5  # 4 sweep + proposed
+    assert jobs["train_sft"] == 2 * 5 and jobs["evaluate_model"] == 2 * 5  # 2 SFT seeds
+    assert jobs["fit_surrogate"] == 1 and jobs["verify_proposal"] == 1
+    assert "pretrain_base" not in jobs and "count_source" not in jobs  # the study's, reused
+    assert "Nothing to be done" in again  # a rerun is a no-op
+
+
+@pytest.mark.slow
+def test_tiny_sweep_realises_trains_proposes_and_verifies(sweep_run):
+    work, _, _, _ = sweep_run
+    cfg = study_cfg = yaml.safe_load((work / "config" / "config.yaml").read_text())
+    shares = sweep_shares(sweep_spec(cfg))
+    for name, declared in shares.items():
+        rec = json.loads((work / f"results/corpus/mixtures/{name}/realised.json").read_text())
+        assert rec["shares"] == pytest.approx(declared, abs=1e-12)
+        assert rec["token_budget"] == 12000 and rec["epochs"] >= 1
+        assert sum(rec["realised_shares"].values()) == pytest.approx(1.0)
+        training = json.loads((work / f"results/models/cpt/{name}/seed-1234/training.json")
+                              .read_text())
+        assert training["hyperparameters"]["epochs"] == rec["epochs"]  # the proxy run's realised epochs
+    proposal = json.loads((work / "results/analysis/design/proposal.json").read_text())
+    assert sum(proposal["proposed"].values()) == pytest.approx(1.0, abs=1e-9)
+    assert 0.1 - 1e-9 <= proposal["proposed"]["pmc_en"] <= 0.8 + 1e-9
+    assert proposal["model"] in ("linear", "mean") and proposal["n_mixtures"] == 4
+    rec = json.loads((work / "results/corpus/mixtures/proposed/realised.json").read_text())
+    assert rec["shares"] == pytest.approx(proposal["proposed"], abs=1e-12)
+    cv = pd.read_csv(work / "results/analysis/design/surrogate_cv.tsv", sep="\t")
+    assert {"score", "continuous"} == set(cv["metric"]) and "objective" in set(cv["target"])
+    ver = pd.read_csv(work / "results/analysis/design/verification.tsv", sep="\t").iloc[0]
+    assert ver["n_seeds"] == 2 and ver["best_anchor"] in study_cfg["mixtures"]
+    assert ver["test"].startswith("two-way seed x item")
+    check = pd.read_csv(work / "results/analysis/design/planted_sweep_check.tsv", sep="\t")
+    assert set(check["metric"]) == {"score", "continuous"} and len(check) == 2 * 27

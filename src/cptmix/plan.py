@@ -33,7 +33,6 @@ import pandas as pd
 from cptmix.config import (
     ConfigError,
     fill_defaults,
-    load_config,
     load_configs,
     replicate_scope,
     replicate_seeds,
@@ -306,6 +305,7 @@ def design_tables(cfg: dict[str, Any], where: str = "config",
     and the seven statistics of the sweep and of the anchors — from the counts when every
     source has been counted, else from the sources' declared `tokens`, else the declared
     shares at the token budget — with their correlations and VIFs."""
+    from cptmix.analyze.surrogate import check_models
     from cptmix.corpus.mixture import mixture_statistics
     from cptmix.corpus.realise import realise_shares, source_token_counts
     from cptmix.design import (
@@ -319,8 +319,6 @@ def design_tables(cfg: dict[str, Any], where: str = "config",
         sweep_spec,
         vif,
     )
-
-    from cptmix.analyze.surrogate import check_models
 
     check_design(cfg, where=where)
     spec = sweep_spec(cfg, where=where)
@@ -391,8 +389,8 @@ def design_tables(cfg: dict[str, Any], where: str = "config",
 
 def format_design(t: dict[str, Any]) -> str:
     spec = t["spec"]
-    lines = [f"design.sweep: {spec.n} mixtures, method {spec.method}, seed {spec.seed}, "
-             f"token_budget {spec.token_budget:,}, max_repetitions {spec.max_repetitions:g}",
+    lines = [(f"design.sweep: {spec.n} mixtures, method {spec.method}, seed {spec.seed}, "
+              f"token_budget {spec.token_budget:,}, max_repetitions {spec.max_repetitions:g}"),
              f"mixtures added: {', '.join(t['names'])}", "",
              "token shares (realised as nested subsamples x epochs after counting):",
              t["design"].to_string(index=False, float_format=lambda x: f"{x:.4f}"), ""]
@@ -407,15 +405,15 @@ def format_design(t: dict[str, Any]) -> str:
         lines += ["", "correlations of the statistics across the sweep:",
                   t["correlations"].to_string(float_format=lambda x: f"{x:+.2f}")]
     if t["vifs"]:
-        lines += ["", "variance inflation factors (basis: total_tokens, ja_ratio, "
-                      "parallel_ratio; all seven are infinite by construction: total = ja + "
-                      "en + parallel, ratios sum to 1):"]
+        lines += ["", ("variance inflation factors (basis: total_tokens, ja_ratio, "
+                       "parallel_ratio; all seven are infinite by construction: total = ja + "
+                       "en + parallel, ratios sum to 1):")]
         for label, v in t["vifs"].items():
             basis = ", ".join(f"{k} {x:.3g}" for k, x in v["basis"].items())
             lines.append(f"  {label:16s} max VIF {v['basis'].max():.3g} ({basis}); counts "
                          f"(ja, en, parallel tokens: the paper's covariates) "
                          f"{v['counts'].max():.3g}; all seven {v['seven'].max():.3g}")
     else:
-        lines += ["", "VIFs of the anchors: need counts (run the counting rules) or declared "
-                      "`tokens` per source"]
+        lines += ["", ("VIFs of the anchors: need counts (run the counting rules) or "
+                       "declared `tokens` per source")]
     return "\n".join(lines)

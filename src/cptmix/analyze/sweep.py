@@ -259,21 +259,22 @@ def run_design_analysis(scores: Mapping[str, Mapping[int, str | os.PathLike]],
     write_tsv(out_choice, choice, float_format="%.6f")
     write_tsv(out_runs, runs_by_metric[metric], float_format="%.6f")
     write_json(out_proposal, jsonable(proposal))
-    lines = [f"# Designed sweep: surrogates and proposal ({len(shares)} sweep mixtures x "
-             f"{runs_by_metric[metric]['seed'].nunique()} seed(s))", "",
-             f"Objective: {targets} on the {metric} metric (higher is better). Chosen model: "
-             f"**{proposal['model']}** (claim: {'yes' if proposal['claim'] else 'no'}); "
-             f"LOO Spearman {_fmt(proposal['cv']['loo_spearman'], '.3f')}, LOO MAE "
-             f"{_fmt(proposal['cv']['loo_mae'])} vs predicting the mean "
-             f"{_fmt(proposal['cv']['loo_mean_mae'])}.", "",
-             f"Proposed shares: " + ", ".join(f"{s} {w:.4f}" for s, w in
-                                               proposal["proposed"].items()),
-             f"Predicted objective {_fmt(proposal['predicted'])}, "
-             f"{proposal['interval']['level']:.0%} interval "
-             f"[{_fmt(proposal['interval']['lower'])}, {_fmt(proposal['interval']['upper'])}] "
-             f"({proposal['interval']['method']}); best measured sweep mixture "
-             f"{proposal['best_measured']['mixture']} "
-             f"({_fmt(proposal['best_measured']['measured'])}).", "", proposal["note"], "",
+    head = (f"# Designed sweep: surrogates and proposal ({len(shares)} sweep mixtures x "
+            f"{runs_by_metric[metric]['seed'].nunique()} seed(s))")
+    chosen = (f"Objective: {targets} on the {metric} metric (higher is better). Chosen model: "
+              f"**{proposal['model']}** (claim: {'yes' if proposal['claim'] else 'no'}); "
+              f"LOO Spearman {_fmt(proposal['cv']['loo_spearman'], '.3f')}, LOO MAE "
+              f"{_fmt(proposal['cv']['loo_mae'])} vs predicting the mean "
+              f"{_fmt(proposal['cv']['loo_mean_mae'])}.")
+    proposed = "Proposed shares: " + ", ".join(f"{s} {w:.4f}" for s, w in
+                                               proposal["proposed"].items())
+    interval = proposal["interval"]
+    predicted = (f"Predicted objective {_fmt(proposal['predicted'])}, "
+                 f"{interval['level']:.0%} interval [{_fmt(interval['lower'])}, "
+                 f"{_fmt(interval['upper'])}] ({interval['method']}); best measured sweep "
+                 f"mixture {proposal['best_measured']['mixture']} "
+                 f"({_fmt(proposal['best_measured']['measured'])}).")
+    lines = [head, "", chosen, "", proposed, predicted, "", proposal["note"], "",
              "## Held-out checks per target (chosen model)", "",
              "| metric | target | model | claim | LOO Spearman | LOO MAE | mean's LOO MAE |",
              "|---|---|---|---|---|---|---|"]
@@ -364,19 +365,21 @@ def run_verification(proposal_json: str | os.PathLike,
     write_tsv(out_table, pd.DataFrame([row]), float_format="%.6f")
     verdict = ("beats the best anchor beyond the noise floor" if result["beats_best_anchor"]
                == "yes" else "does not beat the best anchor beyond the noise floor")
-    lines = [f"# The proposed mixture, trained and evaluated ({metric}, {len(seeds)} seed(s))",
-             "", f"Predicted {_fmt(result['predicted'])} (interval "
-             f"[{_fmt(result['interval']['lower'])}, {_fmt(result['interval']['upper'])}], "
-             f"model {result['model']}, claim {'yes' if result['claim'] else 'no'}); measured "
-             f"{_fmt(result['measured_mean'])} ± {_fmt(result['measured_se'])} (inside the "
-             f"interval: {'yes' if result['inside_interval'] else 'no'}).", "",
-             f"Best anchor {result['best_anchor']} {_fmt(result['best_anchor_mean'])}: "
-             f"proposed − best anchor = {_fmt(result['diff'])} ± {_fmt(result['diff_se'])} "
-             f"(df {_fmt(result['diff_df'], '.1f')}, p {_fmt(result['diff_p'], '.3g')}, "
-             f"{result['test']}; minimum detectable difference {_fmt(result['mdd'])}): the "
-             f"proposal {verdict}.", "",
-             "Note: the anchors train train.cpt's epochs over their own mixture; the sweep "
-             "and the proposal train design.sweep.token_budget tokens (proxy runs)."]
+    interval = result["interval"]
+    head = f"# The proposed mixture, trained and evaluated ({metric}, {len(seeds)} seed(s))"
+    measured = (f"Predicted {_fmt(result['predicted'])} (interval [{_fmt(interval['lower'])}, "
+                f"{_fmt(interval['upper'])}], model {result['model']}, claim "
+                f"{'yes' if result['claim'] else 'no'}); measured "
+                f"{_fmt(result['measured_mean'])} ± {_fmt(result['measured_se'])} (inside the "
+                f"interval: {'yes' if result['inside_interval'] else 'no'}).")
+    anchor = (f"Best anchor {result['best_anchor']} {_fmt(result['best_anchor_mean'])}: "
+              f"proposed − best anchor = {_fmt(result['diff'])} ± {_fmt(result['diff_se'])} "
+              f"(df {_fmt(result['diff_df'], '.1f')}, p {_fmt(result['diff_p'], '.3g')}, "
+              f"{result['test']}; minimum detectable difference {_fmt(result['mdd'])}): the "
+              f"proposal {verdict}.")
+    note = ("Note: the anchors train train.cpt's epochs over their own mixture; the sweep and "
+            "the proposal train design.sweep.token_budget tokens (proxy runs).")
+    lines = [head, "", measured, "", anchor, "", note]
     if result.get("note"):
         lines += ["", result["note"]]
     write_text(out_summary, "\n".join(lines) + "\n")
