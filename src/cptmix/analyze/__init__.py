@@ -36,6 +36,11 @@ Modules, bottom to top; each imports only modules listed above it (no import cir
 - `noise`: seed-aware score differences, noise floors, SEs of the averages;
 - `bootstrap`: seed x item bootstrap of the differences and correlations;
 - `planted`: reading the demo world's planted effects and checking their recovery;
+- `surrogate`: a designed sweep's targets, candidate surrogates, held-out checks and the choice;
+- `propose`: the proposed mixture (the chosen surrogate maximised within bounds and caps) and
+  its verification;
+- `sweep`: the sweep's runs, the planted-effect check on the sweep, and the runners of the
+  workflow's `fit_surrogate` and `verify_proposal` jobs;
 - `figures`: the PNG/SVG figures;
 - `run`: the runner of the workflow's `analyze` job (`run_analysis`, outputs, summary.md,
   provenance);
