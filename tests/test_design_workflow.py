@@ -214,3 +214,15 @@ def test_tiny_sweep_realises_trains_proposes_and_verifies(sweep_run):
     assert ver["test"].startswith("two-way seed x item")
     check = pd.read_csv(work / "results/analysis/design/planted_sweep_check.tsv", sep="\t")
     assert set(check["metric"]) == {"score", "continuous"} and len(check) == 2 * 27
+
+
+def test_check_config_checks_the_design_block(tmp_path, capsys):
+    cfg, _ = load_configs([DEMO, SWEEP])
+    cfg["design"]["sweep"]["bounds"] = {"ja_base": [0.6, 1.0], "en_base": [0.5, 1.0]}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    assert main(["check-config", str(path)]) == 2
+    assert "design.sweep.bounds: the lower bounds sum to 1.1 > 1" in capsys.readouterr().err
+    cfg["design"]["sweep"]["bounds"] = {}
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    assert main(["check-config", str(path)]) == 0

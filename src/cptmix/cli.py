@@ -28,6 +28,16 @@ def _check_config(args) -> int:
     schema = Path(args.schema) if args.schema else SCHEMA
     check_config(cfg, where=str(args.config), schema=schema if schema.exists() else None,
                  check_paths=args.paths)
+    if (cfg.get("design") or {}).get("sweep"):  # the design block's own checks
+        from cptmix.analyze.surrogate import check_models
+        from cptmix.config import fill_defaults, selected_tasks
+        from cptmix.design import check_design, sweep_spec
+
+        fill_defaults(cfg)
+        check_design(cfg, selected_tasks(cfg), where=str(args.config))
+        spec = sweep_spec(cfg, where=str(args.config))
+        check_models(cfg["design"]["surrogate"]["models"], spec.n, len(spec.sources),
+                     cfg["design"]["surrogate"]["folds"])
     print(f"{args.config}: OK" + (" (input paths exist)" if args.paths else ""))
     return 0
 
