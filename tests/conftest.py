@@ -82,6 +82,16 @@ def _start(name: str, factory) -> Background:
     return _BACKGROUND[name]
 
 
+def pytest_configure(config):
+    """One torch thread in the test process, as every workflow job has (config `threads`):
+    the shared studies' jobs run beside the tests on the same cores, and two intra-op threads
+    per process there spin against them (the med-eval parity tests: 98 s with two threads,
+    18 s with one, on a loaded 2-core machine). Subprocesses keep their own settings."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def pytest_collection_finish(session):
     if session.config.option.collectonly:
         return
