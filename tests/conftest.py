@@ -92,6 +92,16 @@ def pytest_configure(config):
     torch.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """Tests that wait for a shared study run last (in their own order, those that need only
+    the local study first): every other test runs while the studies do, none waits idle."""
+    def waits(item) -> int:
+        names = set(getattr(item, "fixturenames", ()))
+        return 2 if "second_study" in names else 1 if "study" in names else 0
+
+    items.sort(key=waits)  # stable
+
+
 def pytest_collection_finish(session):
     if session.config.option.collectonly:
         return

@@ -7,6 +7,7 @@ are in tests/test_train.py (hf) and tests/test_megatron.py (megatron)."""
 import hashlib
 import json
 import logging
+import re
 import shutil
 
 import pytest
@@ -133,16 +134,21 @@ def test_read_part_and_read_state_name_the_file(tmp_path):
         resume.read_state(state)
 
 
-# --- through Snakemake: kill a train_cpt job, rerun it unchanged or with a new lr ----------------
+# --- through Snakemake: kill a train_cpt job, rerun it with a new lr or unchanged ---------------
 
 CPT = "results/models/cpt/EnJa-Base/seed-1234"
 CPT_LOG = "results/logs/train_cpt/EnJa-Base/seed-1234.log"
+# What train_cpt of EnJa-Base needs, as the session's study made it (train.cpt is not among
+# their inputs or params): the world, translations, tokenizer, corpora and the base model.
+UPSTREAM = ("results/world", "results/prepare", "results/tokenizer", "results/corpus",
+            "results/models/cpt/base")
 
 
 def _kill_after_first_checkpoint(workdir, timeout=120.0):
     """Start snakemake on the CPT target and SIGKILL its whole process group (snakemake and
     the job's python) as soon as the job's first checkpoint is complete (state.json, written
-    last, is in the atomically renamed `.partial`): a pre-emption mid-training."""
+    last, is in the atomically renamed `.partial`): a pre-emption mid-training. Returns the
+    partial directory and snakemake's output up to the kill."""
     import os
     import signal
     import subprocess
@@ -168,7 +174,7 @@ def _kill_after_first_checkpoint(workdir, timeout=120.0):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     assert not (workdir / CPT).exists(), "the job finished before the kill: make it longer"
-    return partial
+    return partial, (workdir / "killed.out").read_text(encoding="utf-8")
 
 
 def _rerun(workdir) -> str:
@@ -180,31 +186,30 @@ def _rerun(workdir) -> str:
     return (workdir / CPT_LOG).read_text(encoding="utf-8")
 
 
-@pytest.mark.slow
-def test_a_killed_cpt_job_resumes_only_its_own_run(tmp_path):
-    """Snakemake itself: kill -> rerun unchanged resumes (log says so) with the weights of an
-    uninterrupted run, byte for byte; kill -> change train.cpt.lr -> rerun starts over and its
-    log says why."""
-    from studies import snakemake, study_config, write_config
+def _outputs(workdir) -> dict[str, bytes]:
+    return {n: (workdir / CPT / n).read_bytes() for n in ("model.safetensors", "train_log.tsv")}
 
+
+@pytest.mark.slow
+def test_a_killed_cpt_job_resumes_only_its_own_run(tmp_path, study):
+    """Snakemake itself: kill -> change train.cpt.lr -> rerun starts over and its log says
+    why; kill -> rerun unchanged resumes (log says so) with the weights and log of the run
+    that started over and went through uninterrupted, byte for byte. The CPT job's inputs
+    are copied from the session's study (they do not depend on train.cpt), so only train_cpt
+    runs here."""
+    from studies import study_config, write_config
+
+    for sub in UPSTREAM:  # copytree keeps the files' times: snakemake sees them up to date
+        shutil.copytree(study.workdir / sub, tmp_path / sub)
     cfg = study_config()
     # 3 passes x 44 batches of 4 x 64 tokens = 132 steps, a checkpoint every 4: long enough
     # to be killed well before the end (3 passes: within corpus.max_repetitions)
     cfg["train"]["cpt"].update({"epochs": 3, "batch_size": 4, "checkpoint_every": 4})
     config = write_config(tmp_path / "config" / "config.yaml", cfg)
-    snakemake(tmp_path, "--cores", "2", CPT)  # the mixture's chain, an uninterrupted CPT run
-    ref = {n: (tmp_path / CPT / n).read_bytes() for n in ("model.safetensors", "train_log.tsv")}
 
-    shutil.rmtree(tmp_path / CPT)
-    partial = _kill_after_first_checkpoint(tmp_path)
-    step = json.loads((partial / "state.json").read_text())["step"]
-    log = _rerun(tmp_path)
-    assert f"resuming from {partial.relative_to(tmp_path)} at step" in log, log
-    assert "discarded" not in log
-    assert step >= 4 and {n: (tmp_path / CPT / n).read_bytes() for n in ref} == ref
-
-    shutil.rmtree(tmp_path / CPT)
-    partial = _kill_after_first_checkpoint(tmp_path)
+    partial, out = _kill_after_first_checkpoint(tmp_path)
+    assert re.search(r"^train_cpt\s+1\ntotal\s+1$", out, re.M), out  # the only job planned
+    old = json.loads((partial / "state.json").read_text())["log"]  # rows of lr 1e-3
     cfg["train"]["cpt"]["lr"] = 2.0e-3
     write_config(config, cfg)
     log = _rerun(tmp_path)
@@ -214,4 +219,19 @@ def test_a_killed_cpt_job_resumes_only_its_own_run(tmp_path):
     assert "resuming" not in log
     info = json.loads((tmp_path / CPT / "training.json").read_text())
     assert info["fingerprint"]["hyperparameters"]["lr"] == 2.0e-3
-    assert (tmp_path / CPT / "model.safetensors").read_bytes() != ref["model.safetensors"]
+    ref = _outputs(tmp_path)  # an uninterrupted run of lr 2e-3, from the base model
+    new = [r.split("\t") for r in ref["train_log.tsv"].decode().splitlines()[1:]]
+    old = [r.split("\t") for r in old]
+    # started over: the first step's loss is the old run's (the base model, the same first
+    # batch), its lr the new one, and every loss after it differs (a resumed run would have
+    # kept the old rows)
+    assert new[0][3] == old[0][3] and float(new[0][2]) == pytest.approx(2 * float(old[0][2]))
+    assert all(a[3] != b[3] for a, b in zip(new[1:len(old)], old[1:], strict=True))
+
+    shutil.rmtree(tmp_path / CPT)
+    partial, _ = _kill_after_first_checkpoint(tmp_path)
+    step = json.loads((partial / "state.json").read_text())["step"]
+    log = _rerun(tmp_path)
+    assert f"resuming from {partial.relative_to(tmp_path)} at step" in log, log
+    assert "discarded" not in log
+    assert step >= 4 and _outputs(tmp_path) == ref
