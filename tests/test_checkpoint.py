@@ -208,7 +208,8 @@ def test_a_killed_cpt_job_resumes_only_its_own_run(tmp_path, study):
     config = write_config(tmp_path / "config" / "config.yaml", cfg)
 
     partial, out = _kill_after_first_checkpoint(tmp_path)
-    assert re.search(r"^train_cpt\s+1\ntotal\s+1$", out, re.M), out  # the only job planned
+    # the only job planned
+    assert re.search(r"^train_cpt\s+1\ntotal\s+1$", out, re.MULTILINE), out
     old = json.loads((partial / "state.json").read_text())["log"]  # rows of lr 1e-3
     cfg["train"]["cpt"]["lr"] = 2.0e-3
     write_config(config, cfg)
