@@ -8,7 +8,7 @@ training, evaluation and the workflow scripts can all run on it in seconds on a 
 from __future__ import annotations
 
 import pytest
-from studies import Background, run_second, run_study, stop_all
+from studies import Background, run_killed_cpt, run_second, run_study, stop_all
 
 TINY_SEED = 1234
 EOS, PAD = "<|endoftext|>", "<pad>"
@@ -73,13 +73,45 @@ def tiny_model_dir(tmp_path_factory):
 # Background runs of the shared studies (tests/studies.py), started once collection knows the
 # tests need them: they run while the unit tests do, and the fixtures below wait for them.
 _BACKGROUND: dict[str, Background] = {}
-_RUNNERS = {"study": run_study, "second_study": run_second}
+
+
+def _killed_cpt(path):
+    """The killed CPT job, once the study whose upstream files it reuses is done."""
+    return run_killed_cpt(path, _BACKGROUND["study"].result())
+
+
+_RUNNERS = {"study": run_study, "second_study": run_second, "killed_cpt": _killed_cpt}
+_NEEDS = {"killed_cpt": "study"}
 
 
 def _start(name: str, factory) -> Background:
     if name not in _BACKGROUND:
+        if name in _NEEDS:
+            _start(_NEEDS[name], factory)
         _BACKGROUND[name] = Background(_RUNNERS[name], factory.mktemp(name))
     return _BACKGROUND[name]
+
+
+def pytest_configure(config):
+    """One torch thread in the test process, as every workflow job has (config `threads`):
+    the shared studies' jobs run beside the tests on the same cores, and two intra-op threads
+    per process there spin against them (the med-eval parity tests: 98 s with two threads,
+    18 s with one, on a loaded 2-core machine). Subprocesses keep their own settings."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests that wait for a shared run go last, in their own order: those that need only the
+    local study, then the second run's, then the killed CPT job's (which starts when the study
+    is done and runs while the study's tests do). Every other test runs while the studies do."""
+    def waits(item) -> int:
+        names = set(getattr(item, "fixturenames", ()))
+        return next((k for k, name in ((3, "killed_cpt"), (2, "second_study"), (1, "study"))
+                     if name in names), 0)
+
+    items.sort(key=waits)  # stable
 
 
 def pytest_collection_finish(session):
@@ -96,9 +128,9 @@ def pytest_sessionfinish(session):
     test got to stop is stopped."""
     stop_all()
     for background in _BACKGROUND.values():
-        run = background.value()
-        if run is not None and run.slurm is not None:
-            run.slurm.stop()
+        slurm = getattr(background.value(), "slurm", None)
+        if slurm is not None:
+            slurm.stop()
 
 
 @pytest.fixture(scope="session")
@@ -117,3 +149,10 @@ def second_study(tmp_path_factory):
     yield run
     if run.slurm is not None:
         run.slurm.stop()
+
+
+@pytest.fixture(scope="session")
+def killed_cpt(tmp_path_factory):
+    """EnJa-Base's CPT job of the study killed and rerun through Snakemake (`studies.
+    run_killed_cpt`, started in the background once the study is done)."""
+    return _start("killed_cpt", tmp_path_factory).result()

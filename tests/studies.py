@@ -7,16 +7,23 @@ Both start in the background as soon as collection has chosen tests that need th
 (`tests/conftest.py`), so they run while the unit tests do; the fixtures wait for them.
 `tests/test_workflow.py` checks the study's outputs and that the second run's files equal the
 study's byte for byte; `tests/test_slurm.py` checks how the second run's jobs went through Slurm.
+
+A third run starts once the study is done (`run_killed_cpt`): one CPT job of the study, on the
+study's own upstream files, killed and rerun through Snakemake; tests/test_checkpoint.py checks
+what it left while the other tests that wait for the study run.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,6 +155,106 @@ def run_second(base: Path) -> Run:
         cluster.stop()
         raise
     return Run(work, proc.stdout + proc.stderr, cluster, profile)
+
+
+# --- a CPT job of the study killed and rerun (tests/test_checkpoint.py) -------------------------
+
+CPT = "results/models/cpt/EnJa-Base/seed-1234"
+CPT_LOG = "results/logs/train_cpt/EnJa-Base/seed-1234.log"
+# What train_cpt of EnJa-Base needs, as the study made it (train.cpt is not among their inputs
+# or params): the world, translations, tokenizer, corpora and the base model.
+UPSTREAM = ("results/world", "results/prepare", "results/tokenizer", "results/corpus",
+            "results/models/cpt/base")
+
+
+def kill_after_first_checkpoint(workdir: Path, timeout: float = 120.0) -> tuple[Path, str]:
+    """Start snakemake on the CPT target and SIGKILL its whole process group (snakemake and
+    the job's python) as soon as the job's first checkpoint is complete (state.json, written
+    last, is in the atomically renamed `.partial`): a pre-emption mid-training. Returns the
+    partial directory and snakemake's output up to the kill."""
+    partial = workdir / (CPT + ".partial")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    # --nolock: the kill would leave snakemake's lock behind (a user runs --unlock)
+    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", "config/config.yaml", "--cores", "2", "--nolock",
+           "--rerun-incomplete", CPT]
+    with open(workdir / "killed.out", "w") as out:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        _RUNNING.add(proc)
+        try:
+            deadline = time.monotonic() + timeout
+            while not (partial / "state.json").exists():
+                assert proc.poll() is None, "the job ended before its first checkpoint: " + (
+                    workdir / "killed.out").read_text()[-3000:]
+                assert time.monotonic() < deadline, "no checkpoint within the timeout"
+                time.sleep(0.005)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        finally:
+            _stop(proc)
+            _RUNNING.discard(proc)
+    assert not (workdir / CPT).exists(), "the job finished before the kill: make it longer"
+    return partial, (workdir / "killed.out").read_text(encoding="utf-8")
+
+
+def rerun(workdir: Path) -> str:
+    """snakemake on the CPT target again; the job's log."""
+    (workdir / CPT_LOG).unlink(missing_ok=True)
+    snakemake(workdir, "--rerun-incomplete", CPT)
+    assert not (workdir / (CPT + ".partial")).exists()
+    return (workdir / CPT_LOG).read_text(encoding="utf-8")
+
+
+def cpt_outputs(workdir: Path) -> dict[str, bytes]:
+    return {n: (workdir / CPT / n).read_bytes() for n in ("model.safetensors", "train_log.tsv")}
+
+
+@dataclass
+class KilledCpt:
+    """What `run_killed_cpt` left: for the kill -> new lr -> rerun, then the kill -> rerun."""
+
+    workdir: Path
+    planned: str  # snakemake's output of the first (killed) run, its plan included
+    restart_partial: Path  # the checkpoint killed under lr 1e-3
+    old_rows: list[str]  # its log rows
+    restart_log: str  # the job log of the rerun with lr 2e-3
+    restart_info: dict  # that run's training.json
+    reference: dict[str, bytes]  # its weights and train_log.tsv
+    resume_partial: Path  # the checkpoint killed under lr 2e-3
+    resume_step: int  # its step
+    resume_log: str  # the job log of the unchanged rerun
+    resumed: dict[str, bytes]  # its weights and train_log.tsv
+
+
+def run_killed_cpt(work: Path, study: Run) -> KilledCpt:
+    """EnJa-Base's CPT job of the test study with 132 steps and a checkpoint every 4, on the
+    study's upstream files (copied with their times, so that snakemake plans train_cpt only):
+    killed at its first checkpoint, rerun with train.cpt.lr 2e-3 (starts over), killed again
+    and rerun unchanged (resumes)."""
+    for sub in UPSTREAM:
+        shutil.copytree(study.workdir / sub, work / sub)
+    cfg = study_config()
+    # 3 passes x 44 batches of 4 x 64 tokens = 132 steps, a checkpoint every 4: long enough
+    # to be killed well before the end (3 passes: within corpus.max_repetitions)
+    cfg["train"]["cpt"].update({"epochs": 3, "batch_size": 4, "checkpoint_every": 4})
+    config = write_config(work / "config" / "config.yaml", cfg)
+
+    restart_partial, planned = kill_after_first_checkpoint(work)
+    old_rows = json.loads((restart_partial / "state.json").read_text())["log"]
+    cfg["train"]["cpt"]["lr"] = 2.0e-3
+    write_config(config, cfg)
+    restart_log = rerun(work)
+    restart_info = json.loads((work / CPT / "training.json").read_text())
+    reference = cpt_outputs(work)
+
+    shutil.rmtree(work / CPT)
+    resume_partial, _ = kill_after_first_checkpoint(work)
+    resume_step = json.loads((resume_partial / "state.json").read_text())["step"]
+    resume_log = rerun(work)
+    return KilledCpt(work, planned, restart_partial.relative_to(work), old_rows, restart_log,
+                     restart_info, reference, resume_partial.relative_to(work), resume_step,
+                     resume_log, cpt_outputs(work))
 
 
 class Background:

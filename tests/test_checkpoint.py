@@ -7,7 +7,7 @@ are in tests/test_train.py (hf) and tests/test_megatron.py (megatron)."""
 import hashlib
 import json
 import logging
-import shutil
+import re
 
 import pytest
 
@@ -133,85 +133,31 @@ def test_read_part_and_read_state_name_the_file(tmp_path):
         resume.read_state(state)
 
 
-# --- through Snakemake: kill a train_cpt job, rerun it unchanged or with a new lr ----------------
-
-CPT = "results/models/cpt/EnJa-Base/seed-1234"
-CPT_LOG = "results/logs/train_cpt/EnJa-Base/seed-1234.log"
-
-
-def _kill_after_first_checkpoint(workdir, timeout=120.0):
-    """Start snakemake on the CPT target and SIGKILL its whole process group (snakemake and
-    the job's python) as soon as the job's first checkpoint is complete (state.json, written
-    last, is in the atomically renamed `.partial`): a pre-emption mid-training."""
-    import os
-    import signal
-    import subprocess
-    import time
-
-    from studies import ROOT, SNAKEMAKE
-
-    partial = workdir / (CPT + ".partial")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    # --nolock: the kill would leave snakemake's lock behind (a user runs --unlock)
-    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", "config/config.yaml", "--cores", "2", "--nolock",
-           "--rerun-incomplete", CPT]
-    with open(workdir / "killed.out", "w") as out:
-        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while not (partial / "state.json").exists():
-            assert proc.poll() is None, "the job ended before its first checkpoint: " + (
-                workdir / "killed.out").read_text()[-3000:]
-            assert time.monotonic() < deadline, "no checkpoint within the timeout"
-            time.sleep(0.005)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert not (workdir / CPT).exists(), "the job finished before the kill: make it longer"
-    return partial
-
-
-def _rerun(workdir) -> str:
-    from studies import snakemake
-
-    (workdir / CPT_LOG).unlink(missing_ok=True)
-    snakemake(workdir, "--rerun-incomplete", CPT)
-    assert not (workdir / (CPT + ".partial")).exists()
-    return (workdir / CPT_LOG).read_text(encoding="utf-8")
-
+# --- through Snakemake: kill a train_cpt job, rerun it with a new lr or unchanged ---------------
 
 @pytest.mark.slow
-def test_a_killed_cpt_job_resumes_only_its_own_run(tmp_path):
-    """Snakemake itself: kill -> rerun unchanged resumes (log says so) with the weights of an
-    uninterrupted run, byte for byte; kill -> change train.cpt.lr -> rerun starts over and its
-    log says why."""
-    from studies import snakemake, study_config, write_config
+def test_a_killed_cpt_job_resumes_only_its_own_run(killed_cpt):
+    """Snakemake itself (`studies.run_killed_cpt`, on the session study's upstream files, so
+    only train_cpt runs): kill -> change train.cpt.lr -> rerun starts over and its log says
+    why; kill -> rerun unchanged resumes (log says so) with the weights and log of the run
+    that started over and went through uninterrupted, byte for byte."""
+    run = killed_cpt
+    # the only job planned: the study's files are up to date for this config
+    assert re.search(r"^train_cpt\s+1\ntotal\s+1$", run.planned, re.MULTILINE), run.planned
 
-    cfg = study_config()
-    # 3 passes x 44 batches of 4 x 64 tokens = 132 steps, a checkpoint every 4: long enough
-    # to be killed well before the end (3 passes: within corpus.max_repetitions)
-    cfg["train"]["cpt"].update({"epochs": 3, "batch_size": 4, "checkpoint_every": 4})
-    config = write_config(tmp_path / "config" / "config.yaml", cfg)
-    snakemake(tmp_path, "--cores", "2", CPT)  # the mixture's chain, an uninterrupted CPT run
-    ref = {n: (tmp_path / CPT / n).read_bytes() for n in ("model.safetensors", "train_log.tsv")}
-
-    shutil.rmtree(tmp_path / CPT)
-    partial = _kill_after_first_checkpoint(tmp_path)
-    step = json.loads((partial / "state.json").read_text())["step"]
-    log = _rerun(tmp_path)
-    assert f"resuming from {partial.relative_to(tmp_path)} at step" in log, log
-    assert "discarded" not in log
-    assert step >= 4 and {n: (tmp_path / CPT / n).read_bytes() for n in ref} == ref
-
-    shutil.rmtree(tmp_path / CPT)
-    partial = _kill_after_first_checkpoint(tmp_path)
-    cfg["train"]["cpt"]["lr"] = 2.0e-3
-    write_config(config, cfg)
-    log = _rerun(tmp_path)
-    assert (f"{partial.relative_to(tmp_path)}: not resumed: the checkpoint is of a different run "
+    assert (f"{run.restart_partial}: not resumed: the checkpoint is of a different run "
             f"(hyperparameters.lr: 0.001 -> 0.002); checkpoint discarded, training starts "
-            f"over") in log, log
-    assert "resuming" not in log
-    info = json.loads((tmp_path / CPT / "training.json").read_text())
-    assert info["fingerprint"]["hyperparameters"]["lr"] == 2.0e-3
-    assert (tmp_path / CPT / "model.safetensors").read_bytes() != ref["model.safetensors"]
+            f"over") in run.restart_log, run.restart_log
+    assert "resuming" not in run.restart_log
+    assert run.restart_info["fingerprint"]["hyperparameters"]["lr"] == 2.0e-3
+    new = [r.split("\t") for r in run.reference["train_log.tsv"].decode().splitlines()[1:]]
+    old = [r.split("\t") for r in run.old_rows]  # the killed run of lr 1e-3
+    # started over: the first step's loss is the old run's (the base model, the same first
+    # batch), its lr the new one, and every loss after it differs (a resumed run would have
+    # kept the old rows)
+    assert new[0][3] == old[0][3] and float(new[0][2]) == pytest.approx(2 * float(old[0][2]))
+    assert all(a[3] != b[3] for a, b in zip(new[1:len(old)], old[1:], strict=True))
+
+    assert f"resuming from {run.resume_partial} at step" in run.resume_log, run.resume_log
+    assert "discarded" not in run.resume_log
+    assert run.resume_step >= 4 and run.resumed == run.reference

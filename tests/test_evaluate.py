@@ -6,6 +6,7 @@ rigged golds, and for its provenance record)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -1008,14 +1009,9 @@ def test_option_scores_equal_med_eval_on_japanese_templates(tiny_model_dir, bos_
     summed losses, prompt-cache path included, for a tokenizer that adds BOS (the paper's
     models). For one that defines a BOS without adding it (cptmix's), med-eval would
     overwrite the prompt's first token with it; we keep the prompt whole."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     from cptmix.evaluate.scoring import score_options
 
-    model_dir = bos_model_dir if with_bos else tiny_model_dir
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model, tokenizer = _model_and_tokenizer(bos_model_dir if with_bos else tiny_model_dir)
     requests = [prompt_and_choices(get_task(name), r)
                 for name in ("MedQA-Jp", "CRADE", "SMDIS", "JCSTS")
                 for r in FIXTURE_DATA[name]]
@@ -1290,7 +1286,10 @@ def parity_runs(bos_kind_dirs, tmp_path_factory):
     return runs
 
 
+@functools.cache
 def _model_and_tokenizer(model_dir):
+    """The model (float32, eval mode) and tokenizer of `model_dir`, loaded once for the module:
+    the parity tests only read them."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
