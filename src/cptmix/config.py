@@ -393,6 +393,9 @@ RESULT_PATHS = (
     "results/logs/build_mixture/{mixture}.log", "results/benchmarks/build_mixture/{mixture}.tsv",
     "results/corpus/mixtures/{mixture}/blend.json", "results/corpus/mixtures/{mixture}/ledger.tsv",
     "results/logs/ledger/{mixture}.log", "results/benchmarks/ledger/{mixture}.tsv",
+    "results/corpus/mixtures/{mixture}/realised.json",
+    "results/logs/realise_mixture/{mixture}.log",
+    "results/benchmarks/realise_mixture/{mixture}.tsv",
     "results/corpus/mixtures/{mixture}/megatron_cache",
     "results/logs/build_index_cache/{mixture}.log",
     "results/benchmarks/build_index_cache/{mixture}.tsv",
@@ -419,6 +422,12 @@ RESULT_PATHS = (
     "results/benchmarks/evaluate_model/{model}/seed-{seed}.tsv",
     "results/eval/mt_source_quality.json", "results/logs/score_mt_source/mt_source.log",
     "results/benchmarks/score_mt_source/mt_source.tsv",
+    # analyze.smk: the design (config `design`)
+    *(f"results/analysis/design/{name}" for name in (
+        "surrogate_cv.tsv", "surrogates.tsv", "runs.tsv", "proposal.json", "surrogate.md",
+        "planted_sweep_check.tsv", "verification.tsv", "verification.md")),
+    "results/logs/fit_surrogate/design.log", "results/benchmarks/fit_surrogate/design.tsv",
+    "results/logs/verify_proposal/design.log", "results/benchmarks/verify_proposal/design.tsv",
     # analyze.smk (one folder per metric; the metrics are fixed names)
     *(f"results/analysis/{{metric}}/{name}" for name in (
         "score_differences.tsv", "noise_floors.tsv", "contrasts.tsv", "averages.tsv",
