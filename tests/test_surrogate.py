@@ -221,10 +221,10 @@ def test_bad_bounds_caps_and_objective_name_the_key(linear_case):
         P.feasible_box(SOURCES, caps={"textbooks": 0.1})
     with pytest.raises(S.SurrogateError, match=r"design\.sweep\.bounds: the shares cannot"):
         P.feasible_box(SOURCES, caps={s: 0.3 for s in SOURCES})
-    with pytest.raises(S.SurrogateError, match=r"design\.surrogate\.objective: unknown target "
+    with pytest.raises(S.SurrogateError, match=r"design\.objective\.targets: unknown target "
                                                "'MedQA'"):
         P.propose(shares, runs, {"MedQA": 1}, cv=cv)
-    with pytest.raises(S.SurrogateError, match=r"design\.surrogate\.objective\.ja_average"):
+    with pytest.raises(S.SurrogateError, match=r"design\.objective\.targets\.ja_average"):
         P.propose(shares, runs, {"ja_average": -1}, cv=cv)
     P.feasible_box(SOURCES, BOUNDS, {"en_base": 0.3})  # control
     off = shares.copy()
