@@ -36,7 +36,7 @@ import pandas as pd
 import statsmodels.api as sm
 
 from cptmix.analyze.inference import bh_qvalues
-from cptmix.analyze.planted import driver_list
+from cptmix.analyze.planted import _sign, driver_list
 from cptmix.analyze.replicates import load_replicates
 from cptmix.analyze.twoway import ALPHA
 from cptmix.corpus.realise import read_realised
@@ -80,12 +80,6 @@ def sweep_runs(scores: Mapping[str, Mapping[int, str | os.PathLike]], metric: st
                 rows.append((mixture, int(seed), task["task"], task["category"],
                              task["language"], value, value - float(data.scores[0, s, t])))
     return pd.DataFrame(rows, columns=list(RUN_COLUMNS))
-
-
-def _sign(value: float) -> str:
-    if not np.isfinite(value):
-        return ""
-    return "+" if value > 0 else "-" if value < 0 else "0"
 
 
 def planted_sweep_check(planted: pd.DataFrame, runs: pd.DataFrame, shares: pd.DataFrame
