@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from cptmix.analyze import candidates as C
 from cptmix.analyze import propose as P
 from cptmix.analyze import surrogate as S
 
@@ -140,8 +141,8 @@ def test_pure_noise_has_no_skill_and_rarely_claims():
 
 def test_refuses_too_few_mixtures_naming_the_config_key():
     # linear on 3 sources: 3 free parameters; the LOO/5-fold training sets need >= 3 runs.
-    assert S.min_mixtures("linear", 3) == 4
-    assert S.min_mixtures("gbm", 3) == 13  # max(10, 6) runs, 13 - ceil(13/5) = 10
+    assert C.min_mixtures("linear", 3) == 4
+    assert C.min_mixtures("gbm", 3) == 13  # max(10, 6) runs, 13 - ceil(13/5) = 10
     with pytest.raises(S.SurrogateError, match=r"design\.surrogate\.models: model 'linear'"):
         S.check_models(["linear"], 3, 3)
     S.check_models(["linear"], 4, 3)  # control: one more mixture is enough

@@ -29,7 +29,7 @@ def _check_config(args) -> int:
     check_config(cfg, where=str(args.config), schema=schema if schema.exists() else None,
                  check_paths=args.paths)
     if (cfg.get("design") or {}).get("sweep"):  # the design block's own checks
-        from cptmix.analyze.surrogate import check_models
+        from cptmix.analyze.candidates import check_models
         from cptmix.config import fill_defaults, selected_tasks
         from cptmix.design import check_design, sweep_spec
 

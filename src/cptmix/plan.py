@@ -305,7 +305,7 @@ def design_tables(cfg: dict[str, Any], where: str = "config",
     and the seven statistics of the sweep and of the anchors — from the counts when every
     source has been counted, else from the sources' declared `tokens`, else the declared
     shares at the token budget — with their correlations and VIFs."""
-    from cptmix.analyze.surrogate import check_models
+    from cptmix.analyze.candidates import check_models
     from cptmix.corpus.mixture import mixture_statistics
     from cptmix.corpus.realise import realise_shares, source_token_counts
     from cptmix.design import (

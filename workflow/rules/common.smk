@@ -5,7 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from cptmix.analyze.surrogate import check_models
+from cptmix.analyze.candidates import check_models
 from cptmix.config import (
     StudyConfig,
     check_config,

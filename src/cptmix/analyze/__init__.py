@@ -36,6 +36,8 @@ Modules, bottom to top; each imports only modules listed above it (no import cir
 - `noise`: seed-aware score differences, noise floors, SEs of the averages;
 - `bootstrap`: seed x item bootstrap of the differences and correlations;
 - `planted`: reading the demo world's planted effects and checking their recovery;
+- `candidates`: the candidate surrogates by name and the refusal to fit too few runs (no
+  scikit-learn: the workflow checks a design with it while planning);
 - `surrogate`: a designed sweep's targets, candidate surrogates, held-out checks and the choice;
 - `propose`: the proposed mixture (the chosen surrogate maximised within bounds and caps) and
   its verification;
@@ -48,46 +50,34 @@ Modules, bottom to top; each imports only modules listed above it (no import cir
   callers outside the package (nothing inside imports it).
 """
 
-from cptmix.analyze.checks import check_differences
-from cptmix.analyze.columns import COUNT_STATISTICS, RATIO_STATISTICS, STATISTICS
-from cptmix.analyze.correlation import PartialCorrelation, default_covariates, partial_corr
-from cptmix.analyze.correlations import correlations, partial_correlations
-from cptmix.analyze.differences import (
-    averages_from_differences,
-    language_averages,
-    score_differences,
-    wide_differences,
-)
-from cptmix.analyze.inference import bh_qvalues, permutation_pvalue, robust_partial_corr
-from cptmix.analyze.planted import planted_check
-from cptmix.analyze.predict import loo_prediction
-from cptmix.analyze.replicates import ReplicateData, load_replicates
-from cptmix.analyze.run import OUTPUT_FILES, run_analysis, run_analysis_from_differences
-from cptmix.analyze.twoway import seed_item_test
+from cptmix import lazy_exports
 
-__all__ = [
-    "COUNT_STATISTICS",
-    "OUTPUT_FILES",
-    "RATIO_STATISTICS",
-    "STATISTICS",
-    "PartialCorrelation",
-    "ReplicateData",
-    "averages_from_differences",
-    "bh_qvalues",
-    "check_differences",
-    "correlations",
-    "default_covariates",
-    "language_averages",
-    "load_replicates",
-    "loo_prediction",
-    "partial_corr",
-    "partial_correlations",
-    "permutation_pvalue",
-    "planted_check",
-    "robust_partial_corr",
-    "run_analysis",
-    "run_analysis_from_differences",
-    "score_differences",
-    "seed_item_test",
-    "wide_differences",
-]
+# Each name and the module that defines it, imported on first use (`cptmix.lazy_exports`).
+_EXPORTS = {
+    "check_differences": "cptmix.analyze.checks",
+    "COUNT_STATISTICS": "cptmix.analyze.columns",
+    "RATIO_STATISTICS": "cptmix.analyze.columns",
+    "STATISTICS": "cptmix.analyze.columns",
+    "PartialCorrelation": "cptmix.analyze.correlation",
+    "default_covariates": "cptmix.analyze.correlation",
+    "partial_corr": "cptmix.analyze.correlation",
+    "correlations": "cptmix.analyze.correlations",
+    "partial_correlations": "cptmix.analyze.correlations",
+    "averages_from_differences": "cptmix.analyze.differences",
+    "language_averages": "cptmix.analyze.differences",
+    "score_differences": "cptmix.analyze.differences",
+    "wide_differences": "cptmix.analyze.differences",
+    "bh_qvalues": "cptmix.analyze.inference",
+    "permutation_pvalue": "cptmix.analyze.inference",
+    "robust_partial_corr": "cptmix.analyze.inference",
+    "planted_check": "cptmix.analyze.planted",
+    "loo_prediction": "cptmix.analyze.predict",
+    "ReplicateData": "cptmix.analyze.replicates",
+    "load_replicates": "cptmix.analyze.replicates",
+    "OUTPUT_FILES": "cptmix.analyze.run",
+    "run_analysis": "cptmix.analyze.run",
+    "run_analysis_from_differences": "cptmix.analyze.run",
+    "seed_item_test": "cptmix.analyze.twoway",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

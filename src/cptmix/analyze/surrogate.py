@@ -69,7 +69,6 @@ import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -85,18 +84,24 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from threadpoolctl import threadpool_limits
 
+from cptmix.analyze.candidates import (
+    K_FOLDS,
+    MODELS,
+    MODELS_KEY,
+    SurrogateError,
+    check_models,
+    model_spec,
+)
 from cptmix.analyze.columns import language_key
 from cptmix.analyze.replicates import METRICS, nested_paths, read_model_scores
 from cptmix.analyze.tables import write_tsv
 from cptmix.tasks import TASKS_BY_NAME
 
-MODELS_KEY = "design.surrogate.models"
 OBJECTIVE_KEY = "design.objective.targets"
 AVERAGE_TARGETS = ("ja_average", "en_average")
 MEAN = "mean"  # the choice when no model beats predicting the mean
 LOG_OFFSET = 0.01  # loglinear: log(share + 0.01)
 SHARE_TOL = 1e-6  # a mixture's shares must sum to 1 within this
-K_FOLDS = 5
 CV_SEED = 0
 MODEL_SEED = 0
 CLAIM_ALPHA = 0.05  # one-sided p of the LOO Spearman needed for a claim
@@ -106,10 +111,6 @@ CV_COLUMNS = ("target", "model", "n_params", "n", "n_seeds", "k_folds", "loo_spe
               "kfold_skill", "noise_mae", "eligible", "chosen")
 CHOICE_COLUMNS = ("target", "model", "claim", "loo_spearman", "loo_mae", "loo_mean_mae",
                   "kfold_spearman", "kfold_mae", "kfold_mean_mae", "n", "reason")
-
-
-class SurrogateError(ValueError):
-    """Bad input to the surrogate stage (too few runs, unknown model or target, bad shares)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,79 +294,20 @@ def _log_shares(x):
     return np.log(np.asarray(x, dtype=float) + LOG_OFFSET)
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """A candidate surrogate: its name, how many runs it needs, how to build it."""
-
-    name: str
-    doc: str
-
-    def min_runs(self, n_sources: int) -> int:
-        """Free parameters (linear, loglinear, gp) or the documented minimum (gbm)."""
-        d = int(n_sources)
-        return {"linear": d, "loglinear": d + 1, "gbm": max(10, 2 * d), "gp": d + 2}[self.name]
-
-    def build(self, n_sources: int) -> RegressorMixin:
-        if self.name == "linear":
-            return LinearRegression(fit_intercept=False)
-        if self.name == "loglinear":
-            return make_pipeline(FunctionTransformer(_log_shares), LinearRegression())
-        if self.name == "gbm":
-            return GradientBoostingRegressor(n_estimators=100, learning_rate=0.1, max_depth=2,
-                                             min_samples_leaf=2, random_state=MODEL_SEED)
-        kernel = (ConstantKernel(1.0, (1e-3, 1e3)) * RBF(0.5, (0.05, 100.0))
-                  + WhiteKernel(0.1, (1e-6, 10.0)))
-        return GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=1,
-                                        random_state=MODEL_SEED)
-
-
-# In order of complexity: the choice prefers the earlier of two equally good models.
-MODELS: dict[str, ModelSpec] = {
-    "linear": ModelSpec("linear", "OLS on the shares, no intercept (shares sum to 1)"),
-    "loglinear": ModelSpec("loglinear", "OLS on log(share + 0.01) with intercept"),
-    "gp": ModelSpec("gp", "GaussianProcessRegressor, const x RBF + white noise, normalize_y"),
-    "gbm": ModelSpec("gbm", "GradientBoostingRegressor, 100 depth-2 trees, random_state 0"),
-}
-
-
-def model_spec(name: str, key: str = MODELS_KEY) -> ModelSpec:
-    if name not in MODELS:
-        raise SurrogateError(f"{key}: unknown model {name!r} (known: {', '.join(MODELS)})")
-    return MODELS[name]
-
-
-def min_mixtures(name: str, n_sources: int, k_folds: int = K_FOLDS) -> int:
-    """The fewest mixtures with which `name` can be fitted AND cross-validated (LOO, K-fold)."""
-    need = model_spec(name).min_runs(n_sources)
-    n = need + 1
-    while n - math.ceil(n / min(k_folds, n)) < need:
-        n += 1
-    return n
-
-
-def check_models(models: Sequence[str], n_mixtures: int, n_sources: int,
-                 k_folds: int = K_FOLDS, key: str = MODELS_KEY) -> list[str]:
-    """Refuse (SurrogateError naming `key` and the model) any model that the design is too
-    small to fit and cross-validate; returns the model names in the given order."""
-    names = list(models)
-    if not names:
-        raise SurrogateError(f"{key}: no models listed (known: {', '.join(MODELS)})")
-    if len(set(names)) != len(names):
-        raise SurrogateError(f"{key}: a model is listed more than once: {', '.join(names)}")
-    if k_folds < 2:
-        raise SurrogateError(f"{key}: K-fold needs at least 2 folds, got {k_folds}")
-    for name in names:
-        spec = model_spec(name, key)
-        need, n_min = spec.min_runs(n_sources), min_mixtures(name, n_sources, k_folds)
-        if n_mixtures < n_min:
-            what = ("free parameters" if name != "gbm"
-                    else "runs as its documented minimum (max(10, 2 x sources))")
-            raise SurrogateError(
-                f"{key}: model {name!r} needs {need} {what} for {n_sources} sources, so at "
-                f"least {n_min} mixtures to fit every leave-one-out and {k_folds}-fold "
-                f"training set on >= {need} runs; the design has {n_mixtures} (add sweep "
-                f"mixtures or drop {name!r})")
-    return names
+def build_model(name: str, n_sources: int) -> RegressorMixin:
+    """A fresh, unfitted estimator of the candidate `name` (`MODELS`) for `n_sources` shares."""
+    model_spec(name)
+    if name == "linear":
+        return LinearRegression(fit_intercept=False)
+    if name == "loglinear":
+        return make_pipeline(FunctionTransformer(_log_shares), LinearRegression())
+    if name == "gbm":
+        return GradientBoostingRegressor(n_estimators=100, learning_rate=0.1, max_depth=2,
+                                         min_samples_leaf=2, random_state=MODEL_SEED)
+    kernel = (ConstantKernel(1.0, (1e-3, 1e3)) * RBF(0.5, (0.05, 100.0))
+              + WhiteKernel(0.1, (1e-6, 10.0)))
+    return GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=1,
+                                    random_state=MODEL_SEED)
 
 
 def fit_model(name: str, x: np.ndarray, y: np.ndarray, key: str = MODELS_KEY):
@@ -377,7 +319,7 @@ def fit_model(name: str, x: np.ndarray, y: np.ndarray, key: str = MODELS_KEY):
     if len(y) < need:
         raise SurrogateError(f"{key}: model {name!r} has {need} free parameters for "
                              f"{x.shape[1]} sources but only {len(y)} mixtures to fit on")
-    est = clone(spec.build(x.shape[1]))
+    est = clone(build_model(name, x.shape[1]))
     with warnings.catch_warnings():
         # GP hyper-parameters at a bound are expected on tiny sweeps (e.g. pure noise).
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -16,57 +16,34 @@ For the megatron backend, `index_source` tokenises each source once into megatro
 token budget (`ledger.tsv`); `cptmix.corpus.megatron_cache` builds megatron's index cache.
 """
 
-from cptmix.corpus.indexed import index_source
-from cptmix.corpus.ledger import RepetitionError, blend_spec, token_ledger, write_ledger
-from cptmix.corpus.mixture import (
-    build_mixture,
-    composition_table,
-    keep_document,
-    materialise_mixture,
-    mixture_statistics,
-    mixture_stats,
-    relations,
-)
-from cptmix.corpus.sources import (
-    EmptyDocuments,
-    Source,
-    count_source,
-    iter_documents,
-    read_counts,
-    shard_counts,
-    source_shards,
-)
-from cptmix.corpus.tokenizer import (
-    TokenizerError,
-    import_sentencepiece,
-    load_counting_tokenizer,
-    load_tokenizer,
-    train_tokenizer,
-)
+from cptmix import lazy_exports
 
-__all__ = [
-    "EmptyDocuments",
-    "RepetitionError",
-    "Source",
-    "TokenizerError",
-    "blend_spec",
-    "build_mixture",
-    "composition_table",
-    "count_source",
-    "import_sentencepiece",
-    "index_source",
-    "iter_documents",
-    "keep_document",
-    "load_counting_tokenizer",
-    "load_tokenizer",
-    "materialise_mixture",
-    "mixture_statistics",
-    "mixture_stats",
-    "read_counts",
-    "relations",
-    "shard_counts",
-    "source_shards",
-    "token_ledger",
-    "train_tokenizer",
-    "write_ledger",
-]
+# Each name and the module that defines it, imported on first use (`cptmix.lazy_exports`).
+_EXPORTS = {
+    "index_source": "cptmix.corpus.indexed",
+    "RepetitionError": "cptmix.corpus.ledger",
+    "blend_spec": "cptmix.corpus.ledger",
+    "token_ledger": "cptmix.corpus.ledger",
+    "write_ledger": "cptmix.corpus.ledger",
+    "build_mixture": "cptmix.corpus.mixture",
+    "composition_table": "cptmix.corpus.mixture",
+    "keep_document": "cptmix.corpus.mixture",
+    "materialise_mixture": "cptmix.corpus.mixture",
+    "mixture_statistics": "cptmix.corpus.mixture",
+    "mixture_stats": "cptmix.corpus.mixture",
+    "relations": "cptmix.corpus.mixture",
+    "EmptyDocuments": "cptmix.corpus.sources",
+    "Source": "cptmix.corpus.sources",
+    "count_source": "cptmix.corpus.sources",
+    "iter_documents": "cptmix.corpus.sources",
+    "read_counts": "cptmix.corpus.sources",
+    "shard_counts": "cptmix.corpus.sources",
+    "source_shards": "cptmix.corpus.sources",
+    "TokenizerError": "cptmix.corpus.tokenizer",
+    "import_sentencepiece": "cptmix.corpus.tokenizer",
+    "load_counting_tokenizer": "cptmix.corpus.tokenizer",
+    "load_tokenizer": "cptmix.corpus.tokenizer",
+    "train_tokenizer": "cptmix.corpus.tokenizer",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -15,7 +15,14 @@ Sits after SFT (`cptmix.train`) and before `cptmix.analyze`: the workflow calls
 - `mt_quality`  BLEU (and optional COMET) of the corpus's machine translation (appendix B).
 """
 
-from cptmix.evaluate.mt_quality import mt_quality
-from cptmix.evaluate.runner import evaluate_model, evaluate_task, predictions_name
+from cptmix import lazy_exports
 
-__all__ = ["evaluate_model", "evaluate_task", "mt_quality", "predictions_name"]
+# Each name and the module that defines it, imported on first use (`cptmix.lazy_exports`).
+_EXPORTS = {
+    "mt_quality": "cptmix.evaluate.mt_quality",
+    "evaluate_model": "cptmix.evaluate.runner",
+    "evaluate_task": "cptmix.evaluate.runner",
+    "predictions_name": "cptmix.evaluate.runner",
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
