@@ -8,7 +8,7 @@ training, evaluation and the workflow scripts can all run on it in seconds on a 
 from __future__ import annotations
 
 import pytest
-from studies import Background, run_killed_cpt, run_second, run_study, stop_all
+from studies import Background, run_killed_cpt, run_second, run_study, run_tiny_sweep, stop_all
 
 TINY_SEED = 1234
 EOS, PAD = "<|endoftext|>", "<pad>"
@@ -80,8 +80,14 @@ def _killed_cpt(path):
     return run_killed_cpt(path, _BACKGROUND["study"].result())
 
 
-_RUNNERS = {"study": run_study, "second_study": run_second, "killed_cpt": _killed_cpt}
-_NEEDS = {"killed_cpt": "study"}
+def _tiny_sweep(path):
+    """The tiny designed sweep, once the study whose finished work it extends is done."""
+    return run_tiny_sweep(path, _BACKGROUND["study"].result())
+
+
+_RUNNERS = {"study": run_study, "second_study": run_second, "killed_cpt": _killed_cpt,
+            "tiny_sweep": _tiny_sweep}
+_NEEDS = {"killed_cpt": "study", "tiny_sweep": "study"}
 
 
 def _start(name: str, factory) -> Background:
@@ -104,12 +110,12 @@ def pytest_configure(config):
 
 def pytest_collection_modifyitems(session, config, items):
     """Tests that wait for a shared run go last, in their own order: those that need only the
-    local study, then the second run's, then the killed CPT job's (which starts when the study
-    is done and runs while the study's tests do). Every other test runs while the studies do."""
+    local study, then the second run's, then the killed CPT job's and the tiny sweep's (which
+    start when the study is done and run while the study's tests do). Every other test runs while the studies do."""
     def waits(item) -> int:
         names = set(getattr(item, "fixturenames", ()))
-        return next((k for k, name in ((3, "killed_cpt"), (2, "second_study"), (1, "study"))
-                     if name in names), 0)
+        return next((k for k, name in ((4, "tiny_sweep"), (3, "killed_cpt"),
+                                        (2, "second_study"), (1, "study")) if name in names), 0)
 
     items.sort(key=waits)  # stable
 
@@ -156,3 +162,10 @@ def killed_cpt(tmp_path_factory):
     """EnJa-Base's CPT job of the study killed and rerun through Snakemake (`studies.
     run_killed_cpt`, started in the background once the study is done)."""
     return _start("killed_cpt", tmp_path_factory).result()
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(tmp_path_factory):
+    """A 4-mixture designed sweep + proposal on a copy of the study's finished work
+    (`studies.run_tiny_sweep`, started in the background once the study is done)."""
+    return _start("tiny_sweep", tmp_path_factory).result()

@@ -10,7 +10,9 @@ study's byte for byte; `tests/test_slurm.py` checks how the second run's jobs we
 
 A third run starts once the study is done (`run_killed_cpt`): one CPT job of the study, on the
 study's own upstream files, killed and rerun through Snakemake; tests/test_checkpoint.py checks
-what it left while the other tests that wait for the study run.
+what it left while the other tests that wait for the study run. A fourth (`run_tiny_sweep`)
+also starts then: a 4-mixture designed sweep + proposal on a copy of the study's finished work
+(tests/test_design_workflow.py).
 """
 
 from __future__ import annotations
@@ -255,6 +257,42 @@ def run_killed_cpt(work: Path, study: Run) -> KilledCpt:
     return KilledCpt(work, planned, restart_partial.relative_to(work), old_rows, restart_log,
                      restart_info, reference, resume_partial.relative_to(work), resume_step,
                      resume_log, cpt_outputs(work))
+
+
+# --- a tiny designed sweep on the study's finished work (tests/test_design_workflow.py) ---------
+
+TINY_DESIGN = {
+    "sweep": {"n": 4, "method": "sobol", "seed": 3, "sources": ["ja_base", "en_base", "pmc_en"],
+              "bounds": {"pmc_en": [0.1, 0.8]}, "token_budget": 12000, "max_repetitions": 4},
+    "surrogate": {"models": ["linear"], "folds": 5, "seed": 0},
+    "objective": {"metric": "continuous", "targets": {"ja_average": 1.0}},
+}
+DESIGN_TARGETS = ("results/analysis/design/verification.tsv",)
+
+
+@dataclass
+class SweepRun:
+    """What `run_tiny_sweep` left: its work directory, the plan, the run's output, the
+    rerun's plan."""
+
+    workdir: Path
+    plan: str
+    log: str
+    again: str
+
+
+def run_tiny_sweep(work: Path, study: Run) -> SweepRun:
+    """The study's finished work directory copied (mtimes and Snakemake's metadata kept), with
+    a 4-mixture sweep + proposal added to its config: only the designed chains, the surrogate
+    and the verification run (started in the background once the study is done)."""
+    work = work / "work"
+    shutil.copytree(study.workdir, work, symlinks=True,
+                    ignore=shutil.ignore_patterns("locks", "incomplete", "conda", "log"))
+    write_config(work / "config" / "config.yaml", study_config(design=TINY_DESIGN))
+    plan = snakemake(work, "-n", *DESIGN_TARGETS)
+    run = snakemake(work, *DESIGN_TARGETS, timeout=1200)
+    again = snakemake(work, "-n", *DESIGN_TARGETS)
+    return SweepRun(work, plan.stdout, run.stdout + run.stderr, again.stdout)
 
 
 class Background:

@@ -148,38 +148,9 @@ def test_cptmix_plan_costs_the_sweep_next_to_the_declared_runs(capsys):
 
 # --- a tiny sweep through the whole workflow ----------------------------------------------------
 
-TINY_DESIGN = {
-    "sweep": {"n": 4, "method": "sobol", "seed": 3, "sources": ["ja_base", "en_base", "pmc_en"],
-              "bounds": {"pmc_en": [0.1, 0.8]}, "token_budget": 12000, "max_repetitions": 4},
-    "surrogate": {"models": ["linear"], "folds": 5, "seed": 0},
-    "objective": {"metric": "continuous", "targets": {"ja_average": 1.0}},
-}
-DESIGN_TARGETS = ("results/analysis/design/verification.tsv",)
-
-
-@pytest.fixture(scope="module")
-def sweep_run(study, tmp_path_factory):
-    """The session study's finished work directory copied (mtimes and Snakemake's metadata
-    kept), with a 4-mixture sweep + proposal added to its config: only the designed chains,
-    the surrogate and the verification run."""
-    import shutil
-
-    from studies import snakemake as run_snakemake
-    from studies import study_config, write_config
-
-    work = tmp_path_factory.mktemp("sweep") / "work"
-    shutil.copytree(study.workdir, work, symlinks=True,
-                    ignore=shutil.ignore_patterns("locks", "incomplete", "conda", "log"))
-    write_config(work / "config" / "config.yaml", study_config(design=TINY_DESIGN))
-    plan = run_snakemake(work, "-n", *DESIGN_TARGETS)
-    run = run_snakemake(work, *DESIGN_TARGETS, timeout=1200)
-    again = run_snakemake(work, "-n", *DESIGN_TARGETS)
-    return work, plan.stdout, run.stdout + run.stderr, again.stdout
-
-
 @pytest.mark.slow
-def test_tiny_sweep_plans_only_the_designed_chains(sweep_run):
-    _, plan, _, again = sweep_run
+def test_tiny_sweep_plans_only_the_designed_chains(tiny_sweep):
+    _, plan, _, again = tiny_sweep.workdir, tiny_sweep.plan, tiny_sweep.log, tiny_sweep.again
     jobs = _jobs(plan)
     assert jobs["realise_mixture"] == 5 and jobs["train_cpt"] == 5  # 4 sweep + proposed
     assert jobs["train_sft"] == 2 * 5 and jobs["evaluate_model"] == 2 * 5  # 2 SFT seeds
@@ -189,8 +160,8 @@ def test_tiny_sweep_plans_only_the_designed_chains(sweep_run):
 
 
 @pytest.mark.slow
-def test_tiny_sweep_realises_trains_proposes_and_verifies(sweep_run):
-    work, _, _, _ = sweep_run
+def test_tiny_sweep_realises_trains_proposes_and_verifies(tiny_sweep):
+    work, _, _, _ = tiny_sweep.workdir, tiny_sweep.plan, tiny_sweep.log, tiny_sweep.again
     cfg = study_cfg = yaml.safe_load((work / "config" / "config.yaml").read_text())
     shares = sweep_shares(sweep_spec(cfg))
     for name, declared in shares.items():
