@@ -49,6 +49,27 @@ def test_sweep_plan_lists_every_designed_chain(tmp_path):
     assert jobs["pretrain_base"] == 1 and jobs["analyze"] == 2
 
 
+def test_slurm_profile_groups_the_sweep_without_a_cycle(tmp_path):
+    """On Slurm the sweep's many small jobs are grouped: each designed mixture's corpus jobs
+    (realise, statistics, documents, ledger) are one job, evaluations run 7 to a job, and the
+    proposed mixture's evaluations, which wait for the surrogate fitted on the others', are in
+    their own group (one group holding both would wait for itself: Snakemake refuses it)."""
+    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path), "-n",
+           "--profile", str(ROOT / "profiles" / "slurm"), "--configfile", str(DEMO), str(SWEEP)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=tmp_path,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout + proc.stderr
+    groups = re.findall(r"Group job (\S+) ", out)
+    n_sweep = SWEEP_CFG["design"]["sweep"]["n"]
+    assert groups.count("mixture") == n_sweep + 1  # the sweep + proposed
+    assert groups.count("eval_proposed") == 1
+    members = out.split("Group job mixture")[1].split("Group job")[0]
+    assert sorted(re.findall(r"^\s+rule (\w+):", members, flags=re.MULTILINE)) == [
+        "build_mixture", "ledger", "mixture_stats", "realise_mixture"]
+    assert "depends on itself" not in out
+
+
 def _overlay(tmp_path: Path, design: dict) -> Path:
     path = tmp_path / "design.yaml"
     path.write_text(yaml.safe_dump({"design": design}), encoding="utf-8")

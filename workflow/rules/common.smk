@@ -18,7 +18,14 @@ from cptmix.config import (
 )
 from cptmix.corpus.realise import read_realised, trainable_fractions
 from cptmix.corpus.sources import source_shards
-from cptmix.design import check_design, designed_mixtures, proxy_hp, sweep_shares, sweep_spec
+from cptmix.design import (
+    PROPOSED,
+    check_design,
+    designed_mixtures,
+    proxy_hp,
+    sweep_shares,
+    sweep_spec,
+)
 from cptmix.train.backends import BACKENDS, backend_env
 
 # No surprise network: a missing local model is an error, not a download or a hang.
@@ -384,6 +391,18 @@ def final_targets():
         *(["results/analysis/design/surrogate_cv.tsv"] if SWEEP_SPEC else []),
         *(["results/analysis/design/verification.tsv"] if PROPOSE else []),
     ]
+
+
+def eval_group(wildcards):
+    """The cluster group of an evaluation (`evaluate_model`): `eval`, or `eval_proposed`
+    for the proposed mixture, which depends on the others' evaluations."""
+    return "eval_proposed" if wildcards.model == PROPOSED else "eval"
+
+
+def mixture_group(wildcards):
+    """The cluster group of a designed mixture's small CPU jobs (its realisation and the rules
+    that read it: one Slurm job a mixture); a declared mixture's run ungrouped."""
+    return "mixture" if wildcards.mixture in DESIGNED else None
 
 
 def threads_for(group):

@@ -76,6 +76,8 @@ rule realise_mixture:
         runtime=5,
     conda:
         "../../envs/corpus.yaml"
+    group:
+        mixture_group  # one Slurm job per designed mixture (profiles/slurm)
     script:
         "../scripts/realise_mixture.py"
 
@@ -100,6 +102,8 @@ rule mixture_stats:
         runtime=60,
     conda:
         "../../envs/corpus.yaml"
+    group:
+        mixture_group  # one Slurm job per designed mixture (profiles/slurm)
     script:
         "../scripts/mixture_stats.py"
 
@@ -126,6 +130,8 @@ rule build_mixture:
         runtime=60,
     conda:
         "../../envs/corpus.yaml"
+    group:
+        mixture_group  # one Slurm job per designed mixture (profiles/slurm)
     script:
         "../scripts/build_mixture.py"
 
@@ -184,6 +190,8 @@ rule ledger:
         runtime=5,
     conda:
         "../../envs/corpus.yaml"
+    group:
+        mixture_group  # one Slurm job per designed mixture (profiles/slurm)
     script:
         "../scripts/ledger.py"
 

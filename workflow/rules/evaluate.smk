@@ -32,6 +32,11 @@ rule evaluate_model:
     resources:
         mem_mb=4000,
         runtime=60,
+    # On a cluster the evaluations run several to a job (profiles/slurm: group-components):
+    # group `eval` for every model but the proposed mixture, whose evaluations wait for the
+    # surrogate fitted on the others' (a job holding both would wait for itself).
+    group:
+        eval_group
     conda:
         "../../envs/evaluate.yaml"
     script:
