@@ -31,9 +31,10 @@ def job_counts(out: str) -> dict[str, int]:
 
 
 def outputs_of(out: str, rule: str) -> list[str]:
-    """The output paths of every job of `rule` in a dry run's listing."""
+    """The output paths of every job of `rule` in a dry run's listing (a group's members, e.g.
+    evaluate_model's in group `eval`, are listed indented under "Group job")."""
     found = []
-    for block in out.split("\nrule ")[1:]:
+    for block in re.split(r"\n[ \t]*rule ", out)[1:]:
         name, _, body = block.partition(":")
         if name.strip() == rule:
             found += [line.split(":", 1)[1].strip() for line in body.splitlines()
