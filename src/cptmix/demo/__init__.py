@@ -65,7 +65,8 @@ Evaluation (``jmedbench/{folder}/test.jsonl``, `evalsets.py`), ``eval_items`` re
 - MMLU-Medical(-Jp) lean on base facts (3/4), JMMLU-Medical on base facts that ja_base states
   in Japanese, MedMCQA(-Jp) half/half, MedQA(-Jp) (5 options) and USMLEQA(-Jp) on PMC facts
   (3/4); each family has its own question style (plain, terse, clinical vignette).
-  Distractors are the set's own answers dealt out again (per answer type, each answer goes to
+  Distractors are the set's own answers dealt out again (per answer type and fact tier, so
+  that the same sources name every option: `balance.tier_mixing`; each answer goes to
   n_options - 1 other items, never one whose subject a fact links it to), so every entity is
   a distractor in proportion to how often it is the answer, and gold and distractors are SFT
   targets equally often (`balance.answer_balance` measures it); the answer's position is

@@ -16,6 +16,13 @@ lose) accuracy from that prior alone, and CPT effects would be read through it.
   distractor in proportion to how often it is the answer);
 - fixed-label tasks (PubMedQA yes/no/maybe, DC, STS): `eval_label_tv` / `sft_label_tv`, the
   total-variation distance of the gold labels from uniform in the test and SFT sets.
+
+`tier_mixing` asks the same of the corpus: the share of an entity-option task's distractors
+that answer no fact of the item's own tier (`object_tiers`, from world.json). Base-tier facts
+are stated in every mixture (en_base/ja_base), pmc-tier facts only by the PMC sources, and a
+drug or gene answers facts of one tier; a distractor from another tier is a name some mixtures
+have read and others have not, so familiarity, not knowledge, would move the choice with the
+mixture.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from cptmix.demo.world import ROLES
 from cptmix.tasks import DC, MCQA, STS, TASKS, gold_index, mcqa_view, prompt_and_target
 
 ENTITY_FIELDS = ("gold_sft", "distractor_sft", "gold_never", "distractor_never", "entity_tv")
@@ -88,6 +96,43 @@ def answer_balance(tests: dict | str | Path, train: dict | None = None) -> list[
             row["entity_tv"] = _tv(gold, wrong)
         rows.append(row)
     return rows
+
+
+def object_tiers(world: dict | str | Path) -> dict[str, set[str]]:
+    """The tiers (base | pmc | jp) of the facts each object answers, by its English and
+    Japanese name, from a world's world.json (or its parsed content). A drug or gene answers
+    facts of one tier; a symptom or adverse event may answer facts of several."""
+    if not isinstance(world, dict):
+        world = json.loads(Path(world).read_text(encoding="utf-8"))
+    names = {e["id"]: (e["en"], e["ja"]) for ents in world["entities"].values() for e in ents}
+    out: dict[str, set[str]] = {}
+    for f in world["facts"]:
+        if f["kind"] in ROLES:
+            for name in names[f["args"][ROLES[f["kind"]][1]]]:
+                out.setdefault(name, set()).add(f["tier"])
+    return out
+
+
+def tier_mixing(tests: dict, tiers: dict[str, set[str]]) -> dict[str, float]:
+    """Per entity-option MCQA task: the share of distractors that answer no fact of the
+    item's own tier (the record's metadata.tier; `object_tiers` gives `tiers`). 0: every
+    option is a name that the same sources state as an answer, so familiarity with names
+    cannot tell the answer."""
+    out = {}
+    for task in TASKS:
+        records = tests.get(task.name)
+        if not records or task.category != MCQA or len({tuple(r["options"])
+                                                         for r in records}) == 1:
+            continue
+        other = total = 0
+        for r in records:
+            tier = r["metadata"]["tier"]
+            for i, o in enumerate(r["options"]):
+                if i != r["answer_idx"]:
+                    total += 1
+                    other += tier not in tiers.get(o, ())
+        out[task.name] = other / total
+    return out
 
 
 def format_balance(rows: list[dict]) -> str:

@@ -16,7 +16,9 @@ Columns (plain data, nothing to parse):
   task asks, in which language).
 
 The rows follow from where facts, names and templates are stated (package docstring):
-every test set's distractors are its own answers dealt out again (`evalsets.py`), so a
+every test set's distractors are its own answers dealt out again, within the answer's fact
+tier (`evalsets.py`), so neither an answer prior nor familiarity with the options' names
+(which sources mention them) tells the answer, and a
 score moves only with what a model knows about the asked fact, never with a prior over
 answers.
 """
