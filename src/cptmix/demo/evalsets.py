@@ -202,8 +202,8 @@ class EvalSetWriter:
         n_options - 1 times per time it is the answer. No prior over entities (how often one
         is an SFT target, how often the corpus names it) can then tell the answer from the
         distractors; only knowing the fact can. The tier matters because
-        an object belongs to one tier: dealt across tiers, an item of a base fact would offer
-        pmc-tier names that only pmc_en mentions, and a mixture's *familiarity* with names
+        a drug or gene answers facts of one tier: dealt across tiers, an item of a base fact
+        would offer pmc-tier names that only the PMC sources mention, and a mixture's *familiarity* with names
         (not knowledge of the fact) would move its choice: adding pmc_en then raises pmc items
         and lowers base items by name familiarity alone (measured on the demo: pmc items'
         gold log-probability +2.2 to +4.9 nats, base items' accuracy -0.04 to -0.12).
