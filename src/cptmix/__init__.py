@@ -18,7 +18,6 @@ def lazy_exports(package: str, exports: dict[str, str]):
         return value
 
     def __dir__():
-        return sorted(set(exports) | set(globals().get("__all__", ())) | set(
-            vars(importlib.import_module(package))))
+        return sorted(set(exports) | set(vars(importlib.import_module(package))))
 
     return __getattr__, __dir__

@@ -201,29 +201,29 @@ class EvalSetWriter:
         fact links to that item's subject), so each entity is a distractor exactly
         n_options - 1 times per time it is the answer. No prior over entities (how often one
         is an SFT target, how often the corpus names it) can then tell the answer from the
-        distractors; only knowing the fact can. The tier matters because
-        a drug or gene answers facts of one tier: dealt across tiers, an item of a base fact
-        would offer pmc-tier names that only the PMC sources mention, and a mixture's *familiarity* with names
-        (not knowledge of the fact) would move its choice: adding pmc_en then raises pmc items
+        distractors; only knowing the fact can. The tier matters because a drug or
+        gene answers facts of one tier: dealt across tiers, an item of a base fact would offer
+        pmc-tier names that only the PMC sources mention, and a mixture's *familiarity* with
+        names (not knowledge of the fact) would move its choice: adding pmc_en then raises pmc items
         and lowers base items by name familiarity alone (measured on the demo: pmc items'
         gold log-probability +2.2 to +4.9 nats, base items' accuracy -0.04 to -0.12).
         """
-        def otype(it: dict) -> str:
+        def type_of(it: dict) -> str:
             return self.w.entities[it["fact"].object].type
 
         answers: dict[tuple[str, str], set[str]] = {}
         for it in items:
-            answers.setdefault((otype(it), it["fact"].tier), set()).add(it["fact"].object)
+            answers.setdefault((type_of(it), it["fact"].tier), set()).add(it["fact"].object)
         # Per type only: a type with a tier of fewer answers than options (tiny worlds), and
         # the SFT sets, whose tiers are too small to deal within and stay balanced (measured:
         # entity TV up to 0.18 within tiers vs <= 0.04 per type); the test sets are what a
         # mixture's familiarity with names would bias (balance.tier_mixing: <= 3 % on the
         # demo world, 17-26 % dealt per type).
-        untiered = {t for (t, _), objs in answers.items()
-                    if len(objs) < fam.n_options or items[0]["fact"].split == "sft"}
+        sft = items[0]["fact"].split == "sft"  # a family's items are of one split
+        untiered = {t for (t, _), objs in answers.items() if sft or len(objs) < fam.n_options}
         by_type: dict[tuple[str, str], list[dict]] = {}
         for it in items:
-            t = otype(it)
+            t = type_of(it)
             by_type.setdefault((t, "" if t in untiered else it["fact"].tier), []).append(it)
         for key in sorted(by_type):
             group, otype = by_type[key], key[0]
