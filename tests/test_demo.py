@@ -12,8 +12,10 @@ import pytest
 
 from cptmix.demo import DEFAULT_WORLD, generate_world
 from cptmix.demo.names import katakana
+from cptmix.demo.sources import REVIEW_PER_DOC
 from cptmix.demo.templates import research_pairs
 from cptmix.demo.translate import NoisyTranslator
+from cptmix.demo.world import EXCLUDE, ROLES
 from cptmix.tasks import DC, MCQA, MT, NER, STS, TASKS, get_task, prompt_and_target
 
 SMALL = {
@@ -21,6 +23,7 @@ SMALL = {
     "eval_items": 8, "sft_items": 6,
     "docs": {"general": 60, "ja_base": 30, "en_base": 30, "pmc_en": 30,
              "parallel_abstracts": 20, "textbooks": 12},
+    "review_questions": {"en_base": 20, "ja_base": 16},
 }
 SOURCES = ("general", "ja_base", "en_base", "pmc_en", "pmc_ja_mt", "parallel_abstracts",
            "textbooks")
@@ -120,6 +123,7 @@ def test_sources_have_the_configured_documents_and_languages(world):
     for name in SOURCES:
         docs = src[name]
         want = SMALL["docs"]["pmc_en" if name == "pmc_ja_mt" else name]
+        want += -(-SMALL["review_questions"].get(name, 0) // REVIEW_PER_DOC)
         assert len(docs) == want, name
         assert len({d["id"] for d in docs}) == len(docs), f"{name}: duplicate ids"
         for d in docs:
@@ -130,7 +134,9 @@ def test_sources_have_the_configured_documents_and_languages(world):
     langs = [d["lang"] for d in src["general"]]
     assert abs(langs.count("en") - langs.count("ja")) <= 1 and "parallel" in langs
     for d in src["ja_base"] + src["textbooks"]:
-        assert " " not in d["text"], "Japanese text is written without spaces"
+        # (but for the option letters of med-eval's prompt in the review questions: "A. ...")
+        text = re.sub(r"(?m)^[A-E]\. ", "", d["text"])
+        assert " " not in text, "Japanese text is written without spaces"
 
 
 def test_general_text_names_every_entity_but_states_no_fact(world):
@@ -420,6 +426,81 @@ def test_sft_mcqa_asks_about_other_facts_than_the_tests(world):
     assert sft_questions and not sft_questions & test_questions
 
 
+def _review_questions(world, source):
+    """(question line, options, answer) of every review question in `source`."""
+    out = []
+    for d in world["sources"][source]:
+        if d["id"].startswith(("enr-", "jar-")):
+            for block in d["text"].split("\n", 1)[1].split("\n\n"):
+                lines = block.split("\n")
+                out.append((lines[0], [re.sub(r"^[A-E]\. ", "", x) for x in lines[1:-1]],
+                            re.split(r"Answer: |答え：", lines[-1], maxsplit=1)[1]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def review_world(tmp_path_factory):
+    """The default world's sizes (its review pools), without the text the test does not read."""
+    cfg = copy.deepcopy(DEFAULT_WORLD)
+    cfg["docs"].update(general=10, pmc_en=10, parallel_abstracts=10, textbooks=10)
+    out = tmp_path_factory.mktemp("review")
+    generate_world(cfg, out)
+    audit = json.loads((out / "world.json").read_text(encoding="utf-8"))
+    return {"cfg": cfg, "audit": audit,
+            "entities": {e["id"]: e for ents in audit["entities"].values() for e in ents},
+            "sources": {s: _read_jsonl(out / "sources" / f"{s}.jsonl")
+                        for s in ("en_base", "ja_base")}}
+
+
+@pytest.mark.parametrize("source, lang", [("en_base", "en"), ("ja_base", "ja")])
+def test_review_questions_ask_only_sft_facts_the_source_states(review_world, source, lang):
+    world = review_world
+    questions = _review_questions(world, source)
+    assert len(questions) == world["cfg"]["review_questions"][source]
+    facts = world["audit"]["facts"]
+    asked = set()
+    for question, options, answer in questions:
+        assert question.startswith("Question: " if lang == "en" else "質問："), question
+        assert answer in options and len(set(options)) == len(options) >= 2
+        fact = [f for f in facts if world["entities"][_subject(f)][lang] in question
+                and world["entities"][f["args"][_object_role(f)]][lang] == answer]
+        assert len(fact) == 1, (question, answer)
+        fact = fact[0]
+        assert fact["split"] == "sft", "never an evaluation fact"
+        assert fact["statements"].get(source, 0) >= 1, "a fact the source states"
+        asked.add(fact["id"])
+        # no option is another answer linked to the question's subject
+        linked = {world["entities"][f["args"][_object_role(f)]][lang] for f in facts
+                  if _subject(f) == _subject(fact) and f is not fact
+                  and f["kind"] in EXCLUDE[fact["kind"]]}
+        assert not linked & set(options), question
+    assert len(asked) == len({f["id"] for f in facts if f["split"] == "sft"
+                              and f["statements"].get(source, 0) >= 1
+                              and (source == "ja_base" or f["tier"] == "base")}), "all asked"
+    # distractors are the review's own answers: no entity is offered that never answers
+    answers = Counter(a for _, _, a in questions)
+    offered = Counter(o for _, opts, a in questions for o in opts if o != a)
+    assert set(offered) <= set(answers)
+
+
+def _subject(fact):
+    return fact["args"][ROLES[fact["kind"]][0]]
+
+
+def _object_role(fact):
+    return ROLES[fact["kind"]][1]
+
+
+def test_review_questions_change_no_other_file(tmp_path, world):
+    generate_world({**copy.deepcopy(SMALL), "review_questions": {}}, tmp_path)
+    again, first = _snapshot(tmp_path), _snapshot(world["out"])
+    changed = {k for k in first if again.get(k) != first[k]}
+    assert changed == {"sources/en_base.jsonl", "sources/ja_base.jsonl", "world.json"}
+    for name in ("en_base", "ja_base"):
+        plain = _read_jsonl(tmp_path / "sources" / f"{name}.jsonl")
+        assert plain == world["sources"][name][:len(plain)], "appended after the source"
+
+
 # --- planted effects, audit, config --------------------------------------------------------------
 
 def test_planted_effects_are_data_on_named_sources(world):
@@ -591,6 +672,11 @@ def test_katakana_rejects_letters_outside_the_syllable_table():
     (lambda c: c["docs"].pop("textbooks"), ValueError, "world.docs.textbooks"),
     (lambda c: c["docs"].update(wiki=3), ValueError, "world.docs.wiki"),
     (lambda c: c["docs"].update(pmc_ja_mt=7), ValueError, "world.docs.pmc_ja_mt"),
+    (lambda c: c["review_questions"].update(textbooks=3), ValueError,
+     "world.review_questions.textbooks"),
+    (lambda c: c["review_questions"].update(en_base=-1), ValueError,
+     "world.review_questions.en_base"),
+    (lambda c: c.update(review_questions=[5]), TypeError, "world.review_questions"),
 ])
 def test_bad_world_configs_name_the_key(tmp_path, mutate, error, match):
     cfg = copy.deepcopy(SMALL)
@@ -606,6 +692,8 @@ def test_default_world_is_sized_as_designed(tmp_path):
              json.loads((tmp_path / "world.json").read_text(encoding="utf-8"))["sources"].items()}
     assert 350_000 < chars["general"] < 450_000
     assert 250_000 < chars["pmc_en"] < 350_000
-    for name in ("ja_base", "en_base", "pmc_ja_mt", "parallel_abstracts", "textbooks"):
+    for name in ("pmc_ja_mt", "parallel_abstracts", "textbooks"):
         assert 80_000 < chars[name] < 200_000, name
+    for name in ("ja_base", "en_base"):  # with their review questions
+        assert 80_000 < chars[name] < 350_000, name
     assert max(chars, key=chars.get) == "general"

@@ -52,6 +52,12 @@ Sources (``sources/{name}.jsonl``, one {"id", "text", "lang"} document per line)
   ``parallel/abstract_pairs.jsonl``): shorter abstracts and their clean translation,
   paragraph-interleaved with the language order of each paragraph pair drawn at random
   (paper appendix G).
+- review questions (``world.review_questions``, appended to en_base and ja_base): exam
+  practice in med-eval's MCQA prompt, answered ("Question: ...\nA. ...\nAnswer: X" /
+  "質問：...答え：X"), asking only SFT-split facts that the source states, with the review's
+  own answers as distractors. They teach every mixture alike to answer a question with a
+  fact read as a statement: without them the tiny CPT model completes a fact's statement
+  right 0.6-0.8 of the time and answers the same fact asked as MCQA at chance.
 - ``textbooks``: Japanese chapters restating all Japan-local facts and a share of the global
   facts, each closed by a key point; every sixth chapter states the lung-cancer T-staging
   thresholds or the adverse-event causality rules (needed by RRTNM and CRADE).
@@ -118,6 +124,7 @@ DEFAULT_WORLD: dict = {
         "parallel_abstracts": 160,
         "textbooks": 450,
     },
+    "review_questions": {"en_base": 800, "ja_base": 500},  # exam practice (SFT-split facts)
 }
 
 __all__ = ["DEFAULT_WORLD", "check_world_config", "generate_world"]

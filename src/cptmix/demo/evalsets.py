@@ -16,82 +16,20 @@ import string
 from dataclasses import dataclass
 
 from cptmix.demo.sources import tnm_size
-from cptmix.demo.templates import FACT_PAIRS
-from cptmix.demo.world import GLOBAL_KINDS, JP_KINDS, World
+from cptmix.demo.templates import FACT_PAIRS, QUESTIONS, SEXES
+from cptmix.demo.world import EXCLUDE, GLOBAL_KINDS, JP_KINDS, World
 from cptmix.tasks import NER_NONE, get_task
 
 SPLIT_NAME = {"eval": "test", "sft": "train"}
 ENTITY_EVAL_SHARE = 0.7  # invented entities used by fact-free generators (NER, STS, SMDIS)
 
-# MCQA question templates: style -> kind -> (English, Japanese).
-QUESTIONS = {
-    "plain": {
-        "treats": ("Which drug is used to treat {disease}?",
-                   "{disease}の治療に用いられる薬剤はどれか。"),
-        "gene": ("Mutations in which gene are associated with {disease}?",
-                 "{disease}と関連する遺伝子はどれか。"),
-        "symptom": ("Which symptom is characteristic of {disease}?",
-                    "{disease}に特徴的な症状はどれか。"),
-        "ae": ("Which adverse event is typical of {drug}?", "{drug}で注意すべき有害事象はどれか。"),
-    },
-    "jmmlu": {
-        "treats": ("", "次のうち、{disease}の治療薬として正しいのはどれか。"),
-        "gene": ("", "次のうち、{disease}の原因遺伝子はどれか。"),
-        "symptom": ("", "次のうち、{disease}の主な症状はどれか。"),
-        "ae": ("", "次のうち、{drug}の副作用として知られるのはどれか。"),
-    },
-    "terse": {
-        "treats": ("Drug of choice for {disease}:", "{disease}の治療薬:"),
-        "gene": ("Gene implicated in {disease}:", "{disease}の関連遺伝子:"),
-        "symptom": ("Cardinal symptom of {disease}:", "{disease}の主症状:"),
-        "ae": ("Adverse effect of {drug}:", "{drug}の副作用:"),
-    },
-    "vignette": {
-        "treats": (("A {age}-year-old {sex} is diagnosed with {disease}. Which drug is most "
-                    "appropriate?"),
-                   "{age}歳の{sex}。{disease}と診断された。最も適切な薬剤はどれか。"),
-        "gene": (("A {age}-year-old {sex} is diagnosed with {disease}. Which gene is most likely "
-                  "mutated?"),
-                 "{age}歳の{sex}。{disease}と診断された。変異が最も疑われる遺伝子はどれか。"),
-        "symptom": ("A {age}-year-old {sex} has {disease}. Which symptom is most likely?",
-                    "{age}歳の{sex}。{disease}がある。最もみられやすい症状はどれか。"),
-        "ae": ("A {age}-year-old {sex} starts {drug}. Which adverse event is most likely?",
-               "{age}歳の{sex}。{drug}を開始した。最も起こりやすい有害事象はどれか。"),
-    },
-    "usmle": {
-        "treats": (("A {age}-year-old {sex} comes to the clinic with {disease}. What is the best "
-                    "treatment?"), "{age}歳の{sex}が{disease}で来院した。最適な治療薬はどれか。"),
-        "gene": (("Genetic testing is ordered for a {age}-year-old {sex} with {disease}. Which "
-                  "gene is most likely affected?"),
-                 "{disease}の{age}歳の{sex}に遺伝子検査を行う。異常が予想される遺伝子はどれか。"),
-        "symptom": (("A {age}-year-old {sex} with {disease} is examined. Which finding is "
-                     "expected?"), "{disease}の{age}歳の{sex}を診察した。予想される症状はどれか。"),
-        "ae": (("A {age}-year-old {sex} taking {drug} returns for follow-up. Which adverse event "
-                "should be checked?"),
-               "{drug}を服用中の{age}歳の{sex}が再診した。確認すべき有害事象はどれか。"),
-    },
-    "exam": {
-        "jp_first_line": (("Which drug does the Japanese clinical guideline recommend first for "
-                           "{disease}?"),
-                          "日本の診療ガイドラインで{disease}の第一選択薬はどれか。"),
-        "jp_region": ("In Japan, in which region is {disease} most common?",
-                      "日本で{disease}が最も多い地域はどれか。"),
-        "jp_coverage": ("In Japan, which public program covers medical costs of {disease}?",
-                        "日本で{disease}の医療費を助成する制度はどれか。"),
-    },
-}
 # PubMedQA asks one question of every trial-like finding, in one of two wordings.
 PUBMEDQA_QUESTIONS = [("Does {drug} improve outcomes in patients with {disease}?",
                        "{drug}は{disease}患者の転帰を改善するか。"),
                       ("Is {drug} effective in {disease}?", "{drug}は{disease}に有効か。")]
 PUBMEDQA_OPTIONS = {"en": ["yes", "no", "maybe"], "ja": ["はい", "いいえ", "どちらとも言えない"]}
 PUBMEDQA_ANSWER = {"treats": 0, "trial_null": 1, "trial_maybe": 2}
-SEXES = (("man", "男性"), ("woman", "女性"))
-# Answers that must not appear among a question's distractors: every object that a fact of
-# these kinds links to the question's subject.
-EXCLUDE = {"treats": ("treats", "jp_first_line"), "jp_first_line": ("treats", "jp_first_line"),
-           "gene": ("gene",), "symptom": ("symptom",), "ae": ("ae",),
-           "jp_region": ("jp_region",), "jp_coverage": ("jp_coverage",)}
+
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cptmix.demo.evalsets import EvalSetWriter
 from cptmix.demo.planted import planted_tsv
-from cptmix.demo.sources import SourceWriter
+from cptmix.demo.sources import REVIEW_SOURCES, SourceWriter
 from cptmix.demo.world import build_world
 from cptmix.io import write_jsonl, write_text
 from cptmix.tasks import TASKS
@@ -49,6 +49,17 @@ def check_world_config(cfg: dict) -> None:
         n = docs.get(name)
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"world.docs.{name}: expected an integer >= 1, got {n!r}")
+    review = cfg.get("review_questions", {})
+    if not isinstance(review, dict):
+        raise TypeError("world.review_questions: expected a mapping source -> number of "
+                        "questions")
+    for name, n in review.items():
+        if name not in REVIEW_SOURCES:
+            raise ValueError(f"world.review_questions.{name}: not a source with review "
+                             f"questions (these are: {', '.join(REVIEW_SOURCES)})")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            raise ValueError(f"world.review_questions.{name}: expected an integer >= 0, "
+                             f"got {n!r}")
     if "pmc_ja_mt" in docs and docs["pmc_ja_mt"] != docs["pmc_en"]:
         raise ValueError("world.docs.pmc_ja_mt: the translation has one document per pmc_en "
                          f"document ({docs['pmc_en']}), got {docs['pmc_ja_mt']}")
@@ -76,6 +87,11 @@ def generate_world(cfg: dict, out_dir: str | Path) -> None:
     sources["pmc_en"], pmc_ja_mt = writer.pmc(docs["pmc_en"])
     pairs = writer.parallel(docs["parallel_abstracts"])
     sources["textbooks"] = writer.textbooks(docs["textbooks"])
+    # Drawn last, each from its own stream: they change nothing above.
+    review = cfg.get("review_questions", {})
+    for name in REVIEW_SOURCES:
+        if review.get(name):
+            sources[name] += writer.review(name, review[name])
     for name in WRITTEN:
         write_jsonl(out / "sources" / f"{name}.jsonl", sources[name])
     write_jsonl(out / "parallel" / "abstract_pairs.jsonl", pairs)

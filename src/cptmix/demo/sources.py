@@ -12,7 +12,8 @@ import random
 
 from cptmix.demo import names, templates
 from cptmix.demo.translate import NoisyTranslator
-from cptmix.demo.world import GLOBAL_KINDS, World
+from cptmix.demo.world import EXCLUDE, GLOBAL_KINDS, JP_KINDS, World
+from cptmix.tasks import MEDEVAL_TEMPLATES, options_text
 
 Doc = dict
 
@@ -25,6 +26,16 @@ _INFECTION = ("pneumonia", "influenza", "the common cold")
 # Secondary findings per pmc_en paper (besides its primary finding, stated three times):
 # dense papers, so each PMC fact is stated often at a small corpus size.
 PMC_SECONDARY = 6
+# Review questions (world.review_questions): the sources that carry them, the facts they ask
+# (the SFT split of the facts the source states: never an evaluation fact), their styles and
+# med-eval's prompt of their language, answered after it.
+REVIEW_SOURCES = ("en_base", "ja_base")
+REVIEW_STYLES = {"en": ("plain", "terse", "vignette", "usmle"),
+                 "ja": ("plain", "jmmlu", "terse", "vignette", "usmle")}
+REVIEW_PROMPT = {"en": MEDEVAL_TEMPLATES["mcqa_with_options"],
+                 "ja": MEDEVAL_TEMPLATES["mcqa_with_options_jp"]}
+REVIEW_HEADING = {"en": "Review questions", "ja": "復習問題"}
+REVIEW_PER_DOC = 3
 
 
 def _doc(doc_id: str, text: str, lang: str) -> Doc:
@@ -199,6 +210,62 @@ class SourceWriter:
             docs.append({"id": f"par-{i:05d}", "en": "\n".join(p[0] for p in paragraphs),
                          "ja": "\n".join(p[1] for p in paragraphs)})
         return docs
+
+    # --- review questions (exam practice inside en_base and ja_base) ------------------------
+    def review(self, source: str, n: int) -> list[Doc]:
+        """`n` review questions as `source` states them, REVIEW_PER_DOC to a document.
+
+        Real medical text holds exam practice; here it is what teaches a model to *answer* a
+        question with a fact it read as a statement (a tiny model does not make that step on
+        its own: a CPT model that completes a statement right 0.6-0.8 of the time answers
+        the same facts asked as MCQA at chance). The questions ask the SFT split of the
+        facts `source` states, in the evaluation sets' question styles and med-eval's prompt
+        of the source's language, answer after the prompt; so every mixture (en_base and
+        ja_base are in all) learns the same answering skill and no evaluation fact is ever
+        asked. The distractors are the review's own answers of the same kind (not the
+        linked objects), so an entity is offered as often as a distractor in proportion to
+        how often it is the answer, as in the evaluation sets.
+        """
+        lang = "en" if source == "en_base" else "ja"
+        if source == "en_base":
+            facts = self.w.select(kinds=GLOBAL_KINDS, tiers=("base",), split="sft")
+        else:
+            facts = self.w.select(in_ja_base=True, split="sft")
+        rng = self.rng(f"{source}:review")
+        asked = schedule(facts, n, rng)
+        # Each group's answers with their multiplicity: a distractor is drawn in proportion
+        # to how often it is an answer (drugs answer two kinds, EXCLUDE's first).
+        answers: dict[str, list[str]] = {}
+        for f in asked:
+            answers.setdefault(EXCLUDE[f.kind][0], []).append(f.object)
+        questions = []
+        for f in asked:
+            linked = set(self.w.objects_of(EXCLUDE[f.kind], f.subject))
+            pool = [e for e in answers[EXCLUDE[f.kind][0]] if e not in linked]
+            if not pool:  # a tiny world: no other review answer fits, any unlinked entity
+                pool = [e.id for e in self.w.by_type[self.w.entities[f.object].type]
+                        if e.id not in linked]
+            want = min(len(set(pool)), rng.choice((3, 4)))
+            options: list[str] = []
+            while len(options) < want:
+                e = rng.choice(pool)
+                if e not in options:
+                    options.append(e)
+            options.insert(rng.randrange(len(options) + 1), f.object)
+            values = self.names_of(f, lang)
+            values.update(age=rng.randint(20, 79),
+                          sex=templates.SEXES[rng.randrange(2)][0 if lang == "en" else 1])
+            style = "exam" if f.kind in JP_KINDS else rng.choice(REVIEW_STYLES[lang])
+            question = templates.QUESTIONS[style][f.kind][0 if lang == "en" else 1]
+            prompt = REVIEW_PROMPT[lang].format(
+                question=question.format(**values),
+                options=options_text([self.w.name(e, lang) for e in options]))
+            questions.append(prompt + self.w.name(f.object, lang))
+        prefix = "enr" if lang == "en" else "jar"
+        return [_doc(f"{prefix}-{i // REVIEW_PER_DOC + 1:05d}",
+                     REVIEW_HEADING[lang] + "\n" + "\n\n".join(
+                         questions[i:i + REVIEW_PER_DOC]), lang)
+                for i in range(0, len(questions), REVIEW_PER_DOC)]
 
     # --- encyclopedic and explanatory text: en_base, ja_base, textbooks --------------------
     def _topic_docs(self, source: str, facts, n_docs: int, per_doc: int, lang: str,

@@ -40,6 +40,11 @@ ROLES = {
     "jp_first_line": ("disease", "drug"), "jp_region": ("disease", "region"),
     "jp_coverage": ("disease", "program"),
 }
+# Answers that must not appear among a question's distractors: every object that a fact of
+# these kinds links to the question's subject.
+EXCLUDE = {"treats": ("treats", "jp_first_line"), "jp_first_line": ("treats", "jp_first_line"),
+           "gene": ("gene",), "symptom": ("symptom",), "ae": ("ae",),
+           "jp_region": ("jp_region",), "jp_coverage": ("jp_coverage",)}
 _PREFIX = {"disease": "DIS", "drug": "DRG", "gene": "GEN"}
 
 
