@@ -216,7 +216,7 @@ def test_study_config_is_the_typed_defaulted_view(demo_cfg):
     assert study.translate["pmc_ja_mt"].output_field is None
     assert study.parallel["parallel_abstracts"].seed == 7
     assert study.parallel["parallel_abstracts"].ja_id_suffix == ""
-    assert study.token_budget == {"epochs": 3}  # train.cpt.epochs passes
+    assert study.token_budget == {"epochs": 6}  # train.cpt.epochs passes
     assert study.megatron_sequence_length == 128  # train.cpt.block_size
     assert study.corpus.max_repetitions == 8
     assert study.train.sft_backend == "hf" == study.train.backend
