@@ -31,7 +31,6 @@ PUBMEDQA_OPTIONS = {"en": ["yes", "no", "maybe"], "ja": ["はい", "いいえ", 
 PUBMEDQA_ANSWER = {"treats": 0, "trial_null": 1, "trial_maybe": 2}
 
 
-
 @dataclass(frozen=True)
 class McqaFamily:
     key: str

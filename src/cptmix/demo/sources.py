@@ -227,10 +227,7 @@ class SourceWriter:
         how often it is the answer, as in the evaluation sets.
         """
         lang = "en" if source == "en_base" else "ja"
-        if source == "en_base":
-            facts = self.w.select(kinds=GLOBAL_KINDS, tiers=("base",), split="sft")
-        else:
-            facts = self.w.select(in_ja_base=True, split="sft")
+        facts = self.stated(source, split="sft")
         rng = self.rng(f"{source}:review")
         asked = schedule(facts, n, rng)
         # Each group's answers with their multiplicity: a distractor is drawn in proportion
@@ -288,9 +285,15 @@ class SourceWriter:
             out.append((self.w.name(topic, lang), sentences, chunk))
         return out
 
+    def stated(self, source: str, split: str | None = None) -> list:
+        """The facts en_base or ja_base states (of `split`, if given)."""
+        if source == "en_base":
+            return self.w.select(kinds=GLOBAL_KINDS, tiers=("base",), split=split)
+        return self.w.select(in_ja_base=True, split=split)
+
     def en_base(self, n_docs: int) -> list[Doc]:
         rng = self.rng("en_base")
-        facts = self.w.select(kinds=GLOBAL_KINDS, tiers=("base",))
+        facts = self.stated("en_base")
         docs = self._topic_docs("en_base", facts, n_docs, 5, "en", templates.EN_BASE,
                                 templates.EN_FILLER, rng)
         return [_doc(f"enb-{i:05d}", f"{title}\n" + " ".join(sents), "en")
@@ -298,7 +301,7 @@ class SourceWriter:
 
     def ja_base(self, n_docs: int) -> list[Doc]:
         rng = self.rng("ja_base")
-        facts = self.w.select(in_ja_base=True)
+        facts = self.stated("ja_base")
         docs = self._topic_docs("ja_base", facts, n_docs, 5, "ja", templates.JA_TEXT,
                                 templates.JA_FILLER, rng)
         return [_doc(f"jab-{i:05d}", f"{title}について\n" + "".join(sents), "ja")
