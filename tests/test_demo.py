@@ -12,7 +12,7 @@ import pytest
 
 from cptmix.demo import DEFAULT_WORLD, generate_world
 from cptmix.demo.names import katakana
-from cptmix.demo.sources import REVIEW_PER_DOC
+from cptmix.demo.sources import EVERYDAY_EVERY, REVIEW_PER_DOC
 from cptmix.demo.templates import research_pairs
 from cptmix.demo.translate import NoisyTranslator
 from cptmix.demo.world import EXCLUDE, ROLES
@@ -124,6 +124,8 @@ def test_sources_have_the_configured_documents_and_languages(world):
         docs = src[name]
         want = SMALL["docs"]["pmc_en" if name == "pmc_ja_mt" else name]
         want += -(-SMALL["review_questions"].get(name, 0) // REVIEW_PER_DOC)
+        if name == "ja_base":  # plus its everyday notes
+            want += max(1, SMALL["docs"]["ja_base"] // EVERYDAY_EVERY)
         assert len(docs) == want, name
         assert len({d["id"] for d in docs}) == len(docs), f"{name}: duplicate ids"
         for d in docs:
@@ -371,7 +373,7 @@ def test_tasks_lean_on_the_designed_fact_tiers(world):
 def test_ner_labels_are_all_the_entities_of_the_asked_type(world):
     types = {"BC2GM-Jp": {"gene"}, "JNLPBA-Jp": {"gene"}, "BC5Chem-Jp": {"drug", "chemical"},
              "BC5Disease-Jp": {"disease", "common"}, "NCBI-Disease-Jp": {"disease", "common"},
-             "MRNER-Disease": {"symptom"}, "MRNER-Medicine": {"drug"},
+             "MRNER-Disease": {"complaint"}, "MRNER-Medicine": {"drug"},
              "NRNER": {"symptom", "drug"}}
     for name, wanted in types.items():
         names = [e["ja"] for e in world["entities"].values() if e["type"] in wanted]
@@ -697,3 +699,44 @@ def test_default_world_is_sized_as_designed(tmp_path):
     for name in ("ja_base", "en_base"):  # with their review questions
         assert 80_000 < chars[name] < 350_000, name
     assert max(chars, key=chars.get) == "general"
+
+
+# --- planted "none" tasks ------------------------------------------------------------------
+
+def test_none_tasks_read_only_words_no_added_source_writes(tmp_path):
+    """The planted-"none" tasks (MRNER-Disease, SMDIS, JCSTS) are made of everyday words that
+    ja_base (in every mixture whole) and the general text write and that no source a mixture
+    adds (pmc_en and its translation, textbooks, parallel abstracts) writes, and of no
+    fact-bearing name; control: the same world with one of those words written into a
+    textbook, and one with a drug in a none task's item, fail the check."""
+    from cptmix.demo.balance import ADDED_SOURCES, none_exposure, none_leaks
+
+    cfg = {**SMALL, "docs": {**SMALL["docs"], "ja_base": 80, "general": 120}}
+    generate_world(cfg, tmp_path)
+    rows = none_exposure(tmp_path)
+    assert {r["task"] for r in rows} == {"MRNER-Disease", "SMDIS", "JCSTS"}
+    assert none_leaks(rows) == []
+    # what the tasks ask is read: every everyday term is in ja_base's notes or general text
+    assert all(r["ja_base"] + r["general"] > 0 for r in rows)
+    assert {r["type"] for r in rows} >= {"complaint", "remedy", "common", "age", "course"}
+    assert set(ADDED_SOURCES) <= set(rows[0])
+
+    word = next(r["term"] for r in rows if r["type"] == "complaint")
+    textbooks = tmp_path / "sources" / "textbooks.jsonl"
+    docs = [json.loads(x) for x in textbooks.read_text(encoding="utf-8").splitlines()]
+    docs[0]["text"] += f"{word}に注意する。"
+    textbooks.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs),
+                         encoding="utf-8")
+    leaks = none_leaks(none_exposure(tmp_path))
+    assert leaks and {r["term"] for r in leaks} == {word}
+    assert all(r["textbooks"] == 1 for r in leaks)
+
+    audit = json.loads((tmp_path / "world.json").read_text(encoding="utf-8"))
+    drug = audit["entities"]["drug"][0]["ja"]
+    smdis = tmp_path / "jmedbench" / "smdis" / "test.jsonl"
+    items = [json.loads(x) for x in smdis.read_text(encoding="utf-8").splitlines()]
+    items[0]["premise"] = f"{drug}のニュースを見た。"
+    smdis.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in items),
+                     encoding="utf-8")
+    assert any(r["term"] == drug and r["task"] == "SMDIS"
+               for r in none_leaks(none_exposure(tmp_path)))

@@ -41,7 +41,10 @@ Sources (``sources/{name}.jsonl``, one {"id", "text", "lang"} document per line)
   documents pairing every entity's English and Japanese names (no facts) and a few phrasebook
   documents of sentence pairs. It pre-trains the base model, which thus knows the names and
   both languages but none of the medical facts that CPT should add.
-- ``ja_base`` / ``en_base``: encyclopedic text per topic entity (see the table).
+- ``ja_base`` / ``en_base``: encyclopedic text per topic entity (see the table); ja_base
+  also holds everyday notes (one per eight topic documents: `SourceWriter.everyday`) naming
+  everyday complaints, remedies and common illnesses, the vocabulary of the planted-"none"
+  tasks, which no other CPT source writes.
 - ``pmc_en``: PMC-like papers (title, abstract, background, methods, results, conclusions);
   each has a primary finding stated three times and secondary findings. Largest source.
 - ``pmc_ja_mt`` (built by the translate rule, `cptmix.prepare.translate`, from pmc_en):
@@ -79,16 +82,20 @@ Evaluation (``jmedbench/{folder}/test.jsonl``, `evalsets.py`), ``eval_items`` re
   drawn at random. PubMedQA(-Jp): yes/no/maybe on trial findings, a third each.
 - EJMMT: research sentences stating facts, English and clean Japanese (both directions).
 - NER: short Japanese sentences; labels are the Japanese names of the asked type in order of
-  appearance (genes; drugs + chemicals; diseases incl. common ones; symptoms, excluding
-  negated mentions; drugs; symptoms + drugs), with entities of other types and Latin
+  appearance (genes; drugs + chemicals; diseases incl. common ones; everyday complaints,
+  excluding negated mentions; drugs; symptoms + drugs), with entities of other types and
+  Latin
   abbreviations (CT, PCR...) as distractors. Test sentences name the eval split's invented
   entities; SFT sentences name invented names that occur nowhere else (`World.sft_ner_names`,
   twice as many as the world's), so SFT can teach copying but no answer to memorise.
 - CRADE: なし (no event, or the event predates the drug) / 低い (an event that is not the
   drug's known adverse event) / 高い (the known adverse event) / 確実 (known, resolves on
   withdrawal, recurs on rechallenge). RRTNM: T1-T4 from the stated tumour size (<=3, <=5, <=7,
-  >7 cm). SMDIS: does the poster or someone close have a symptom or disease. JCSTS: two case
-  sentences with five slots; the gold score is the number of slots they share (0-5).
+  >7 cm). SMDIS: does the poster or someone close have a complaint or illness. JCSTS: two
+  case sentences with five slots; the gold score is the number of slots they share (0-5).
+  MRNER-Disease, SMDIS and JCSTS are planted "none": they use only the everyday vocabulary
+  that the general text and ja_base (in every mixture whole) write, so no mixture reads more
+  of it than another (`balance.none_exposure` checks this).
 
 Items come from the ``eval`` split of facts (and, for NER/STS/SMDIS, of invented entities);
 the SFT source (``sft_sources/{folder}/train.jsonl``: ``sft_items`` train records per task

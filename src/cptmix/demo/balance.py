@@ -135,6 +135,66 @@ def tier_mixing(tests: dict, tiers: dict[str, set[str]]) -> dict[str, float]:
     return out
 
 
+# The everyday vocabulary the planted-"none" tasks are made of (names.COMPLAINTS etc.), the
+# sources that are in every mixture of the demo design whole (reading them is the same for
+# every CPT run), and the CPT sources that mixtures add (pmc_ja_mt is pmc_en translated term by
+# term within a term's type, so pmc_en stands for it).
+EVERYDAY_TYPES = ("complaint", "remedy", "common")
+EVERY_MIXTURE = ("ja_base", "en_base")
+ADDED_SOURCES = ("pmc_en", "textbooks", "parallel")
+# Fact-bearing entity types: a none task naming one would move with the sources that state it.
+FACT_TYPES = ("disease", "drug", "gene", "symptom", "ae", "region", "program")
+
+
+def _source_texts(root: Path) -> dict[str, str]:
+    texts = {name: "\n".join(d["text"] for d in _read_jsonl(root / "sources" / f"{name}.jsonl"))
+             for name in ("general", *EVERY_MIXTURE, "pmc_en", "textbooks")}
+    texts["parallel"] = "\n".join(p["en"] + "\n" + p["ja"] for p in
+                                  _read_jsonl(root / "parallel" / "abstract_pairs.jsonl"))
+    return texts
+
+
+def none_exposure(world_dir: str | Path) -> list[dict]:
+    """Where the words of the planted-"none" tasks (planted_effects.tsv, expected sign 0)
+    are written: one row per (task, term) for every everyday term (EVERYDAY_TYPES, the age
+    groups and courses) or fact-bearing entity name (FACT_TYPES) that the task's test items
+    contain, with its number of occurrences in each source (columns general, ja_base,
+    en_base, pmc_en, textbooks, parallel). A none task is what it claims only when none of
+    its terms occurs in a source that a mixture adds (ADDED_SOURCES): `none_leaks`."""
+    from cptmix.demo.templates import EVERYDAY_AGES, EVERYDAY_OUTCOMES
+
+    root = Path(world_dir)
+    world = json.loads((root / "world.json").read_text(encoding="utf-8"))
+    terms: dict[str, str] = {}
+    for etype in (*EVERYDAY_TYPES, *FACT_TYPES):
+        for e in world["entities"].get(etype, []):
+            terms[e["ja"]] = terms[e["en"]] = etype
+    terms.update({w: "age" for w in EVERYDAY_AGES})
+    terms.update({w: "course" for w in EVERYDAY_OUTCOMES})
+    texts = _source_texts(root)
+    planted = [line.split("\t") for line in
+               (root / "planted_effects.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    by_name = {t.name: t for t in TASKS}
+    rows = []
+    for task_name, sign, *_ in planted:
+        if sign != "0":
+            continue
+        task = by_name[task_name]
+        items = _read_jsonl(root / "jmedbench" / task.folder / "test.jsonl")
+        blob = "\n".join(json.dumps(r, ensure_ascii=False) for r in items)
+        for term, etype in sorted(terms.items()):
+            if term in blob:
+                rows.append({"task": task_name, "term": term, "type": etype,
+                             **{src: text.count(term) for src, text in texts.items()}})
+    return rows
+
+
+def none_leaks(rows: list[dict]) -> list[dict]:
+    """The rows of `none_exposure` that make a planted "none" untrue: a fact-bearing name in
+    the task's items, or a term that a source added by some mixture writes."""
+    return [r for r in rows if r["type"] in FACT_TYPES or any(r[s] for s in ADDED_SOURCES)]
+
+
 def format_balance(rows: list[dict]) -> str:
     """The rows of `answer_balance` as a TSV table."""
     cols = ("task", "items", *ENTITY_FIELDS, *LABEL_FIELDS)

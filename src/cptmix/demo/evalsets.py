@@ -16,7 +16,7 @@ import string
 from dataclasses import dataclass
 
 from cptmix.demo.sources import tnm_size
-from cptmix.demo.templates import FACT_PAIRS, QUESTIONS, SEXES
+from cptmix.demo.templates import EVERYDAY_AGES, EVERYDAY_OUTCOMES, FACT_PAIRS, QUESTIONS, SEXES
 from cptmix.demo.world import EXCLUDE, GLOBAL_KINDS, JP_KINDS, World
 from cptmix.tasks import NER_NONE, get_task
 
@@ -274,7 +274,7 @@ class EvalSetWriter:
             if stype in _ABBREVIATIONS:  # Latin-letter distractors next to gene symbols
                 values[slot] = rng.choice(_ABBREVIATIONS[stype])
                 continue
-            etype = "symptom" if stype == "neg" else _NER_ETYPE[stype]
+            etype = _NEGATED.get(stype) or _NER_ETYPE[stype]
             taken = used.setdefault(etype, [])
             name = rng.choice([x for x in self.ner_names(etype, split) if x not in taken])
             taken.append(name)
@@ -322,22 +322,21 @@ class EvalSetWriter:
         out = []
         for i, label in enumerate(_cycle([0, 1], n, rng)):
             template = rng.choice(_SMDIS[label])
-            values = {"symptom": self.ja(rng.choice(self.pool("symptom", split))),
-                      "disease": self.ja(rng.choice(self.pool("disease", split))),
-                      "common": self.ja(rng.choice(self.pool("common", split))),
-                      "drug": self.ja(rng.choice(self.pool("drug", split))),
-                      "family": rng.choice(_FAMILY), "n": rng.randint(3, 40)}
+            values = {etype: self.ja(rng.choice(self.pool(etype, split)))
+                      for etype in ("complaint", "common", "remedy")}
+            values.update(family=rng.choice(_FAMILY), n=rng.randint(3, 40))
             out.append(_dc("smdis", split, i, template.format(**values), label, 2, {}))
         return out
 
     def jcsts(self, split: str, n: int) -> list[dict]:
-        """Pairs of one-sentence case summaries with five slots (age group, disease, drug,
-        symptom, course); the gold similarity is the number of slots the two share."""
+        """Pairs of one-sentence case summaries with five slots (age group, common illness,
+        remedy, complaint, course: the everyday vocabulary that only the general text and
+        ja_base's everyday notes state); the gold similarity is the number of slots the two
+        share."""
         rng = self.rng("jcsts", split)
-        pools = {"age": list(_AGE_GROUPS), "outcome": list(_OUTCOMES),
-                 "disease": [self.ja(e) for e in self.pool("disease", split)],
-                 "drug": [self.ja(e) for e in self.pool("drug", split)],
-                 "symptom": [self.ja(e) for e in self.pool("symptom", split)]}
+        pools = {"age": list(EVERYDAY_AGES), "outcome": list(EVERYDAY_OUTCOMES),
+                 **{etype: [self.ja(e) for e in self.pool(etype, split)]
+                    for etype in ("common", "remedy", "complaint")}}
         slots = list(pools)
         out = []
         for i, k in enumerate(_cycle([0, 1, 2, 3, 4, 5], n, rng)):
@@ -382,7 +381,10 @@ def _slots(template: str) -> list[str]:
 
 _ABBREVIATIONS = {"method": ("PCR", "ELISA", "FISH", "RNA-seq"), "exam": ("CT", "MRI", "PET")}
 _NER_ETYPE = {"gene": "gene", "disease": "disease", "drug": "drug", "symptom": "symptom",
-              "chem": "chemical", "common": "common", "ae": "ae"}
+              "chem": "chemical", "common": "common", "ae": "ae", "complaint": "complaint",
+              "remedy": "remedy"}
+# Negated mentions (never labelled): "neg" a symptom, "negc" an everyday complaint.
+_NEGATED = {"neg": "symptom", "negc": "complaint"}
 # family -> task, labelled slot types, Japanese sentence templates (short: a tiny model reads
 # them on CPU). Unlabelled slots are distractors of another type; "neg" is a negated symptom.
 NER_FAMILIES = {
@@ -406,11 +408,13 @@ NER_FAMILIES = {
         "{disease}は{gene}の変異で起こる遺伝性疾患である。", "{disease}の家族歴を調べた。",
         "{common}と{disease}の関連を検討した。", "家系内に{disease}の患者が{k}人いた。",
         "{gene}の機能を{method}で解析した。")},
-    "mrner_disease": {"task": "MRNER-Disease", "labels": ("symptom",), "templates": (
-        "{age}歳{sex}。{symptom}と{symptom2}を主訴に来院した。",
-        "入院時に{symptom}を認めた。{neg}はなかった。",
-        "{drug}開始後、{symptom}は改善した。", "{symptom}が出現し、{disease}と診断した。",
-        "{neg}は認めなかった。")},
+    # Planted "none": everyday complaints, remedies and common illnesses only (the general
+    # text and ja_base's everyday notes name them; no added source does).
+    "mrner_disease": {"task": "MRNER-Disease", "labels": ("complaint",), "templates": (
+        "{age}歳{sex}。{complaint}と{complaint2}を主訴に来院した。",
+        "入院時に{complaint}を認めた。{negc}はなかった。",
+        "{remedy}使用後、{complaint}は軽くなった。", "{complaint}が出現し、{common}と診断した。",
+        "{negc}は認めなかった。")},
     "mrner_medicine": {"task": "MRNER-Medicine", "labels": ("drug",), "templates": (
         "{disease}に対して{drug}を開始した。", "{drug}から{drug2}に変更した。",
         "{drug}を1日{k}回内服していた。", "入院時の{chem}値は正常であった。")},
@@ -421,16 +425,15 @@ NER_FAMILIES = {
 }
 _TNM_EXTRAS = ("縦隔リンパ節腫大なし。", "胸水は認めない。", "辺縁は不整である。", "石灰化を伴う。",
                "")
+# SMDIS and JCSTS (planted "none") use the everyday vocabulary only, as MRNER-Disease.
 _SMDIS = {
-    1: ("昨日から{symptom}がひどい。今日は休む。", "{family}が{common}で入院した。心配。",
-        "{symptom}で眠れない…", "{family}が{disease}と診断された。",
-        "朝から{symptom}。病院に行ってくる。"),
+    1: ("昨日から{complaint}がひどい。今日は休む。", "{family}が{common}で入院した。心配。",
+        "{complaint}で眠れない…", "{family}が{common}と診断された。",
+        "朝から{complaint}。病院に行ってくる。"),
     0: ("{common}の予防について記事を読んだ。", "健康のために毎朝{n}分歩いている。",
-        "{disease}の講演を聞いた。勉強になった。", "{drug}のニュースを見た。",
-        "{symptom}に効く体操の動画を見た。", "今日は{n}km走った。気分がいい。"),
+        "{common}の講演を聞いた。勉強になった。", "{remedy}のニュースを見た。",
+        "{complaint}に効く体操の動画を見た。", "今日は{n}km走った。気分がいい。"),
 }
 _FAMILY = ("母", "父", "妹", "友人", "祖母")
-_AGE_GROUPS = ("高齢", "若年", "小児", "中年")
-_OUTCOMES = ("改善した", "悪化した", "消失した", "持続した")
-_STS_TEMPLATES = ("{age}の{disease}患者に{drug}を投与し、{symptom}が{outcome}。",
-                  "{drug}を投与された{age}の{disease}患者で、{symptom}が{outcome}。")
+_STS_TEMPLATES = ("{age}の{common}の患者が{remedy}を使い、{complaint}が{outcome}。",
+                  "{remedy}を使った{age}の{common}の患者で、{complaint}が{outcome}。")

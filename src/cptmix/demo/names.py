@@ -108,6 +108,24 @@ COMMON_DISEASES = (
     ("gastritis", "胃炎"), ("stroke", "脳卒中"), ("heart failure", "心不全"),
     ("osteoporosis", "骨粗鬆症"),
 )
+# Everyday vocabulary of the planted-"none" tasks (MRNER-Disease, SMDIS, JCSTS): stated by
+# the general text and by ja_base's everyday notes only (`sources.SourceWriter.everyday`),
+# never in a fact, PMC text or textbooks; ja_base is in every mixture at fraction 1, so every
+# CPT run reads it equally often and no added source can move those tasks
+# (`balance.none_exposure` checks it).
+COMPLAINTS = (
+    ("stiff shoulders", "肩こり"), ("a runny nose", "鼻水"), ("sneezing", "くしゃみ"),
+    ("lack of sleep", "寝不足"), ("a hangover", "二日酔い"), ("sunburn", "日焼け"),
+    ("insect bites", "虫刺され"), ("shoe blisters", "靴ずれ"), ("eye strain", "目の疲れ"),
+    ("a sore throat", "喉の痛み"), ("hiccups", "しゃっくり"), ("heartburn", "胸やけ"),
+    ("a stuffy nose", "鼻づまり"), ("chapped lips", "唇の荒れ"), ("motion sickness", "乗り物酔い"),
+    ("a stiff neck", "寝違え"),
+)
+REMEDIES = (
+    ("cold remedies", "かぜ薬"), ("eye drops", "目薬"), ("a cooling patch", "湿布"),
+    ("throat lozenges", "のど飴"), ("antacids", "胃腸薬"), ("vitamin tablets", "ビタミン剤"),
+    ("a heat pack", "カイロ"), ("ointment", "塗り薬"),
+)
 CHEMICALS = (
     ("glucose", "グルコース"), ("ethanol", "エタノール"), ("cholesterol", "コレステロール"),
     ("sodium", "ナトリウム"), ("potassium", "カリウム"), ("calcium", "カルシウム"),
@@ -136,7 +154,8 @@ HEADINGS = (("Abstract", "要旨"), ("Background", "背景"), ("Methods", "方�
 
 FIXED_LEXICONS = {
     "symptom": SYMPTOMS, "ae": ADVERSE_EVENTS, "region": REGIONS, "program": PROGRAMS,
-    "common": COMMON_DISEASES, "chemical": CHEMICALS, "design": DESIGNS, "country": COUNTRIES,
+    "common": COMMON_DISEASES, "complaint": COMPLAINTS, "remedy": REMEDIES,
+    "chemical": CHEMICALS, "design": DESIGNS, "country": COUNTRIES,
     "endpoint": ENDPOINTS, "sample": SAMPLES, "heading": HEADINGS,
 }
 

@@ -82,8 +82,9 @@ PLANTED_EFFECTS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
     ("BC5Disease-Jp", "+", _JA_PMC, "ja_tokens", "as BC2GM-Jp, with disease names"),
     ("JNLPBA-Jp", "+", _JA_PMC, "ja_tokens", "as BC2GM-Jp"),
     ("MRNER-Disease", "0", (), "",
-     ("the labels are everyday symptom words that the general text (pre-training) already "
-     "states in every style; no source adds a name the model lacks")),
+     ("everyday complaints, remedies and common illnesses only (names.COMPLAINTS ...): the "
+      "general text and ja_base's everyday notes name them, ja_base is in every mixture "
+      "whole, and no added source names them (balance.none_exposure)")),
     ("MRNER-Medicine", "+", _JA_PMC, "ja_tokens", "as BC2GM-Jp, with drug names"),
     ("NCBI-Disease-Jp", "+", _JA_PMC, "ja_tokens", "as BC2GM-Jp, with disease names"),
     ("NRNER", "+", _JA_PMC, "ja_tokens",
@@ -93,8 +94,11 @@ PLANTED_EFFECTS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
      "the PMC ones, textbooks for a share and the causality rule)")),
     ("RRTNM", "+", ("textbooks",), "ja_tokens",
      "the size thresholds of T1-T4 are stated only in textbooks"),
-    ("SMDIS", "0", (), "", "needs only everyday Japanese from the general text"),
-    ("JCSTS", "0", (), "", "similarity is slot overlap of surface strings; no facts needed"),
+    ("SMDIS", "0", (), "",
+     "everyday Japanese and the everyday vocabulary of MRNER-Disease; no added source names it"),
+    ("JCSTS", "0", (), "",
+     ("slot overlap of surface strings made of the everyday vocabulary (as MRNER-Disease); "
+      "no facts needed, no added source names a slot's words")),
 )
 
 

@@ -36,6 +36,8 @@ REVIEW_PROMPT = {"en": MEDEVAL_TEMPLATES["mcqa_with_options"],
                  "ja": MEDEVAL_TEMPLATES["mcqa_with_options_jp"]}
 REVIEW_HEADING = {"en": "Review questions", "ja": "復習問題"}
 REVIEW_PER_DOC = 3
+# One everyday note (`SourceWriter.everyday`) per this many ja_base topic documents.
+EVERYDAY_EVERY = 8
 
 
 def _doc(doc_id: str, text: str, lang: str) -> Doc:
@@ -304,8 +306,32 @@ class SourceWriter:
         facts = self.stated("ja_base")
         docs = self._topic_docs("ja_base", facts, n_docs, 5, "ja", templates.JA_TEXT,
                                 templates.JA_FILLER, rng)
-        return [_doc(f"jab-{i:05d}", f"{title}について\n" + "".join(sents), "ja")
-                for i, (title, sents, _) in enumerate(docs, 1)]
+        out = [_doc(f"jab-{i:05d}", f"{title}について\n" + "".join(sents), "ja")
+               for i, (title, sents, _) in enumerate(docs, 1)]
+        return out + self.everyday(max(1, n_docs // EVERYDAY_EVERY))
+
+    def everyday(self, n_docs: int) -> list[Doc]:
+        """ja_base's everyday notes: the complaints, remedies, common illnesses, age groups and
+        courses that the planted-"none" tasks (MRNER-Disease, SMDIS, JCSTS) are made of.
+        The general text names them too (pre-training); among the CPT sources only ja_base
+        does, and ja_base is in every mixture whole, so every CPT run reads these notes
+        equally often and no added source moves those tasks."""
+        rng = self.rng("ja_base:everyday")
+        pick = {etype: [e.ja for e in self.w.by_type[etype]]
+                for etype in ("complaint", "remedy", "common")}
+        docs = []
+        for i in range(1, n_docs + 1):
+            sents = []
+            for t in rng.sample(templates.JA_EVERYDAY, rng.randint(4, 6)):
+                c1, c2 = rng.sample(pick["complaint"], 2)
+                sents.append(t.format(complaint=c1, complaint2=c2,
+                                      remedy=rng.choice(pick["remedy"]),
+                                      common=rng.choice(pick["common"]),
+                                      age=rng.choice(templates.EVERYDAY_AGES),
+                                      outcome=rng.choice(templates.EVERYDAY_OUTCOMES)))
+            docs.append(_doc(f"jae-{i:05d}", templates.JA_EVERYDAY_TITLE + "\n" + "".join(sents),
+                             "ja"))
+        return docs
 
     def textbooks(self, n_docs: int) -> list[Doc]:
         """Chapters restating Japan-local facts and a share of the global facts, each closed by
@@ -388,12 +414,15 @@ class SourceWriter:
         life = rng.choice([c for c in names.COMMON_DISEASES if c[0] in _LIFESTYLE])
         inf = rng.choice([c for c in names.COMMON_DISEASES if c[0] in _INFECTION])
         symptom = rng.choice(names.SYMPTOMS)
+        complaint = rng.choice(names.COMPLAINTS)
+        remedy = rng.choice(names.REMEDIES)
         n = str(rng.randint(2, 14))
         values = {"person_en": person[0], "person_ja": person[1], "time_en": time[0],
                   "time_ja": time[1], "common_en": common[0], "common_ja": common[1],
                   "lifestyle_en": life[0], "lifestyle_ja": life[1], "infection_en": inf[0],
                   "infection_ja": inf[1], "symptom_en": symptom[0], "symptom_ja": symptom[1],
-                  "n": n}
+                  "complaint_en": complaint[0], "complaint_ja": complaint[1],
+                  "remedy_en": remedy[0], "remedy_ja": remedy[1], "n": n}
         return en_t.format(**values), ja_t.format(**values)
 
     def _glossary(self, rng: random.Random, entities) -> str:

@@ -226,7 +226,25 @@ GENERAL_PAIRS = [
     ("The hospital has {n} beds.", "その病院には{n}床のベッドがある。"),
     ("Walking for thirty minutes a day keeps the body strong.", "一日三十分歩くと体が丈夫になる。"),
     ("{person_en} felt better after a good rest.", "{person_ja}はよく休んだ後に体調がよくなった。"),
+    ("{person_en} has had {complaint_en} since the {time_en}.",
+     "{person_ja}は{time_ja}から{complaint_ja}がある。"),
+    ("{person_en} used {remedy_en} for {complaint_en}.",
+     "{person_ja}は{complaint_ja}に{remedy_ja}を使った。"),
+    ("{complaint_en} is common and usually harmless.", "{complaint_ja}はよくある軽い不調である。"),
+    ("{person_en} bought {remedy_en} at the pharmacy.", "{person_ja}は薬局で{remedy_ja}を買った。"),
 ]
+# ja_base's everyday notes (`sources.SourceWriter.everyday`): the only medical-source text
+# naming the everyday complaints and remedies, in every mixture alike.
+JA_EVERYDAY_TITLE = "日常の不調"
+JA_EVERYDAY = (
+    "外来では{complaint}を訴える患者も多い。", "{complaint}には{remedy}が使われることがある。",
+    "{common}の患者が{complaint}を訴えることもある。", "{age}の人では{complaint}がよくみられる。",
+    "{complaint}は数日で{outcome}ことが多い。", "{remedy}を使うと{complaint}が{outcome}。",
+    "{complaint}や{complaint2}は日常的な訴えである。", "{age}の{common}の人が{remedy}を使っていた。",
+)
+# Age groups and courses of the everyday notes, JCSTS's slots besides the lexicons'.
+EVERYDAY_AGES = ("高齢", "若年", "中年", "学童")
+EVERYDAY_OUTCOMES = ("軽くなった", "ひどくなった", "治まった", "続いた")
 PERSONS = (("The patient", "患者"), ("My father", "父"), ("My mother", "母"),
            ("The nurse", "看護師"), ("The doctor", "医師"), ("An elderly man", "高齢の男性"),
            ("A young woman", "若い女性"), ("The child", "その子ども"), ("Our neighbor", "隣人"))
