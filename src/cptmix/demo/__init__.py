@@ -84,8 +84,7 @@ Evaluation (``jmedbench/{folder}/test.jsonl``, `evalsets.py`), ``eval_items`` re
 - NER: short Japanese sentences; labels are the Japanese names of the asked type in order of
   appearance (genes; drugs + chemicals; diseases incl. common ones; everyday complaints,
   excluding negated mentions; drugs; symptoms + drugs), with entities of other types and
-  Latin
-  abbreviations (CT, PCR...) as distractors. Test sentences name the eval split's invented
+  Latin abbreviations (CT, PCR...) as distractors. Test sentences name the eval split's invented
   entities; SFT sentences name invented names that occur nowhere else (`World.sft_ner_names`,
   twice as many as the world's), so SFT can teach copying but no answer to memorise.
 - CRADE: なし (no event, or the event predates the drug) / 低い (an event that is not the
@@ -131,7 +130,7 @@ DEFAULT_WORLD: dict = {
         "parallel_abstracts": 160,
         "textbooks": 450,
     },
-    "review_questions": {"en_base": 800, "ja_base": 500},  # exam practice (SFT-split facts)
+    "review_questions": {"en_base": 1200, "ja_base": 500},  # exam practice (SFT-split facts)
 }
 
 __all__ = ["DEFAULT_WORLD", "check_world_config", "generate_world"]
