@@ -205,7 +205,21 @@ def format_balance(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def format_exposure(rows: list[dict]) -> str:
+    """The rows of `none_exposure` as a TSV table, leaks (`none_leaks`) marked."""
+    cols = ("task", "term", "type", "general", *EVERY_MIXTURE, *ADDED_SOURCES)
+    leaks = {(r["task"], r["term"]) for r in none_leaks(rows)}
+    lines = ["\t".join((*cols, "leak"))]
+    lines += ["\t".join((*(str(r[c]) for c in cols),
+                         "yes" if (r["task"], r["term"]) in leaks else "no")) for r in rows]
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":  # python -m cptmix.demo.balance results/world
     import sys
 
     print(format_balance(answer_balance(sys.argv[1])), end="")
+    exposure = none_exposure(sys.argv[1])
+    print(f"\nplanted-none tasks: {len(exposure)} (task, term) pairs, "
+          f"{len(none_leaks(exposure))} leak(s) into an added source\n")
+    print(format_exposure(exposure), end="")
