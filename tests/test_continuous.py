@@ -10,10 +10,12 @@ import math
 import pytest
 
 from cptmix.evaluate.continuous import (
-    CONTINUOUS_METRICS,
     DEFINITIONS,
+    OPTION_METRICS,
     UNITS,
+    continuous_metrics,
     gold_option_logprob,
+    gold_option_margin,
     mean_and_stderr,
 )
 from cptmix.tasks import TASKS, answer_token_ids, get_task, prompt_and_target
@@ -36,6 +38,35 @@ def test_gold_option_logprob_hand_computed():
         gold_option_logprob([-1.0, -2.0, -3.0], 3)
 
 
+def test_gold_option_margin_hand_computed():
+    # logliks -1, -2, -3: gold 0 -> -1 - (-2.5) = 1.5; gold 2 -> -3 - (-1.5) = -1.5
+    assert gold_option_margin([-1.0, -2.0, -3.0], 0) == pytest.approx(1.5)
+    assert gold_option_margin([-1.0, -2.0, -3.0], 2) == pytest.approx(-1.5)
+    assert gold_option_margin([-7.5] * 4, 3) == 0.0
+    # shifting every loglik (a longer prompt, a more confident model) changes nothing
+    assert gold_option_margin([-1001.0, -1002.0, -1003.0], 0) == pytest.approx(1.5)
+    with pytest.raises(ValueError, match="gold index 3 outside the 3 options"):
+        gold_option_margin([-1.0, -2.0, -3.0], 3)
+    with pytest.raises(ValueError, match="at least two options"):
+        gold_option_margin([-1.0], 0)
+
+
+def test_margin_ignores_calibration_where_logprob_does_not():
+    """A model that cannot tell the gold (every option equally often gold, scores a
+    permutation of one fixed profile): the mean margin over the golds is exactly 0 whether the
+    profile is peaked or flat, while the mean log-softmax at the gold rises as it flattens."""
+    def means(profile):
+        k = len(profile)
+        margin = sum(gold_option_margin(profile, g) for g in range(k)) / k
+        logprob = sum(gold_option_logprob(profile, g) for g in range(k)) / k
+        return margin, logprob
+
+    peaked, flat = [-1.0, -6.0, -9.0, -12.0], [-4.0, -5.0, -6.0, -7.0]
+    (m_peaked, lp_peaked), (m_flat, lp_flat) = means(peaked), means(flat)
+    assert m_peaked == pytest.approx(0.0, abs=1e-12) and m_flat == pytest.approx(0.0, abs=1e-12)
+    assert lp_flat > lp_peaked + 1.0  # the log-softmax reads flattening as improvement
+
+
 def test_mean_and_stderr_hand_computed():
     mean, se = mean_and_stderr([1.0, 2.0, 3.0, 4.0])
     # SD (ddof=1) = sqrt(5/3) = 1.290994; / sqrt(4)
@@ -47,13 +78,18 @@ def test_mean_and_stderr_hand_computed():
         mean_and_stderr([])
 
 
-def test_every_category_has_a_defined_continuous_metric():
-    assert {t.category for t in TASKS} == set(CONTINUOUS_METRICS)
-    assert set(CONTINUOUS_METRICS.values()) == set(UNITS) == set(DEFINITIONS)
+@pytest.mark.parametrize("option_metric", sorted(OPTION_METRICS))
+def test_every_category_has_a_defined_continuous_metric(option_metric):
+    metrics = continuous_metrics(option_metric)
+    assert {t.category for t in TASKS} == set(metrics)
+    assert set(UNITS) == set(DEFINITIONS)
+    assert set(metrics.values()) <= set(UNITS)
     assert {m: d["unit"] for m, d in DEFINITIONS.items()} == UNITS
-    for metric, definition in DEFINITIONS.items():
-        assert sorted(definition["categories"]) == sorted(
-            c for c, m in CONTINUOUS_METRICS.items() if m == metric)
+    for metric in set(metrics.values()):
+        assert sorted(DEFINITIONS[metric]["categories"]) == sorted(
+            c for c, m in metrics.items() if m == metric)
+    with pytest.raises(ValueError, match=r"evaluate\.option_metric"):
+        continuous_metrics("accuracy")
 
 
 @pytest.fixture(scope="module")

@@ -126,7 +126,7 @@ def _evaluate(args) -> int:
     scores = evaluate_model(args.model, args.data, args.out, args.predictions,
                             tasks=args.tasks or None, batch_size=args.batch_size,
                             max_new_tokens=args.max_new_tokens, threads=args.threads,
-                            scoring=args.scoring)
+                            scoring=args.scoring, option_metric=args.option_metric)
     print(scores.to_string(index=False))
     return 0
 
@@ -221,6 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scoring", choices=["cptmix", "medeval"], default="cptmix",
                    help="option scoring: cptmix (corrected, default) or medeval (med-eval's own "
                         "token sequences, to compare with published JMedBench numbers)")
+    p.add_argument("--option-metric", choices=["margin", "logprob"], default="margin",
+                   help="continuous metric of MCQA/DC/STS: margin (gold log-likelihood minus "
+                        "the other options' mean, default) or logprob (gold log-softmax over "
+                        "the options)")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("design", help="a config's designed sweep: shares, space filling, "

@@ -608,7 +608,7 @@ def _replicate_problems(cfg: dict) -> list[str]:
 
 
 # Score columns the analysis can run on: the JMedBench metric (`score`, the headline) and the
-# continuous metric beside it (`continuous`: gold-option log-probability / per-byte
+# continuous metric beside it (`continuous`: gold-option margin or log-probability / per-byte
 # log-likelihood of the gold target), both written by the evaluate stage.
 ANALYSIS_METRICS = ("score", "continuous")
 REPLICATE_SCOPES = ("full", "sft")
@@ -1022,6 +1022,7 @@ class EvaluateConfig:
     max_new_tokens: int | Mapping[str, int]  # one number, or per category {MT, NER}
     mt_source: MtSourceConfig | None  # absent = no appendix-B check
     scoring: str  # option scoring rule: "cptmix" or "medeval" (cptmix.evaluate.scoring)
+    option_metric: str  # option tasks' continuous metric: "margin" or "logprob"
 
     @classmethod
     def from_dict(cls, d: Mapping) -> EvaluateConfig:
@@ -1031,7 +1032,7 @@ class EvaluateConfig:
                    batch_size=int(d["batch_size"]), max_new_tokens=d["max_new_tokens"],
                    mt_source=MtSourceConfig.from_dict(d["mt_source"])
                    if d.get("mt_source") is not None else None,
-                   scoring=d["scoring"])
+                   scoring=d["scoring"], option_metric=d["option_metric"])
 
 
 @dataclass(frozen=True)

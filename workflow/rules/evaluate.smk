@@ -24,6 +24,7 @@ rule evaluate_model:
         batch_size=STUDY.evaluate.batch_size,
         max_new_tokens=STUDY.evaluate.max_new_tokens,
         scoring=STUDY.evaluate.scoring,
+        option_metric=STUDY.evaluate.option_metric,
     log:
         "results/logs/evaluate_model/{model}/seed-{seed}.log",
     benchmark:

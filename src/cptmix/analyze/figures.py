@@ -210,7 +210,7 @@ def averages_chart(averages: pd.DataFrame, path: str | os.PathLike) -> None:
             # Zoom on the data (the bars are labelled, so the cut axis cannot mislead).
             lo, hi = min(shown), max(shown)
             pad = max(0.15 * (hi - lo), 0.01)
-            # Scores >= 0 keep 0 as the floor; log-probabilities (continuous) are negative.
+            # Scores >= 0 keep 0 as the floor; continuous values may be negative.
             floor = max(0.0, lo - 3 * pad) if lo >= 0 else lo - 3 * pad
             ax.set_ylim(floor, hi + 2 * pad)
         elif shown:

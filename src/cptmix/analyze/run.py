@@ -168,8 +168,9 @@ def _replicate_sections(rep: Replicates, diffs: pd.DataFrame) -> list[str]:
     data = rep.data
     value_col = METRIC_COLUMNS[data.metric][0]
     metric = ("the JMedBench metric (score)" if data.metric == "score" else
-              "the continuous metric (gold-option log-probability in nats for MCQA/DC/STS, "
-              "gold log-likelihood per byte for MT/NER; higher is better)")
+              "the continuous metric (gold-option margin or log-probability in nats for "
+              "MCQA/DC/STS, as scores.tsv's continuous_metric names it; gold log-likelihood "
+              "per byte for MT/NER; higher is better)")
     seeds = ", ".join(map(str, data.seeds))
     lines = ["## Replicates and noise", "",
              (f"Metric analysed: {metric}, column `{value_col}`. {data.n_seeds} seed(s) "

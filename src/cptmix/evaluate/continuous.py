@@ -8,15 +8,27 @@ noise: two mixtures that move the gold option's probability from 0.30 to 0.35 ti
 log-probability of the gold answer moves continuously, so mixture comparisons become
 decidable. The JMedBench score stays the headline; these are diagnostics beside it.
 
-Definitions (per item; higher is better for both; 0 is the maximum):
+Definitions (per item; higher is better for all):
 
-- `gold_option_logprob` (unit `nats`), option-scored tasks (MCQA, DC, STS): the gold option's
-  log-probability normalised over the item's options, i.e. the log-softmax over the options
-  of the summed option log-likelihoods (the very sums JMedBench's argmax compares) taken at
-  the gold: `loglik[gold] - logsumexp(loglik)`. Uniform over k options gives -log k.
+- option-scored tasks (MCQA, DC, STS), from the summed option log-likelihoods (the very sums
+  JMedBench's argmax compares), one of two (`evaluate.option_metric`, recorded per task):
+  - `gold_option_margin` (unit `nats`; the default, "margin"): the gold option's
+    log-likelihood minus the mean log-likelihood of the other options,
+    `loglik[gold] - mean(loglik[j], j != gold)`. 0 for a model whose scores do not depend on
+    which option is right (when every option is gold as often as distractor, as in the demo),
+    however peaked or flat its option distribution: a mixture moves it only by telling the
+    gold from the distractors.
+  - `gold_option_logprob` (unit `nats`, "logprob"; 0 is its maximum): the gold option's
+    log-probability normalised over the item's options, the log-softmax taken at the gold,
+    `loglik[gold] - logsumexp(loglik)`. Uniform over k options gives -log k. It also rises
+    when an ignorant model's option distribution merely flattens (its mean is below -log k
+    whenever the model is confidently wrong), so it moves with calibration, not only with
+    knowledge: on the demo, adding English PMC text raised it by 0.21 nats on JCSTS, a
+    Japanese task no source informs, whose Pearson r did not move (two-way seed x item
+    test, 3 seeds, p = 0.004).
 - `gold_loglik_per_byte` (unit `nats/byte`), generated tasks (MT, NER): the teacher-forced
   log-likelihood of the gold target given the prompt, summed over the target's tokens, divided
-  by the target's UTF-8 byte count. The target is the SFT response
+  by the target's UTF-8 byte count (0 is its maximum). The target is the SFT response
   (`cptmix.tasks.prompt_and_target`) tokenised as SFT tokenises it
   (`cptmix.tasks.answer_token_ids`: the prompt as generation is prompted, the target encoded on
   its own), without the EOS that SFT appends (it has no bytes, and generation is also stopped
@@ -36,16 +48,35 @@ import numpy as np
 
 from cptmix.tasks import DC, MCQA, MT, NER, STS
 
-GOLD_OPTION_LOGPROB, GOLD_LOGLIK_PER_BYTE = "gold_option_logprob", "gold_loglik_per_byte"
-UNITS = {GOLD_OPTION_LOGPROB: "nats", GOLD_LOGLIK_PER_BYTE: "nats/byte"}
-# The continuous metric of each category.
-CONTINUOUS_METRICS = {MCQA: GOLD_OPTION_LOGPROB, DC: GOLD_OPTION_LOGPROB,
-                      STS: GOLD_OPTION_LOGPROB, MT: GOLD_LOGLIK_PER_BYTE,
-                      NER: GOLD_LOGLIK_PER_BYTE}
+GOLD_OPTION_MARGIN, GOLD_OPTION_LOGPROB = "gold_option_margin", "gold_option_logprob"
+GOLD_LOGLIK_PER_BYTE = "gold_loglik_per_byte"
+UNITS = {GOLD_OPTION_MARGIN: "nats", GOLD_OPTION_LOGPROB: "nats",
+         GOLD_LOGLIK_PER_BYTE: "nats/byte"}
+OPTION_CATEGORIES = (MCQA, DC, STS)
+# evaluate.option_metric -> the option-scored tasks' continuous metric.
+OPTION_METRICS = {"margin": GOLD_OPTION_MARGIN, "logprob": GOLD_OPTION_LOGPROB}
+
+
+def continuous_metrics(option_metric: str) -> dict[str, str]:
+    """The continuous metric of each category under `option_metric` ("margin" or "logprob",
+    evaluate.option_metric)."""
+    if option_metric not in OPTION_METRICS:
+        raise ValueError(f"unknown option metric {option_metric!r} (evaluate.option_metric); "
+                         f"use one of {', '.join(OPTION_METRICS)}")
+    return {**{c: OPTION_METRICS[option_metric] for c in OPTION_CATEGORIES},
+            MT: GOLD_LOGLIK_PER_BYTE, NER: GOLD_LOGLIK_PER_BYTE}
+
+
 # Recorded in the provenance JSON, so a scores.tsv can be read without this module.
 DEFINITIONS = {
+    GOLD_OPTION_MARGIN: {
+        "unit": UNITS[GOLD_OPTION_MARGIN], "categories": list(OPTION_CATEGORIES),
+        "definition": "per item: loglik[gold] - mean(loglik[j] for the other options j), "
+                      "loglik = summed option log-likelihood (as JMedBench's argmax); "
+                      "task: mean over items, stderr SD(ddof=1)/sqrt(n); higher is better; "
+                      "0 for scores that do not depend on which option is right"},
     GOLD_OPTION_LOGPROB: {
-        "unit": UNITS[GOLD_OPTION_LOGPROB], "categories": [MCQA, DC, STS],
+        "unit": UNITS[GOLD_OPTION_LOGPROB], "categories": list(OPTION_CATEGORIES),
         "definition": "per item: loglik[gold] - logsumexp(loglik) over the item's options, "
                       "loglik = summed option log-likelihood (as JMedBench's argmax); "
                       "task: mean over items, stderr SD(ddof=1)/sqrt(n); higher is better"},
@@ -65,6 +96,16 @@ def gold_option_logprob(logliks: Sequence[float], gold: int) -> float:
         raise ValueError(f"gold index {gold} outside the {len(x)} options")
     top = float(x.max())
     return float(x[gold] - (top + math.log(float(np.exp(x - top).sum()))))
+
+
+def gold_option_margin(logliks: Sequence[float], gold: int) -> float:
+    """logliks[gold] minus the mean of the other options' logliks (at least two options)."""
+    x = np.asarray(logliks, dtype=np.float64)
+    if not 0 <= gold < len(x):
+        raise ValueError(f"gold index {gold} outside the {len(x)} options")
+    if len(x) < 2:
+        raise ValueError("a margin needs at least two options")
+    return float(x[gold] - (x.sum() - x[gold]) / (len(x) - 1))
 
 
 def mean_and_stderr(values: Sequence[float]) -> tuple[float, float]:

@@ -5,8 +5,9 @@ Part of the evaluate stage: after SFT (it reads `results/models/sft/{model}/`), 
 into prompts, asks `scoring` for option log-likelihoods or greedy generations, and applies the
 category's metric from `metrics`; the per-task code is just the `Task` entry in `cptmix.tasks`.
 Beside each JMedBench metric (the headline) a template computes the task's continuous metric
-(`continuous`: the gold option's normalised log-probability, or the gold target's
-log-likelihood per byte, by a teacher-forced pass after generation for MT and NER).
+(`continuous`: the gold option's margin over the other options or its normalised
+log-probability, by `evaluate.option_metric`, or the gold target's log-likelihood per byte, by
+a teacher-forced pass after generation for MT and NER).
 
 Outputs are deterministic (greedy decoding, fixed batch order, fixed float formatting), so two
 runs with the same model, data and settings write byte-identical files, and each file is
@@ -28,10 +29,11 @@ import torch
 from tqdm import tqdm
 
 from cptmix.evaluate.continuous import (
-    CONTINUOUS_METRICS,
     DEFINITIONS,
     UNITS,
+    continuous_metrics,
     gold_option_logprob,
+    gold_option_margin,
     mean_and_stderr,
 )
 from cptmix.evaluate.metrics import (
@@ -108,6 +110,9 @@ class Settings:
     # Option-scoring rule (`scoring.SCORING_RULES`): "cptmix" (corrected, the default) or
     # "medeval" (med-eval's token sequences, quirks included, as published JMedBench results).
     scoring: str = "cptmix"
+    # The option-scored tasks' continuous metric (`continuous.OPTION_METRICS`): "margin" or
+    # "logprob" (evaluate.option_metric).
+    option_metric: str = "margin"
 
     def budget(self, category: str) -> int:
         """The generation budget of a category (MT or NER)."""
@@ -191,7 +196,7 @@ def _choice_template(task: Task, records: list[dict], model, tokenizer, settings
                            batch_size=settings.batch_size, method=settings.method,
                            names=_record_names(task, records, source), scoring=rule)
     preds, golds, by_unit, rows = [], [], {u: [] for u in LENGTH_UNITS}, []
-    gold_lps = []
+    gold_lps, margins = [], []
     for record, options in zip(records, scores, strict=True):
         loglik = [s.loglik for s in options]
         normed = {u: [getattr(s, f"loglik_per_{u}") for s in options] for u in LENGTH_UNITS}
@@ -199,8 +204,10 @@ def _choice_template(task: Task, records: list[dict], model, tokenizer, settings
         preds.append(pred)
         golds.append(gold)
         gold_lps.append(gold_option_logprob(loglik, gold))
+        margins.append(gold_option_margin(loglik, gold))
         row = {"sample_id": record["sample_id"], "prediction": pred, "gold": gold,
                "gold_logprob": round(gold_lps[-1], LOGLIK_DIGITS),
+               "gold_margin": round(margins[-1], LOGLIK_DIGITS),
                "loglik": [round(x, LOGLIK_DIGITS) for x in loglik],
                "n_tokens": [s.n_tokens for s in options],
                "n_chars": [s.n_chars for s in options]}
@@ -232,7 +239,8 @@ def _choice_template(task: Task, records: list[dict], model, tokenizer, settings
              # Options whose tokens med-eval's joint-encode-and-cut split differently from
              # the option text alone (BPE merged across the prompt boundary).
              "boundary_merged_options": sum(s.boundary_merge for o in scores for s in o)}
-    return TaskResult(task, score, stderr, rows, item_scores, gold_lps, extra)
+    continuous = margins if settings.option_metric == "margin" else gold_lps
+    return TaskResult(task, score, stderr, rows, item_scores, continuous, extra)
 
 
 def _gold_target_scores(task: Task, records: list[dict], model, tokenizer, settings: Settings,
@@ -384,7 +392,7 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
                    n_bootstrap: int = N_BOOTSTRAP, device: str | None = None,
                    dtype: str | None = None,
                    items_tsv: str | Path | None = None,
-                   scoring: str = "cptmix") -> pd.DataFrame:
+                   scoring: str = "cptmix", option_metric: str = "margin") -> pd.DataFrame:
     """Evaluate the model in `model_dir` on JMedBench tasks read from `data_dir`.
 
     `tasks`: task names (None or "all": all 27); the output follows registry order regardless.
@@ -392,7 +400,8 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
     Writes (the two tables with floats to 6 decimals and NaN as "NaN"):
     - `out_tsv`, one row per task in registry order: task, category, language, metric, score
       (the JMedBench metric, the headline), stderr, n, then the task's continuous metric
-      (`continuous`): continuous_metric (gold_option_logprob or gold_loglik_per_byte),
+      (`continuous`): continuous_metric (gold_option_margin or gold_option_logprob for
+      option-scored tasks, by `option_metric`; gold_loglik_per_byte for MT/NER),
       continuous_unit (nats or nats/byte), continuous (mean over items), continuous_stderr
       (SD/sqrt(n), ddof=1);
     - `items_tsv` (default `items_path(out_tsv)`), one row per record, tasks in registry order
@@ -429,7 +438,9 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
     if scoring not in SCORINGS:
         raise ValueError(f"unknown option scoring {scoring!r} (evaluate.scoring); use one of "
                          f"{', '.join(SCORINGS)}")
-    settings = Settings(batch_size, max_new_tokens, method, seed, n_bootstrap, scoring)
+    metrics = continuous_metrics(option_metric)  # an unknown option metric fails here
+    settings = Settings(batch_size, max_new_tokens, method, seed, n_bootstrap, scoring,
+                        option_metric)
     # Read and validate every task's data before loading the model: a bad record fails fast.
     records = {t.name: load_records(t, data_dir) for t in selected}
     data_files = {t.name: task_data_path(t, data_dir) for t in selected}
@@ -456,8 +467,8 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
                            "language": r.task.language, "metric": r.task.metric,
                            "score": float(r.score), "stderr": float(r.stderr),
                            "n": len(records[r.task.name]),
-                           "continuous_metric": CONTINUOUS_METRICS[r.task.category],
-                           "continuous_unit": UNITS[CONTINUOUS_METRICS[r.task.category]],
+                           "continuous_metric": metrics[r.task.category],
+                           "continuous_unit": UNITS[metrics[r.task.category]],
                            "continuous": r.continuous[0], "continuous_stderr": r.continuous[1]}
                           for r in results], columns=COLUMNS)
     # Object dtype: prediction/gold hold integers beside gaps, which a float column would
@@ -477,7 +488,7 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
                      **scoring_provenance(scoring),
                      "length_normalisation_units": list(LENGTH_UNITS),
                      # Beside each JMedBench metric in scores.tsv, per item in items.tsv.
-                     "continuous_metrics": DEFINITIONS,
+                     "continuous_metrics": DEFINITIONS, "option_metric": option_metric,
                      "gold_target_scoring": "naive (one pass over prompt + target)"},
         "tasks": {r.task.name: {"data_file": str(data_files[r.task.name]),
                                 "data_sha256": sha256_file(data_files[r.task.name]),
@@ -485,8 +496,8 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
                                 "template_sha256": template_hash(r.task),
                                 "metric": r.task.metric,
                                 "stderr": STDERR_KIND[r.task.category],
-                                "continuous_metric": CONTINUOUS_METRICS[r.task.category],
-                                "continuous_unit": UNITS[CONTINUOUS_METRICS[r.task.category]],
+                                "continuous_metric": metrics[r.task.category],
+                                "continuous_unit": UNITS[metrics[r.task.category]],
                                 "n": len(records[r.task.name]), **r.provenance}
                   for r in results},
         "versions": library_versions(),
