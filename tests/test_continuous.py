@@ -16,6 +16,7 @@ from cptmix.evaluate.continuous import (
     continuous_metrics,
     gold_option_logprob,
     gold_option_margin,
+    gold_option_zscore,
     mean_and_stderr,
 )
 from cptmix.tasks import TASKS, answer_token_ids, get_task, prompt_and_target
@@ -51,6 +52,20 @@ def test_gold_option_margin_hand_computed():
         gold_option_margin([-1.0], 0)
 
 
+def test_gold_option_zscore_hand_computed():
+    # logliks -1, -2, -3: margin of gold 0 is 1.5, population SD sqrt(2/3) = 0.816497
+    assert gold_option_zscore([-1.0, -2.0, -3.0], 0) == pytest.approx(1.5 / math.sqrt(2 / 3))
+    assert gold_option_zscore([-7.5] * 4, 1) == 0.0  # all tie
+    assert gold_option_zscore([-1.0, -4.0], 0) == pytest.approx(2.0)  # two options: +-2
+    assert gold_option_zscore([-1.0, -4.0], 1) == pytest.approx(-2.0)
+    # a shift and a scale of every option's loglik (a flatter model) change nothing
+    x = [-3.0, -5.5, -9.0, -4.0]
+    assert gold_option_zscore([0.25 * v - 40 for v in x], 2) == pytest.approx(
+        gold_option_zscore(x, 2))
+    with pytest.raises(ValueError, match="gold index 4 outside the 4 options"):
+        gold_option_zscore(x, 4)
+
+
 def test_margin_ignores_calibration_where_logprob_does_not():
     """A model that cannot tell the gold (every option equally often gold, scores a
     permutation of one fixed profile): the mean margin over the golds is exactly 0 whether the
@@ -58,12 +73,14 @@ def test_margin_ignores_calibration_where_logprob_does_not():
     def means(profile):
         k = len(profile)
         margin = sum(gold_option_margin(profile, g) for g in range(k)) / k
+        zscore = sum(gold_option_zscore(profile, g) for g in range(k)) / k
         logprob = sum(gold_option_logprob(profile, g) for g in range(k)) / k
-        return margin, logprob
+        return margin, zscore, logprob
 
     peaked, flat = [-1.0, -6.0, -9.0, -12.0], [-4.0, -5.0, -6.0, -7.0]
-    (m_peaked, lp_peaked), (m_flat, lp_flat) = means(peaked), means(flat)
-    assert m_peaked == pytest.approx(0.0, abs=1e-12) and m_flat == pytest.approx(0.0, abs=1e-12)
+    (m_peaked, z_peaked, lp_peaked), (m_flat, z_flat, lp_flat) = means(peaked), means(flat)
+    for value in (m_peaked, m_flat, z_peaked, z_flat):
+        assert value == pytest.approx(0.0, abs=1e-12)
     assert lp_flat > lp_peaked + 1.0  # the log-softmax reads flattening as improvement
 
 

@@ -570,16 +570,16 @@ def test_score_table_shape_and_ranges(first_run):
     for row in table.itertuples():
         option_scored = row.category in ("MCQA", "DC", "STS")
         assert (row.continuous_metric, row.continuous_unit) == (
-            ("gold_option_margin", "nats") if option_scored
+            ("gold_option_zscore", "sd") if option_scored
             else ("gold_loglik_per_byte", "nats/byte")), row
         assert row.continuous_stderr > 0, row
-        if not option_scored:  # log-likelihoods (a margin takes either sign)
+        if not option_scored:  # log-likelihoods (a z-score takes either sign)
             assert row.continuous < 0, row
     lines = (out_dir / "scores.tsv").read_text(encoding="utf-8").splitlines()
     assert lines[0] == ("task\tcategory\tlanguage\tmetric\tscore\tstderr\tn\t"
                         "continuous_metric\tcontinuous_unit\tcontinuous\tcontinuous_stderr")
     assert lines[1].startswith("MedQA-Jp\tMCQA\tJapanese\taccuracy\t")
-    assert "\t3\tgold_option_margin\tnats\t" in lines[1]
+    assert "\t3\tgold_option_zscore\tsd\t" in lines[1]
     assert all(len(line.split("\t")[col].split(".")[1]) == 6
                for line in lines[1:] for col in (4, 5, 9, 10))
     names = sorted(p.name for p in (out_dir / "predictions").iterdir())
@@ -664,7 +664,8 @@ def test_batch_size_does_not_change_answers(first_run, tiny_model_dir, fixture_d
         rows1, rows2 = _predictions(out1, task), _predictions(out2, task)
         for a, b in zip(rows1, rows2, strict=True):
             assert a["prediction"] == b["prediction"], (task, a["sample_id"])
-            for key in ("loglik", "gold_logprob", "gold_margin", "gold_loglik_per_byte"):
+            for key in ("loglik", "gold_logprob", "gold_margin", "gold_zscore",
+                        "gold_loglik_per_byte"):
                 if key in a:
                     assert a[key] == pytest.approx(b[key], abs=1e-4), (task, key)
 
@@ -751,12 +752,12 @@ def test_provenance_records_what_scores_depend_on(first_run, tiny_model_dir, fix
                                                                "per_byte"}
     definitions = prov["settings"]["continuous_metrics"]
     assert {k: v["unit"] for k, v in definitions.items()} == {
-        "gold_option_margin": "nats", "gold_option_logprob": "nats",
-        "gold_loglik_per_byte": "nats/byte"}
+        "gold_option_zscore": "sd", "gold_option_margin": "nats",
+        "gold_option_logprob": "nats", "gold_loglik_per_byte": "nats/byte"}
     assert "logsumexp" in definitions["gold_option_logprob"]["definition"]
     assert "mean(loglik[j]" in definitions["gold_option_margin"]["definition"]
-    assert prov["settings"]["option_metric"] == "margin"
-    assert prov["tasks"]["JCSTS"]["continuous_metric"] == "gold_option_margin"
+    assert prov["settings"]["option_metric"] == "zscore"
+    assert prov["tasks"]["JCSTS"]["continuous_metric"] == "gold_option_zscore"
     assert prov["tasks"]["BC2GM-Jp"]["continuous_unit"] == "nats/byte"
 
 
@@ -799,7 +800,7 @@ def test_items_table_means_are_the_scores(first_run):
             assert list(rows["prediction"]) == [p["prediction"] for p in preds]
             assert list(rows["gold"]) == [p["gold"] for p in preds]
             assert list(rows["item_continuous"]) == pytest.approx(
-                [p["gold_margin"] for p in preds], abs=1e-6)
+                [p["gold_zscore"] for p in preds], abs=1e-6)
             if task.category != "STS":
                 assert list(rows["item_score"]) == [float(p["prediction"] == p["gold"])
                                                     for p in preds]
@@ -838,6 +839,8 @@ def test_gold_option_logprob_is_the_log_softmax_of_the_logliks(first_run):
             assert row["prediction"] == int(np.argmax(log_softmax))
             others = np.delete(x, row["gold"])
             assert row["gold_margin"] == pytest.approx(x[row["gold"]] - others.mean(), abs=1e-5)
+            assert row["gold_zscore"] == pytest.approx(
+                (x[row["gold"]] - others.mean()) / x.std() if x.std() > 0 else 0.0, abs=1e-4)
 
 
 def test_option_metric_logprob_writes_the_log_softmax(first_run, tiny_model_dir, fixture_data,
@@ -929,7 +932,7 @@ def test_workflow_script_writes_items_where_the_rule_says(tiny_model_dir, fixtur
     sm = SimpleNamespace(input=_Named(model=str(tiny_model_dir), data=str(fixture_data)),
                          output=output, log=[str(tmp_path / "log.txt")], threads=1,
                          params=_Named(tasks=["JCSTS"], batch_size=4, max_new_tokens=8,
-                                       scoring="cptmix", option_metric="margin"))
+                                       scoring="cptmix", option_metric="zscore"))
     runpy.run_path(str(script), init_globals={"snakemake": sm})
     assert (tmp_path / "declared" / "items.tsv").exists() == declared
     assert (out / "items.tsv").exists() != declared
@@ -1499,7 +1502,7 @@ def test_scoring_in_config_cli_and_script(tmp_path, capsys, tiny_model_dir, fixt
     sm = SimpleNamespace(input=_Named(model=str(tiny_model_dir), data=str(fixture_data)),
                          output=output, log=[str(tmp_path / "log.txt")], threads=1,
                          params=_Named(tasks=["MedQA"], batch_size=4, max_new_tokens=8,
-                                       scoring="medeval", option_metric="margin"))
+                                       scoring="medeval", option_metric="zscore"))
     runpy.run_path(str(script), init_globals={"snakemake": sm})
     prov = json.loads((out / "scores.provenance.json").read_text(encoding="utf-8"))
     assert prov["settings"]["scoring"] == "medeval"

@@ -221,10 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scoring", choices=["cptmix", "medeval"], default="cptmix",
                    help="option scoring: cptmix (corrected, default) or medeval (med-eval's own "
                         "token sequences, to compare with published JMedBench numbers)")
-    p.add_argument("--option-metric", choices=["margin", "logprob"], default="margin",
-                   help="continuous metric of MCQA/DC/STS: margin (gold log-likelihood minus "
-                        "the other options' mean, default) or logprob (gold log-softmax over "
-                        "the options)")
+    p.add_argument("--option-metric", choices=["zscore", "margin", "logprob"],
+                   default="zscore",
+                   help="continuous metric of MCQA/DC/STS: zscore (gold log-likelihood minus "
+                        "the other options' mean, over the options' SD; default), margin (the "
+                        "same in nats) or logprob (gold log-softmax over the options)")
     p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("design", help="a config's designed sweep: shares, space filling, "

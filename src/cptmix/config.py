@@ -608,7 +608,7 @@ def _replicate_problems(cfg: dict) -> list[str]:
 
 
 # Score columns the analysis can run on: the JMedBench metric (`score`, the headline) and the
-# continuous metric beside it (`continuous`: gold-option margin or log-probability / per-byte
+# continuous metric beside it (`continuous`: gold-option z-score, margin or log-probability / per-byte
 # log-likelihood of the gold target), both written by the evaluate stage.
 ANALYSIS_METRICS = ("score", "continuous")
 REPLICATE_SCOPES = ("full", "sft")
@@ -1022,7 +1022,7 @@ class EvaluateConfig:
     max_new_tokens: int | Mapping[str, int]  # one number, or per category {MT, NER}
     mt_source: MtSourceConfig | None  # absent = no appendix-B check
     scoring: str  # option scoring rule: "cptmix" or "medeval" (cptmix.evaluate.scoring)
-    option_metric: str  # option tasks' continuous metric: "margin" or "logprob"
+    option_metric: str  # option tasks' continuous metric: "zscore", "margin" or "logprob"
 
     @classmethod
     def from_dict(cls, d: Mapping) -> EvaluateConfig:

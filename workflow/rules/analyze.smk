@@ -1,5 +1,5 @@
 # Analysis stage, once per metric (results/analysis/{metric}/: `score` = the JMedBench metric,
-# the paper's headline; `continuous` = gold-option margin / per-byte log-likelihood): score
+# the paper's headline; `continuous` = gold-option z-score / per-byte log-likelihood): score
 # differences paired by seed, noise floors, the additive design's contrasts, (partial)
 # correlations with seed-aware uncertainty, prediction, planted-effect check (demo only),
 # figures and provenance.

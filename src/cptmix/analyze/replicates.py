@@ -9,8 +9,8 @@ per-item values (M models, base first; S seeds; I items in one fixed sample_id o
 the (M, S, T) task scores and their stderr from the score files.
 
 Two metrics can be analysed (`metric`): "score" (the JMedBench metric: the score/stderr
-columns and item_score) or "continuous" (the mean gold-option margin or log-probability,
-by evaluate.option_metric, or gold log-likelihood per byte: continuous/continuous_stderr and
+columns and item_score) or "continuous" (the mean gold-option z-score, margin or
+log-probability, by evaluate.option_metric, or gold log-likelihood per byte: continuous/continuous_stderr and
 item_continuous). The mean of a
 task's item values is its score, with one exception: STS's metric is a Pearson r over items,
 which no single item carries. For it the per-item values are jackknife pseudo-values of r

@@ -168,7 +168,7 @@ def _replicate_sections(rep: Replicates, diffs: pd.DataFrame) -> list[str]:
     data = rep.data
     value_col = METRIC_COLUMNS[data.metric][0]
     metric = ("the JMedBench metric (score)" if data.metric == "score" else
-              "the continuous metric (gold-option margin or log-probability in nats for "
+              "the continuous metric (gold-option z-score, margin or log-probability for "
               "MCQA/DC/STS, as scores.tsv's continuous_metric names it; gold log-likelihood "
               "per byte for MT/NER; higher is better)")
     seeds = ", ".join(map(str, data.seeds))

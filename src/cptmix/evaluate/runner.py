@@ -34,6 +34,7 @@ from cptmix.evaluate.continuous import (
     continuous_metrics,
     gold_option_logprob,
     gold_option_margin,
+    gold_option_zscore,
     mean_and_stderr,
 )
 from cptmix.evaluate.metrics import (
@@ -110,9 +111,9 @@ class Settings:
     # Option-scoring rule (`scoring.SCORING_RULES`): "cptmix" (corrected, the default) or
     # "medeval" (med-eval's token sequences, quirks included, as published JMedBench results).
     scoring: str = "cptmix"
-    # The option-scored tasks' continuous metric (`continuous.OPTION_METRICS`): "margin" or
-    # "logprob" (evaluate.option_metric).
-    option_metric: str = "margin"
+    # The option-scored tasks' continuous metric (`continuous.OPTION_METRICS`): "zscore",
+    # "margin" or "logprob" (evaluate.option_metric).
+    option_metric: str = "zscore"
 
     def budget(self, category: str) -> int:
         """The generation budget of a category (MT or NER)."""
@@ -196,18 +197,18 @@ def _choice_template(task: Task, records: list[dict], model, tokenizer, settings
                            batch_size=settings.batch_size, method=settings.method,
                            names=_record_names(task, records, source), scoring=rule)
     preds, golds, by_unit, rows = [], [], {u: [] for u in LENGTH_UNITS}, []
-    gold_lps, margins = [], []
+    per_item: dict[str, list[float]] = {"logprob": [], "margin": [], "zscore": []}
     for record, options in zip(records, scores, strict=True):
         loglik = [s.loglik for s in options]
         normed = {u: [getattr(s, f"loglik_per_{u}") for s in options] for u in LENGTH_UNITS}
         pred, gold = _argmax(loglik), gold_index(task, record)
         preds.append(pred)
         golds.append(gold)
-        gold_lps.append(gold_option_logprob(loglik, gold))
-        margins.append(gold_option_margin(loglik, gold))
+        per_item["logprob"].append(gold_option_logprob(loglik, gold))
+        per_item["margin"].append(gold_option_margin(loglik, gold))
+        per_item["zscore"].append(gold_option_zscore(loglik, gold))
         row = {"sample_id": record["sample_id"], "prediction": pred, "gold": gold,
-               "gold_logprob": round(gold_lps[-1], LOGLIK_DIGITS),
-               "gold_margin": round(margins[-1], LOGLIK_DIGITS),
+               **{f"gold_{k}": round(v[-1], LOGLIK_DIGITS) for k, v in per_item.items()},
                "loglik": [round(x, LOGLIK_DIGITS) for x in loglik],
                "n_tokens": [s.n_tokens for s in options],
                "n_chars": [s.n_chars for s in options]}
@@ -239,8 +240,8 @@ def _choice_template(task: Task, records: list[dict], model, tokenizer, settings
              # Options whose tokens med-eval's joint-encode-and-cut split differently from
              # the option text alone (BPE merged across the prompt boundary).
              "boundary_merged_options": sum(s.boundary_merge for o in scores for s in o)}
-    continuous = margins if settings.option_metric == "margin" else gold_lps
-    return TaskResult(task, score, stderr, rows, item_scores, continuous, extra)
+    return TaskResult(task, score, stderr, rows, item_scores, per_item[settings.option_metric],
+                      extra)
 
 
 def _gold_target_scores(task: Task, records: list[dict], model, tokenizer, settings: Settings,
@@ -392,7 +393,7 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
                    n_bootstrap: int = N_BOOTSTRAP, device: str | None = None,
                    dtype: str | None = None,
                    items_tsv: str | Path | None = None,
-                   scoring: str = "cptmix", option_metric: str = "margin") -> pd.DataFrame:
+                   scoring: str = "cptmix", option_metric: str = "zscore") -> pd.DataFrame:
     """Evaluate the model in `model_dir` on JMedBench tasks read from `data_dir`.
 
     `tasks`: task names (None or "all": all 27); the output follows registry order regardless.
@@ -400,9 +401,9 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
     Writes (the two tables with floats to 6 decimals and NaN as "NaN"):
     - `out_tsv`, one row per task in registry order: task, category, language, metric, score
       (the JMedBench metric, the headline), stderr, n, then the task's continuous metric
-      (`continuous`): continuous_metric (gold_option_margin or gold_option_logprob for
-      option-scored tasks, by `option_metric`; gold_loglik_per_byte for MT/NER),
-      continuous_unit (nats or nats/byte), continuous (mean over items), continuous_stderr
+      (`continuous`): continuous_metric (gold_option_zscore, gold_option_margin or
+      gold_option_logprob for option-scored tasks, by `option_metric`; gold_loglik_per_byte
+      for MT/NER), continuous_unit (sd, nats or nats/byte), continuous (mean over items), continuous_stderr
       (SD/sqrt(n), ddof=1);
     - `items_tsv` (default `items_path(out_tsv)`), one row per record, tasks in registry order
       and records in file order: task, sample_id, item_score (the item's part of `score`,
