@@ -187,7 +187,8 @@ def test_workflow_script_fails_naming_the_record_and_writes_nothing(
                       provenance=str(out / "scores.provenance.json"),
                       item_scores=str(out / "items.tsv")),
         log=[str(tmp_path / "log.txt")], threads=1,
-        params=_Named(tasks=[task], batch_size=4, max_new_tokens=8, scoring="cptmix"))
+        params=_Named(tasks=[task], batch_size=4, max_new_tokens=8, scoring="cptmix",
+                      option_metric="zscore"))
     script = Path(__file__).parents[1] / "workflow" / "scripts" / "evaluate_model.py"
     with pytest.raises(ValueError) as err:
         runpy.run_path(str(script), init_globals={"snakemake": sm})
