@@ -129,7 +129,13 @@ def test_every_model_scored_on_all_27_tasks(study):
             "continuous_metric", "continuous_unit", "continuous", "continuous_stderr"]
         assert list(scores.task) == list(TASK_NAMES)
         assert scores.score.notna().all() and scores.continuous.notna().all()
-        assert (scores.continuous <= 0).all() and (scores.n > 0).all()
+        assert (scores.n > 0).all()
+        option = scores.category.isin(["MCQA", "DC", "STS"])
+        assert set(scores.continuous_metric[option]) == {"gold_option_zscore"}  # the default
+        # a log-likelihood per byte is <= 0; a z-score takes either sign and |z| <= k /
+        # sqrt(k - 1) for k options (2.68 at the demo's most, JCSTS's 6)
+        assert (scores.continuous[~option] <= 0).all()
+        assert (scores.continuous[option].abs() <= 6 / 5 ** 0.5).all()
         items = pd.read_csv(study / f"results/eval/{model}/seed-1234/items.tsv", sep="\t")
         assert len(items) == scores.n.sum()
 

@@ -18,7 +18,8 @@ Definitions (per item; higher is better for all):
     model's option log-likelihoods are shifted or scaled (a flatter or more peaked option
     distribution), so it moves only with how far the gold stands out; 0 in expectation for a
     model that cannot tell the gold when every option is gold as often as distractor (as in
-    the demo). With two options it is +-2, the sign of the accuracy. On the demo (3 seeds,
+    the demo). |z| <= k / sqrt(k - 1) for k options; with two options it is +-2, the sign of
+    the accuracy. On the demo (3 seeds,
     seed x item test) it recovered 11 of 24 planted effects with 0 of 3 "none" tasks
     significant, against 17 of 24 and 1 of 3 for the log-softmax and 8 of 24, 0 of 3 for the
     plain margin (whose differences carry each item's option-length spread times the model's
