@@ -31,6 +31,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from cptmix.demo.templates import EVERYDAY_AGES, EVERYDAY_OUTCOMES
 from cptmix.demo.world import ROLES
 from cptmix.tasks import DC, MCQA, STS, TASKS, gold_index, mcqa_view, prompt_and_target
 
@@ -161,8 +162,6 @@ def none_exposure(world_dir: str | Path) -> list[dict]:
     contain, with its number of occurrences in each source (columns general, ja_base,
     en_base, pmc_en, textbooks, parallel). A none task is what it claims only when none of
     its terms occurs in a source that a mixture adds (ADDED_SOURCES): `none_leaks`."""
-    from cptmix.demo.templates import EVERYDAY_AGES, EVERYDAY_OUTCOMES
-
     root = Path(world_dir)
     world = json.loads((root / "world.json").read_text(encoding="utf-8"))
     terms: dict[str, str] = {}
