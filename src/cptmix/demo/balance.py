@@ -23,6 +23,10 @@ are stated in every mixture (en_base/ja_base), pmc-tier facts only by the PMC so
 drug or gene answers facts of one tier; a distractor from another tier is a name some mixtures
 have read and others have not, so familiarity, not knowledge, would move the choice with the
 mixture.
+
+`none_exposure` / `none_leaks` ask it of the planted-"none" tasks: every word of their items,
+counted per source; a word that a source added by some mixture writes (or a fact-bearing name)
+would let that mixture move a task planted to stay put.
 """
 
 from __future__ import annotations
