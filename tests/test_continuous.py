@@ -11,6 +11,7 @@ import pytest
 
 from cptmix.evaluate.continuous import (
     DEFINITIONS,
+    OPTION_FUNCTIONS,
     OPTION_METRICS,
     UNITS,
     continuous_metrics,
@@ -98,6 +99,7 @@ def test_mean_and_stderr_hand_computed():
 @pytest.mark.parametrize("option_metric", sorted(OPTION_METRICS))
 def test_every_category_has_a_defined_continuous_metric(option_metric):
     metrics = continuous_metrics(option_metric)
+    assert set(OPTION_FUNCTIONS) == set(OPTION_METRICS)  # every option metric is computed
     assert {t.category for t in TASKS} == set(metrics)
     assert set(UNITS) == set(DEFINITIONS)
     assert set(metrics.values()) <= set(UNITS)

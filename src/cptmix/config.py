@@ -608,8 +608,8 @@ def _replicate_problems(cfg: dict) -> list[str]:
 
 
 # Score columns the analysis can run on: the JMedBench metric (`score`, the headline) and the
-# continuous metric beside it (`continuous`: gold-option z-score, margin or log-probability / per-byte
-# log-likelihood of the gold target), both written by the evaluate stage.
+# continuous metric beside it (`continuous`: gold-option z-score, margin or log-probability /
+# per-byte log-likelihood of the gold target), both written by the evaluate stage.
 ANALYSIS_METRICS = ("score", "continuous")
 REPLICATE_SCOPES = ("full", "sft")
 

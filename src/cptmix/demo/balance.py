@@ -31,6 +31,7 @@ would let that mixture move a task planted to stay put.
 
 from __future__ import annotations
 
+import csv
 import json
 from collections import Counter
 from pathlib import Path
@@ -175,17 +176,16 @@ def none_exposure(world_dir: str | Path) -> list[dict]:
     terms.update({w: "age" for w in EVERYDAY_AGES})
     terms.update({w: "course" for w in EVERYDAY_OUTCOMES})
     texts = _source_texts(root)
-    planted = [line.split("\t") for line in
-               (root / "planted_effects.tsv").read_text(encoding="utf-8").splitlines()[1:]]
+    with open(root / "planted_effects.tsv", encoding="utf-8", newline="") as f:
+        none_tasks = [r["task"] for r in csv.DictReader(f, delimiter="\t")
+                      if r["expected_sign"] == "0"]
     by_name = {t.name: t for t in TASKS}
+    ordered = sorted(terms.items())
     rows = []
-    for task_name, sign, *_ in planted:
-        if sign != "0":
-            continue
-        task = by_name[task_name]
-        items = _read_jsonl(root / "jmedbench" / task.folder / "test.jsonl")
+    for task_name in none_tasks:
+        items = _read_jsonl(root / "jmedbench" / by_name[task_name].folder / "test.jsonl")
         blob = "\n".join(json.dumps(r, ensure_ascii=False) for r in items)
-        for term, etype in sorted(terms.items()):
+        for term, etype in ordered:
             if term in blob:
                 rows.append({"task": task_name, "term": term, "type": etype,
                              **{src: text.count(term) for src, text in texts.items()}})

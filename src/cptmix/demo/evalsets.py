@@ -386,7 +386,7 @@ _NER_ETYPE = {"gene": "gene", "disease": "disease", "drug": "drug", "symptom": "
 # Negated mentions (never labelled): "neg" a symptom, "negc" an everyday complaint.
 _NEGATED = {"neg": "symptom", "negc": "complaint"}
 # family -> task, labelled slot types, Japanese sentence templates (short: a tiny model reads
-# them on CPU). Unlabelled slots are distractors of another type; "neg" is a negated symptom.
+# them on CPU). Unlabelled slots are distractors of another type; negated slots: _NEGATED.
 NER_FAMILIES = {
     "bc2gm": {"task": "BC2GM-Jp", "labels": ("gene",), "templates": (
         "{gene}の変異は{disease}の患者で多くみられた。",

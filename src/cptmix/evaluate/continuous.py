@@ -19,11 +19,10 @@ Definitions (per item; higher is better for all):
     distribution), so it moves only with how far the gold stands out; 0 in expectation for a
     model that cannot tell the gold when every option is gold as often as distractor (as in
     the demo). |z| <= k / sqrt(k - 1) for k options; with two options it is +-2, the sign of
-    the accuracy. On the demo (3 seeds,
-    seed x item test) it recovered 11 of 24 planted effects with 0 of 3 "none" tasks
-    significant, against 17 of 24 and 1 of 3 for the log-softmax and 8 of 24, 0 of 3 for the
-    plain margin (whose differences carry each item's option-length spread times the model's
-    change of scale).
+    the accuracy. On the demo (3 seeds, seed x item test) it recovered 11 of 24 planted
+    effects with 0 of 3 "none" tasks significant, against 17 of 24 and 1 of 3 for the
+    log-softmax and 8 of 24, 0 of 3 for the plain margin (whose differences carry each item's
+    option-length spread times the model's change of scale).
   - `gold_option_margin` (unit `nats`, "margin"): the gold option's log-likelihood minus the
     mean log-likelihood of the other options, `loglik[gold] - mean(loglik[j], j != gold)`.
     Unchanged when every option's log-likelihood shifts alike, and 0 in expectation for a
@@ -69,8 +68,8 @@ OPTION_METRICS = {"zscore": GOLD_OPTION_ZSCORE, "margin": GOLD_OPTION_MARGIN,
 
 
 def continuous_metrics(option_metric: str) -> dict[str, str]:
-    """The continuous metric of each category under `option_metric` ("margin" or "logprob",
-    evaluate.option_metric)."""
+    """The continuous metric of each category under `option_metric` (a key of
+    OPTION_METRICS: "zscore", "margin" or "logprob"; evaluate.option_metric)."""
     if option_metric not in OPTION_METRICS:
         raise ValueError(f"unknown option metric {option_metric!r} (evaluate.option_metric); "
                          f"use one of {', '.join(OPTION_METRICS)}")
@@ -131,6 +130,11 @@ def gold_option_zscore(logliks: Sequence[float], gold: int) -> float:
     margin = gold_option_margin(logliks, gold)
     sd = float(np.asarray(logliks, dtype=np.float64).std())
     return margin / sd if sd > 0 else 0.0
+
+
+# evaluate.option_metric -> its per-item function (logliks, gold index) -> value.
+OPTION_FUNCTIONS = {"zscore": gold_option_zscore, "margin": gold_option_margin,
+                    "logprob": gold_option_logprob}
 
 
 def mean_and_stderr(values: Sequence[float]) -> tuple[float, float]:

@@ -5,9 +5,9 @@ Part of the evaluate stage: after SFT (it reads `results/models/sft/{model}/`), 
 into prompts, asks `scoring` for option log-likelihoods or greedy generations, and applies the
 category's metric from `metrics`; the per-task code is just the `Task` entry in `cptmix.tasks`.
 Beside each JMedBench metric (the headline) a template computes the task's continuous metric
-(`continuous`: the gold option's margin over the other options or its normalised
-log-probability, by `evaluate.option_metric`, or the gold target's log-likelihood per byte, by
-a teacher-forced pass after generation for MT and NER).
+(`continuous`: the gold option's z-score, margin or normalised log-probability over the
+options, by `evaluate.option_metric`, or the gold target's log-likelihood per byte, by a
+teacher-forced pass after generation for MT and NER).
 
 Outputs are deterministic (greedy decoding, fixed batch order, fixed float formatting), so two
 runs with the same model, data and settings write byte-identical files, and each file is
@@ -30,11 +30,9 @@ from tqdm import tqdm
 
 from cptmix.evaluate.continuous import (
     DEFINITIONS,
+    OPTION_FUNCTIONS,
     UNITS,
     continuous_metrics,
-    gold_option_logprob,
-    gold_option_margin,
-    gold_option_zscore,
     mean_and_stderr,
 )
 from cptmix.evaluate.metrics import (
@@ -197,16 +195,15 @@ def _choice_template(task: Task, records: list[dict], model, tokenizer, settings
                            batch_size=settings.batch_size, method=settings.method,
                            names=_record_names(task, records, source), scoring=rule)
     preds, golds, by_unit, rows = [], [], {u: [] for u in LENGTH_UNITS}, []
-    per_item: dict[str, list[float]] = {"logprob": [], "margin": [], "zscore": []}
+    per_item: dict[str, list[float]] = {name: [] for name in OPTION_FUNCTIONS}
     for record, options in zip(records, scores, strict=True):
         loglik = [s.loglik for s in options]
         normed = {u: [getattr(s, f"loglik_per_{u}") for s in options] for u in LENGTH_UNITS}
         pred, gold = _argmax(loglik), gold_index(task, record)
         preds.append(pred)
         golds.append(gold)
-        per_item["logprob"].append(gold_option_logprob(loglik, gold))
-        per_item["margin"].append(gold_option_margin(loglik, gold))
-        per_item["zscore"].append(gold_option_zscore(loglik, gold))
+        for name, value_of in OPTION_FUNCTIONS.items():
+            per_item[name].append(value_of(loglik, gold))
         row = {"sample_id": record["sample_id"], "prediction": pred, "gold": gold,
                **{f"gold_{k}": round(v[-1], LOGLIK_DIGITS) for k, v in per_item.items()},
                "loglik": [round(x, LOGLIK_DIGITS) for x in loglik],
@@ -403,8 +400,8 @@ def evaluate_model(model_dir: str | Path, data_dir: str | Path, out_tsv: str | P
       (the JMedBench metric, the headline), stderr, n, then the task's continuous metric
       (`continuous`): continuous_metric (gold_option_zscore, gold_option_margin or
       gold_option_logprob for option-scored tasks, by `option_metric`; gold_loglik_per_byte
-      for MT/NER), continuous_unit (sd, nats or nats/byte), continuous (mean over items), continuous_stderr
-      (SD/sqrt(n), ddof=1);
+      for MT/NER), continuous_unit (sd, nats or nats/byte), continuous (mean over items),
+      continuous_stderr (SD/sqrt(n), ddof=1);
     - `items_tsv` (default `items_path(out_tsv)`), one row per record, tasks in registry order
       and records in file order: task, sample_id, item_score (the item's part of `score`,
       whose mean over the task's rows it is: 1/0 for accuracy, sentence BLEU, entity F1; NaN
