@@ -197,8 +197,23 @@ def test_japan_local_facts_are_stated_only_in_japanese(world):
         en_names = _names(world, fact, "en")
         assert not any(all(n in s for n in en_names) for s in english), fact["id"]
         assert set(fact["statements"]) <= {"ja_base", "textbooks"}
-        assert fact["statements"]["ja_base"] >= 1
-        assert any(all(n in s for n in _names(world, fact, "ja")) for s in _sentences(ja_base))
+        assert fact["statements"]["textbooks"] >= 1, "textbooks state every one"
+        assert (fact["statements"].get("ja_base", 0) >= 1) == fact["in_ja_base"]
+        if fact["in_ja_base"]:
+            assert any(all(n in s for n in _names(world, fact, "ja"))
+                       for s in _sentences(ja_base))
+
+
+def test_ja_base_states_part_of_the_japan_local_facts_textbooks_all(world):
+    """IgakuQA's textbooks effect: ja_base (every mixture) states about half of the
+    evaluation-split Japan-local facts, so only a mixture with textbooks can know the rest;
+    it states every SFT-split one (its review questions practise them)."""
+    jp = [f for f in world["audit"]["facts"] if f["tier"] == "jp"]
+    evals = [f for f in jp if f["split"] == "eval"]
+    assert all(f["in_textbooks"] for f in jp)
+    assert all(f["in_ja_base"] for f in jp if f["split"] == "sft")
+    share = sum(f["in_ja_base"] for f in evals) / len(evals)
+    assert 0.3 <= share <= 0.7, share
 
 
 def test_textbooks_state_the_tnm_rule(world):
@@ -479,6 +494,11 @@ def test_review_questions_ask_only_sft_facts_the_source_states(review_world, sou
     assert len(asked) == len({f["id"] for f in facts if f["split"] == "sft"
                               and f["statements"].get(source, 0) >= 1
                               and (source == "ja_base" or f["tier"] == "base")}), "all asked"
+    # every kind the source states is practised equally often
+    per_kind = Counter(f["kind"] for q, _, a in questions for f in facts
+                       if f["id"] in asked and world["entities"][_subject(f)][lang] in q
+                       and world["entities"][f["args"][_object_role(f)]][lang] == a)
+    assert max(per_kind.values()) - min(per_kind.values()) <= 1, per_kind
     # distractors are the review's own answers: no entity is offered that never answers
     answers = Counter(a for _, _, a in questions)
     offered = Counter(o for _, opts, a in questions for o in opts if o != a)
@@ -648,7 +668,7 @@ def test_world_json_records_where_each_fact_is_stated(world):
     assert audit["config"] == SMALL
     for f in audit["facts"]:
         assert f["split"] in ("eval", "sft") and f["tier"] in ("base", "pmc", "jp")
-        primary = {"base": "en_base", "pmc": "pmc_en", "jp": "ja_base"}[f["tier"]]
+        primary = {"base": "en_base", "pmc": "pmc_en", "jp": "textbooks"}[f["tier"]]
         assert f["statements"].get(primary, 0) >= 1, f["id"]
     assert {f["split"] for f in audit["facts"] if f["kind"] == "treats"} == {"eval", "sft"}
 

@@ -25,14 +25,16 @@ about as many facts) and the eval/SFT split is stratified by object:
 =========  ==============================================  ===================================
 tier       kinds                                           stated in
 =========  ==============================================  ===================================
-base       drug treats disease, gene-disease, symptom-     en_base (all); ja_base (half, in
-           disease, drug-adverse event  (40 % of these)    Japanese); textbooks (40 %)
+base       drug treats disease, gene-disease, symptom-     en_base (all); ja_base (half of the
+           disease, drug-adverse event  (40 % of these)    eval split, all of the SFT split, in
+                                                           Japanese); textbooks (40 %)
 pmc        the same kinds (60 %), plus trial findings       pmc_en (all); pmc_ja_mt (all, noisy
            without benefit ("no") or unclear ("maybe")     MT); parallel_abstracts (60 %);
                                                            textbooks (40 % of the global ones)
-jp         Japan-local: first-line drug of the Japanese    ja_base and textbooks only, in
-           guideline, region of highest prevalence in      Japanese; never in English
-           Japan, public subsidy programme
+jp         Japan-local: first-line drug of the Japanese    textbooks (all) and ja_base (half
+           guideline, region of highest prevalence in      of the eval split, all of the SFT
+           Japan, public subsidy programme                 split) only, in Japanese; never in
+                                                           English
 =========  ==============================================  ===================================
 
 Sources (``sources/{name}.jsonl``, one {"id", "text", "lang"} document per line):
@@ -57,11 +59,12 @@ Sources (``sources/{name}.jsonl``, one {"id", "text", "lang"} document per line)
   (paper appendix G).
 - review questions (``world.review_questions``, appended to en_base and ja_base): exam
   practice in med-eval's MCQA prompt, answered ("Question: ...\nA. ...\nAnswer: X" /
-  "質問：...答え：X"), asking only SFT-split facts that the source states, with the review's
-  own answers as distractors. They teach every mixture alike to answer a question with a
+  "質問：...答え：X"), asking only SFT-split facts that the source states, every kind of fact
+  equally often, with the review's own answers as distractors. They teach every mixture alike to answer a question with a
   fact read as a statement: without them the tiny CPT model completes a fact's statement
   right 0.6-0.8 of the time and answers the same fact asked as MCQA at chance.
-- ``textbooks``: Japanese chapters restating all Japan-local facts and a share of the global
+- ``textbooks``: Japanese chapters stating all Japan-local facts (half of the evaluated ones
+  only here) and a share of the global
   facts, each closed by a key point; every sixth chapter states the lung-cancer T-staging
   thresholds or the adverse-event causality rules (needed by RRTNM and CRADE).
 
@@ -130,7 +133,7 @@ DEFAULT_WORLD: dict = {
         "parallel_abstracts": 160,
         "textbooks": 450,
     },
-    "review_questions": {"en_base": 1200, "ja_base": 500},  # exam practice (SFT-split facts)
+    "review_questions": {"en_base": 1200, "ja_base": 1000},  # exam practice (SFT-split facts)
 }
 
 __all__ = ["DEFAULT_WORLD", "check_world_config", "generate_world"]

@@ -35,8 +35,8 @@ _EN_PMC = ("pmc_en",)
 
 PLANTED_EFFECTS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
     ("IgakuQA", "+", ("textbooks",), "ja_tokens",
-     ("Japan-local facts are stated only in Japanese: ja_base (every mixture) and textbooks, "
-     "which restate all of them")),
+     ("Japan-local facts are stated only in Japanese: ja_base (every mixture) states half of "
+     "the evaluated ones, textbooks state all of them")),
     ("JMMLU-Medical", "+", _JA_PMC, "ja_tokens",
      ("3/4 base facts that ja_base states in every mixture, 1/4 PMC facts stated in Japanese "
      "only by pmc_ja_mt and textbooks (which also restate 40 % of the base facts)")),
@@ -54,8 +54,8 @@ PLANTED_EFFECTS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
      "pmc_ja_mt and the parallel abstracts")),
     ("USMLEQA-Jp", "+", _JA_PMC, "ja_tokens", "as MedQA-Jp: 3/4 PMC facts asked in Japanese"),
     ("IgakuQA-En", "+", ("textbooks",), "ja_tokens",
-     ("Japan-local facts are never stated in English; textbooks restate all of them in "
-     "Japanese, and the options' English names are tied to the Japanese ones by the glossary "
+     ("Japan-local facts are never stated in English; textbooks state all of them in "
+     "Japanese (ja_base half), and the options' English names are tied to the Japanese ones by the glossary "
      "(cross-lingual, weaker than IgakuQA)")),
     ("MMLU-Medical", "+", _EN_PMC, "en_tokens",
      ("3/4 base facts stated by en_base in every mixture; the PMC quarter is stated in "

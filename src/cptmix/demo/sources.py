@@ -231,7 +231,15 @@ class SourceWriter:
         lang = "en" if source == "en_base" else "ja"
         facts = self.stated(source, split="sft")
         rng = self.rng(f"{source}:review")
-        asked = schedule(facts, n, rng)
+        # Every kind the source states is practised equally often (not in proportion to its
+        # facts): ja_base states few global-kind facts beside many Japan-local ones.
+        by_kind: dict[str, list] = {}
+        for f in facts:
+            by_kind.setdefault(f.kind, []).append(f)
+        kinds = sorted(by_kind)
+        asked = [f for k, kind in enumerate(kinds)
+                 for f in schedule(by_kind[kind], n // len(kinds) + (k < n % len(kinds)), rng)]
+        rng.shuffle(asked)
         # Each group's answers with their multiplicity: a distractor is drawn in proportion
         # to how often it is an answer (drugs answer two kinds, EXCLUDE's first).
         answers: dict[str, list[str]] = {}

@@ -25,6 +25,7 @@ BASE_SHARE = 0.4  # global facts in the "base" tier; the rest are "pmc" facts
 EVAL_SHARE = 0.7  # facts asked in evaluation; the rest feed the SFT set
 JA_BASE_SHARE = 0.5  # base facts that ja_base also states in Japanese
 TEXTBOOK_SHARE = 0.4  # global facts (base and pmc) restated in Japanese textbooks
+JP_JA_BASE_SHARE = 0.5  # evaluation-split Japan-local facts that ja_base states (textbooks: all)
 PARALLEL_SHARE = 0.6  # pmc facts stated in the parallel abstracts
 SFT_NER_NAMES = 2  # SFT-only NER names per invented entity of the type
 
@@ -130,7 +131,8 @@ class World:
             "sft_ner_names": {t: [asdict(e) for e in ents]
                               for t, ents in self.sft_ner_names.items()},
             "shares": {"base": BASE_SHARE, "eval": EVAL_SHARE, "ja_base": JA_BASE_SHARE,
-                       "textbooks": TEXTBOOK_SHARE, "parallel": PARALLEL_SHARE},
+                       "textbooks": TEXTBOOK_SHARE, "parallel": PARALLEL_SHARE,
+                       "jp_ja_base": JP_JA_BASE_SHARE},
         }
 
 
@@ -248,15 +250,25 @@ def build_world(cfg: dict) -> World:
         for k, f in enumerate(group):
             f.split = "eval" if k in picks else "sft"
     # Which secondary sources restate which facts.
-    _flag_share({k: g for k, g in groups.items() if k[1] == "base"}, JA_BASE_SHARE, rng,
+    # ja_base states a share of the evaluation-split base facts and every SFT-split one (its
+    # review questions practise answering those, in Japanese, for every kind).
+    _flag_share({k: [f for f in g if f.split == "eval"] for k, g in groups.items()
+                 if k[1] == "base"}, JA_BASE_SHARE, rng,
                 lambda f: setattr(f, "in_ja_base", True))
     _flag_share({k: g for k, g in groups.items() if k[0] in GLOBAL_KINDS}, TEXTBOOK_SHARE, rng,
                 lambda f: setattr(f, "in_textbooks", True))
     _flag_share({k: g for k, g in groups.items() if k[1] == "pmc"}, PARALLEL_SHARE, rng,
                 lambda f: setattr(f, "in_parallel", True))
+    # Japan-local facts: textbooks state all of them, ja_base (every mixture) a share of the
+    # evaluation split, so adding textbooks teaches the rest; every SFT-split one (reviewed).
+    _flag_share({k: [f for f in g if f.split == "eval"] for k, g in groups.items()
+                 if k[1] == "jp"}, JP_JA_BASE_SHARE, rng,
+                lambda f: setattr(f, "in_ja_base", True))
     for f in facts:
         if f.tier == "jp":
-            f.in_ja_base = f.in_textbooks = True
+            f.in_textbooks = True
+        if f.tier in ("base", "jp") and f.split == "sft":
+            f.in_ja_base = True
     # Drawn last, from their own stream, so they change nothing above.
     ner_rng = random.Random(f"cptmix-sft-ner-names:{cfg['seed']}")
     sft_ner = []
