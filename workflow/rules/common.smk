@@ -245,6 +245,16 @@ def cpt_data(wildcards):
     return {**data, "ledger": f"{mix}/ledger.tsv", **realised_input(wildcards)}
 
 
+def cpt_priority(wildcards):
+    """Larger CPT runs start first (longest-processing-time order), and every CPT run before
+    any SFT or evaluation job, so the short jobs fill the cores at the end instead of one
+    long CPT run trailing alone. A declared mixture's size is estimated by the sum of its
+    fractions (the sources' sizes are not known before they are built); designed runs share
+    one token budget."""
+    fractions = DECLARED.get(wildcards.mixture)
+    return 1 + (round(10 * sum(fractions.values())) if fractions is not None else 0)
+
+
 def replicate_seed(wildcards):
     """The training seed of a job's replicate (its `seed` wildcard)."""
     return int(wildcards.seed)

@@ -50,6 +50,7 @@ rule train_cpt:
     benchmark:
         "results/benchmarks/train_cpt/{mixture}/seed-{seed}.tsv"
     threads: threads_for("train")
+    priority: cpt_priority
     resources:
         mem_mb=4000,
         runtime=240,
