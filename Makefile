@@ -41,7 +41,7 @@ demo: venv
 	$(BIN)/snakemake --profile profiles/local --cores $(CORES) --configfile $(CONFIG) --report results/report.html
 	@echo "Results in results/ ; report: results/report.html"
 
-# The demo with 3 seed replicates of every CPT, SFT and evaluation (noise floors, seed x item
+# The demo with 5 seed replicates of every CPT, SFT and evaluation (noise floors, seed x item
 # tests): config/replicates.yaml merged into the config.
 demo-replicates: venv
 	$(BIN)/snakemake --profile profiles/local --cores $(CORES) --configfile $(CONFIG) config/replicates.yaml
