@@ -11,8 +11,9 @@ the (M, S, T) task scores and their stderr from the score files.
 Two metrics can be analysed (`metric`): "score" (the JMedBench metric: the score/stderr
 columns and item_score) or "continuous" (the mean gold-option z-score, margin or
 log-probability, by evaluate.option_metric, or gold log-likelihood per byte:
-continuous/continuous_stderr and item_continuous). The mean of a task's item values is its score, with one exception: STS's metric is a Pearson r over items,
-which no single item carries. For it the per-item values are jackknife pseudo-values of r
+continuous/continuous_stderr and item_continuous). The mean of a task's item values is its
+score, with one exception: STS's metric is a Pearson r over items, which no single item
+carries. For it the per-item values are jackknife pseudo-values of r
 (I r - (I - 1) r_(-i)), recentred so that their mean is r itself; the two-way test then sees
 the item-level variability of r the way the jackknife estimates it. The score files' value must
 agree with the items (mean, or Pearson r) up to rounding: a mismatch means misaligned files.

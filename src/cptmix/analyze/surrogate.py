@@ -11,8 +11,8 @@ Japanese and English averages (mean over the tasks of that language, the languag
 registry `cptmix.tasks`), for the JMedBench metric `score` or the `continuous` one. Both are
 "higher is better": accuracy / BLEU / F1 / Pearson r, and the gold option's z-score, margin
 or log-probability or the gold target's log-likelihood per byte. `mixture_means` averages the
-seeds: **every model is fitted on seed-averaged targets, one row per mixture**, so a fit never sees one mixture twice
-and the refusal below counts mixtures.
+seeds: **every model is fitted on seed-averaged targets, one row per mixture**, so a fit never
+sees one mixture twice and the refusal below counts mixtures.
 
 Candidates (`MODELS`, all scikit-learn, fixed seeds):
 

@@ -55,8 +55,8 @@ PLANTED_EFFECTS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
     ("USMLEQA-Jp", "+", _JA_PMC, "ja_tokens", "as MedQA-Jp: 3/4 PMC facts asked in Japanese"),
     ("IgakuQA-En", "+", ("textbooks",), "ja_tokens",
      ("Japan-local facts are never stated in English; textbooks state all of them in "
-     "Japanese (ja_base half), and the options' English names are tied to the Japanese ones by the glossary "
-     "(cross-lingual, weaker than IgakuQA)")),
+     "Japanese (ja_base half), and the options' English names are tied to the Japanese ones "
+     "by the glossary (cross-lingual, weaker than IgakuQA)")),
     ("MMLU-Medical", "+", _EN_PMC, "en_tokens",
      ("3/4 base facts stated by en_base in every mixture; the PMC quarter is stated in "
      "English by pmc_en (weaker than MedQA)")),
