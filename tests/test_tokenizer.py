@@ -130,6 +130,49 @@ def test_demo_tokenizer_passes_the_check(tmp_path):
     assert main(["tokenizer", "check", str(tmp_path / "tok")]) == 0
 
 
+def _tokens_of(tok, text: str, word: str) -> list[int]:
+    """The ids of `word`'s tokens in `text` (its last occurrence, with the space before it
+    where byte-level BPE fuses one in), which must start and end at token boundaries (no
+    token shared with the text around it)."""
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    start = text.rindex(word)
+    end = start + len(word)
+    spans = enc["offset_mapping"]
+    if text[start - 1] == " " and any(a == start - 1 and b > start for a, b in spans):
+        start -= 1
+    assert any(a == start for a, _ in spans) and any(b == end for _, b in spans), (text, spans)
+    return [i for i, (a, b) in zip(enc["input_ids"], spans) if a >= start and b <= end]
+
+
+def test_an_answer_tokenizes_as_the_option_it_repeats(tmp_path):
+    """In both languages an MCQA answer has the tokens of its option line, as med-eval's
+    prompts put it there: "A. insulin" / "Answer: insulin" share them with byte-level BPE
+    alone, "A. 肝障害" / "答え：肝障害" only because the space before a Japanese word is a
+    token of its own (with plain ByteLevel it fuses into the word's first token and the
+    answer never shares a token with its option)."""
+    from cptmix.corpus import load_tokenizer
+
+    ja_terms = ["肝障害", "低血圧", "好中球減少症", "アムロジン"]
+    en_terms = ["hepatotoxicity", "hypotension", "neutropenia", "amlodipine"]
+    texts = []
+    for k in range(len(ja_terms)):
+        ja, en = ja_terms[k:] + ja_terms[:k], en_terms[k:] + en_terms[:k]
+        texts.append("質問：次のうち正しいものはどれか。\n" + "\n".join(
+            f"{'ABCD'[i]}. {t}" for i, t in enumerate(ja)) + f"\n答え：{ja[0]}")
+        texts.append(f"{ja[0]}の患者には{ja[1]}がみられた。{ja[2]}は{ja[3]}で治療する。")
+        texts.append("Question: Which is true?\n" + "\n".join(
+            f"{'ABCD'[i]}. {t}" for i, t in enumerate(en)) + f"\nAnswer: {en[0]}")
+    train_tokenizer(texts * 20 + list(PROBE), tmp_path / "tok", vocab_size=400, min_frequency=2)
+    tok = load_tokenizer(tmp_path / "tok")
+    for option, answer, term in [("C. {}", "答え：{}", t) for t in ja_terms] + [
+            ("C. {}", "Answer: {}", t) for t in en_terms]:
+        prompt = f"質問：どれか。\nB. 風邪\n{option.format(term)}\n{answer.format(term)}"
+        assert _tokens_of(tok, prompt[:prompt.rindex(chr(10))], term) == _tokens_of(
+            tok, prompt, term), term
+    for text in ("A. 肝障害\n答え：肝障害", "English and 日本語 mixed:  二つ  spaces "):
+        assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text
+
+
 def _with_class(src: Path, dst: Path, tokenizer_class: str) -> Path:
     shutil.copytree(src, dst)
     config_file = dst / "tokenizer_config.json"

@@ -71,18 +71,32 @@ CONFIG_HINT = ("set \"tokenizer_class\": \"PreTrainedTokenizerFast\" in its toke
                "DIR`")
 
 
+# The demo tokenizer's pre-split: a space followed by a non-ASCII character (train_tokenizer).
+SPACE_BEFORE_NON_ASCII = r" (?=[^\x00-\x7F])"
+
+
 class TokenizerError(ValueError):
     """A tokenizer directory (or SentencePiece model) cannot be used; the message names it."""
 
 
 def train_tokenizer(texts: Iterable[str], out_dir: str | Path, vocab_size: int = 4000,
                     min_frequency: int = 2) -> None:
-    """Train a byte-level BPE tokenizer and save it as a `PreTrainedTokenizerFast` directory."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    """Train a byte-level BPE tokenizer and save it as a `PreTrainedTokenizerFast` directory.
+
+    A space before a non-ASCII character is a token of its own (`SPACE_BEFORE_NON_ASCII`):
+    Japanese text has no spaces, so a Japanese word is otherwise one token sequence in running
+    text ("答え：肝障害") and another after the space of an option line ("A. 肝障害", where
+    byte-level BPE fuses the space into the word's first token). An MCQA answer would then
+    never share a token with the option it repeats, as it does in English ("A. insulin",
+    "Answer: insulin"); isolating the space gives both languages the same tokens in both
+    places."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(SPACE_BEFORE_NON_ASCII), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False)])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=[EOS, PAD],
