@@ -167,7 +167,7 @@ def test_an_answer_tokenizes_as_the_option_it_repeats(tmp_path):
     for option, answer, term in [("C. {}", "答え：{}", t) for t in ja_terms] + [
             ("C. {}", "Answer: {}", t) for t in en_terms]:
         prompt = f"質問：どれか。\nB. 風邪\n{option.format(term)}\n{answer.format(term)}"
-        assert _tokens_of(tok, prompt[:prompt.rindex(chr(10))], term) == _tokens_of(
+        assert _tokens_of(tok, prompt[:prompt.rindex("\n")], term) == _tokens_of(
             tok, prompt, term), term
     for text in ("A. 肝障害\n答え：肝障害", "English and 日本語 mixed:  二つ  spaces "):
         assert tok.decode(tok(text, add_special_tokens=False)["input_ids"]) == text

@@ -61,8 +61,9 @@ Sources (``sources/{name}.jsonl``, one {"id", "text", "lang"} document per line)
   practice in med-eval's MCQA prompt, answered ("Question: ...\nA. ...\nAnswer: X" /
   "質問：...答え：X"), asking only SFT-split facts that the source states, every kind of fact
   equally often, with the review's own answers as distractors. They teach every mixture
-  alike to answer a question with a fact read as a statement: without them the tiny CPT model completes a fact's statement
-  right 0.6-0.8 of the time and answers the same fact asked as MCQA at chance.
+  alike to answer a question with a fact read as a statement: without them the tiny CPT
+  model completes a fact's statement right 0.6-0.8 of the time and answers the same fact
+  asked as MCQA at chance.
 - ``textbooks``: Japanese chapters stating all Japan-local facts (half of the evaluated ones
   only here) and a share of the global facts, each closed by a key point; every sixth
   chapter states the lung-cancer T-staging thresholds or the adverse-event causality rules

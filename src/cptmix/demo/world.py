@@ -147,12 +147,13 @@ def _dealt(pool: list, n: int, rng: random.Random) -> list:
     return out[:n]
 
 
-def _flag_share(groups: dict, share: float, rng: random.Random, setter) -> None:
+def _flag_share(groups: dict, share: float, rng: random.Random, flag: str) -> None:
+    """Set the boolean `flag` on a seeded `share` of every group's facts."""
     for key in sorted(groups):
         group = list(groups[key])
         rng.shuffle(group)
         for f in group[: round(share * len(group))]:
-            setter(f)
+            setattr(f, flag, True)
 
 
 def build_world(cfg: dict) -> World:
@@ -249,23 +250,21 @@ def build_world(cfg: dict) -> World:
         picks = {math.floor(k * len(group) / n_eval) for k in range(n_eval)} if n_eval else set()
         for k, f in enumerate(group):
             f.split = "eval" if k in picks else "sft"
+
     def eval_split(tier: str) -> dict:
         return {k: [f for f in g if f.split == "eval"] for k, g in groups.items() if k[1] == tier}
-
-    def in_ja_base(f: Fact) -> None:
-        f.in_ja_base = True
 
     # Which secondary sources restate which facts.
     # ja_base states a share of the evaluation-split base facts and every SFT-split one (its
     # review questions practise answering those, in Japanese, for every kind).
-    _flag_share(eval_split("base"), JA_BASE_SHARE, rng, in_ja_base)
+    _flag_share(eval_split("base"), JA_BASE_SHARE, rng, "in_ja_base")
     _flag_share({k: g for k, g in groups.items() if k[0] in GLOBAL_KINDS}, TEXTBOOK_SHARE, rng,
-                lambda f: setattr(f, "in_textbooks", True))
+                "in_textbooks")
     _flag_share({k: g for k, g in groups.items() if k[1] == "pmc"}, PARALLEL_SHARE, rng,
-                lambda f: setattr(f, "in_parallel", True))
+                "in_parallel")
     # Japan-local facts: textbooks state all of them, ja_base (every mixture) a share of the
     # evaluation split, so adding textbooks teaches the rest; every SFT-split one (reviewed).
-    _flag_share(eval_split("jp"), JP_JA_BASE_SHARE, rng, in_ja_base)
+    _flag_share(eval_split("jp"), JP_JA_BASE_SHARE, rng, "in_ja_base")
     for f in facts:
         if f.tier == "jp":
             f.in_textbooks = True
