@@ -272,8 +272,8 @@ DESIGN_TARGETS = ("results/analysis/design/verification.tsv",)
 
 @dataclass
 class SweepRun:
-    """What `run_tiny_sweep` left: its work directory, the plan, the run's output, the
-    rerun's plan."""
+    """What `run_tiny_sweep` left: its work directory, the plan (as the run printed it before
+    its first job), the run's output, the rerun's plan."""
 
     workdir: Path
     plan: str
@@ -289,10 +289,10 @@ def run_tiny_sweep(work: Path, study: Run) -> SweepRun:
     shutil.copytree(study.workdir, work, symlinks=True,
                     ignore=shutil.ignore_patterns("locks", "incomplete", "conda", "log"))
     write_config(work / "config" / "config.yaml", study_config(design=TINY_DESIGN))
-    plan = snakemake(work, "-n", *DESIGN_TARGETS)
     run = snakemake(work, *DESIGN_TARGETS, timeout=1200)
     again = snakemake(work, "-n", *DESIGN_TARGETS)
-    return SweepRun(work, plan.stdout, run.stdout + run.stderr, again.stdout)
+    log = run.stdout + run.stderr  # its plan first: the "Job stats" a dry run would print
+    return SweepRun(work, log[log.index("Job stats:"):], log, again.stdout)
 
 
 class Background:
