@@ -48,7 +48,7 @@ SECTION_ONLY = {"method", "metric"}
 
 # (module, function or class, name): why a default of that name is not the config key's.
 UNRELATED: dict[tuple[str, str, str], str] = {
-    ("cptmix.evaluate.mt_quality", "mt_quality", "id_field"):
+    ("cptmix.evaluate.translation_quality", "mt_quality", "id_field"):
         "the EJMMT records' id field (sample_id), not a translate or source field",
     ("cptmix.prepare.translate", "PerDocument", "batch_size"):
         "a per-document engine translates one document per call (a class constant)",

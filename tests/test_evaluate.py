@@ -1144,7 +1144,7 @@ def test_end_to_end_on_jmedbench_format(tiny_model_dir, tmp_path):
 # --- MT-source quality (appendix B) --------------------------------------------------------------
 
 def test_mt_quality_bleu_pairs_by_id_and_skips_unconfigured_comet(tmp_path):
-    from cptmix.evaluate.mt_quality import mt_quality
+    from cptmix.evaluate.translation_quality import mt_quality
 
     refs = [{"sample_id": f"m{i}", "english": e, "japanese": j} for i, (e, j) in enumerate([
         ("The patient has a fever.", "患者は発熱している。"),

@@ -123,6 +123,29 @@ def test_library_never_imports_snakemake():
     assert hits == []
 
 
+def lazy_exports_named_like_modules(src: Path = SRC) -> list[str]:
+    """`package.name` for every name a package's `_EXPORTS` (`cptmix.lazy_exports`) maps that
+    is also one of its submodules: once anything imports that submodule, Python sets the
+    package attribute to the module, and `from package import name` returns the module instead
+    of the function, depending on what was imported before."""
+    clashes = []
+    for init in sorted((src / "cptmix").rglob("__init__.py")):
+        tree = ast.parse(init.read_text(encoding="utf-8"))
+        exports = next((n.value for n in tree.body if isinstance(n, ast.Assign)
+                        and any(getattr(t, "id", None) == "_EXPORTS" for t in n.targets)), None)
+        if not isinstance(exports, ast.Dict):
+            continue
+        names = {k.value for k in exports.keys if isinstance(k, ast.Constant)}
+        subs = {p.stem for p in init.parent.glob("*.py")} | {
+            d.name for d in init.parent.iterdir() if (d / "__init__.py").exists()}
+        clashes += [f"{module_name(init, src)}.{n}" for n in sorted(names & subs)]
+    return clashes
+
+
+def test_no_lazy_export_is_named_like_a_submodule():
+    assert lazy_exports_named_like_modules() == []
+
+
 # --- the checks themselves fail where they should (a synthetic package) -----------------------
 
 @pytest.fixture
@@ -146,3 +169,13 @@ def test_checks_find_a_lazy_circle_and_a_backward_import(fake_src):
     assert cycle[0] == cycle[-1] and set(cycle) == {"cptmix.analyze.inference",
                                                     "cptmix.analyze.stats"}
     assert backward_imports(graph) == ["cptmix.tasks -> cptmix.analyze.stats"]
+
+
+def test_the_export_check_finds_a_name_shared_with_a_submodule(tmp_path):
+    pkg = tmp_path / "cptmix" / "analyze"
+    pkg.mkdir(parents=True)
+    (tmp_path / "cptmix" / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text('_EXPORTS = {"tables": "cptmix.analyze.tables", '
+                                     '"f": "cptmix.analyze.tables"}\n')
+    (pkg / "tables.py").write_text("def tables():\n    pass\ndef f():\n    pass\n")
+    assert lazy_exports_named_like_modules(tmp_path) == ["cptmix.analyze.tables"]

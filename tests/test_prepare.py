@@ -490,7 +490,7 @@ def test_dry_run_plans_one_job_per_translation_shard(tmp_path):
 def test_ejmmt_records_are_translated_in_place_for_the_mt_source_check(world, tmp_path):
     """The appendix-B hypotheses: EJMMT records with `japanese` replaced by the engine's
     translation of `english`, paired with the references by sample_id."""
-    from cptmix.evaluate.mt_quality import mt_quality
+    from cptmix.evaluate.translation_quality import mt_quality
 
     refs = world / "jmedbench" / "ejmmt" / "test.jsonl"
     out = tmp_path / "hyp.jsonl"

@@ -1,5 +1,5 @@
 """Snakemake script: quality of the translation engine behind the translated PMC subcorpus."""
-from cptmix.evaluate.mt_quality import mt_quality
+from cptmix.evaluate.translation_quality import mt_quality
 from cptmix.io import log_to, write_json
 
 sm = snakemake  # noqa: F821 - injected by the script directive

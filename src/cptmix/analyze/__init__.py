@@ -27,7 +27,8 @@ Modules, bottom to top; each imports only modules listed above it (no import cir
   residuals, t-test p, row filter;
 - `inference`: permutation p, BH q, leave-one-out, jackknife, VIF (`robust_partial_corr`);
 - `differences`: score differences, table 1 averages, the task x mixture outcome matrix;
-- `correlations`: the correlation tables (Pearson r; partial r with the `inference` extras);
+- `correlation_tables`: the correlation tables (Pearson r; partial r with the `inference`
+  extras);
 - `predict`: leave-one-mixture-out ridge prediction of the score differences;
 - `tables`: reading input tables, writing TSV tables byte-reproducibly;
 - `replicates`: reading and checking every (model, seed) score and item file;
@@ -61,8 +62,8 @@ _EXPORTS = {
     "PartialCorrelation": "cptmix.analyze.correlation",
     "default_covariates": "cptmix.analyze.correlation",
     "partial_corr": "cptmix.analyze.correlation",
-    "correlations": "cptmix.analyze.correlations",
-    "partial_correlations": "cptmix.analyze.correlations",
+    "correlations": "cptmix.analyze.correlation_tables",
+    "partial_correlations": "cptmix.analyze.correlation_tables",
     "averages_from_differences": "cptmix.analyze.differences",
     "language_averages": "cptmix.analyze.differences",
     "score_differences": "cptmix.analyze.differences",

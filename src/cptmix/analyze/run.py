@@ -57,7 +57,7 @@ from cptmix.analyze.bootstrap import (
 from cptmix.analyze.checks import check_composition
 from cptmix.analyze.columns import STATISTICS, language_key
 from cptmix.analyze.correlation import resolve_covariates
-from cptmix.analyze.correlations import correlations, partial_correlations
+from cptmix.analyze.correlation_tables import correlations, partial_correlations
 from cptmix.analyze.design import contrasts_table, design_edges, resolve_design
 from cptmix.analyze.differences import averages_from_differences, wide_differences
 from cptmix.analyze.inference import (

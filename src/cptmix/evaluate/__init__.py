@@ -12,14 +12,15 @@ Sits after SFT (`cptmix.train`) and before `cptmix.analyze`: the workflow calls
                 target log-likelihood per byte) and their definitions;
 - `provenance`  hashes of templates, data and tokenizer recorded next to the scores;
 - `runner`      one template per task category, wiring the above together and writing outputs;
-- `mt_quality`  BLEU (and optional COMET) of the corpus's machine translation (appendix B).
+- `translation_quality`  `mt_quality`: BLEU (and optional COMET) of the corpus's machine
+                translation (appendix B).
 """
 
 from cptmix import lazy_exports
 
 # Each name and the module that defines it, imported on first use (`cptmix.lazy_exports`).
 _EXPORTS = {
-    "mt_quality": "cptmix.evaluate.mt_quality",
+    "mt_quality": "cptmix.evaluate.translation_quality",
     "evaluate_model": "cptmix.evaluate.runner",
     "evaluate_task": "cptmix.evaluate.runner",
     "predictions_name": "cptmix.evaluate.runner",
