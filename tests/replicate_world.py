@@ -133,11 +133,11 @@ def write_world(root: Path, *, seeds=(1234, 1235, 1236), n_tasks: int = 10, n_it
         eff = effects.get(task, {})
         if eff:
             sign = "+" if sum(eff.values()) > 0 else "-"
-            planted_rows.append((task, sign, ",".join(eff), "", "planted"))
+            planted_rows.append((task, sign, ",".join(eff), "", "", "planted"))
         else:
-            planted_rows.append((task, "0", "", "", "no effect"))
-    pd.DataFrame(planted_rows, columns=["task", "expected_sign", "driver_sources", "statistic",
-                                        "rationale"]).to_csv(root / "planted_effects.tsv",
-                                                             sep="\t", index=False)
+            planted_rows.append((task, "0", "", "", "", "no effect"))
+    pd.DataFrame(planted_rows, columns=["task", "expected_sign", "driver_sources",
+                                        "held_sources", "statistic", "rationale"]).to_csv(
+        root / "planted_effects.tsv", sep="\t", index=False)
     return {"scores": scores, "items": items, "composition": root / "composition.tsv",
             "planted": root / "planted_effects.tsv", "tasks": tasks}

@@ -535,7 +535,8 @@ def test_run_analysis_with_planted_and_provenance(tmp_path):
     sources = {m: {f"s{j}": 1.0 for j in range(i + 1)} for i, m in enumerate(names)}
     planted = tmp_path / "planted_effects.tsv"
     pd.DataFrame({"task": ["IgakuQA", "JCSTS"], "expected_sign": ["+", "0"],
-                  "driver_sources": ["s1", ""], "statistic": ["ja_tokens", ""],
+                  "driver_sources": ["s1", ""], "held_sources": ["s0", "s0"],
+                  "statistic": ["ja_tokens", ""],
                   "rationale": ["", ""]}).to_csv(planted, sep="\t", index=False)
     config = {"b": [1, 2], "a": {"z": 1.5, "y": "text"}}
     run_analysis(comp, _nested(base, mixes), tmp_path / "out", planted=planted,
@@ -559,7 +560,8 @@ def test_run_analysis_with_planted_and_provenance(tmp_path):
     assert "## How much survives" in summary and "## Planted effects" in summary
     bad = tmp_path / "bad.tsv"
     pd.DataFrame({"task": ["A"], "expected_sign": ["?"], "driver_sources": [""],
-                  "statistic": [""], "rationale": [""]}).to_csv(bad, sep="\t", index=False)
+                  "held_sources": [""], "statistic": [""], "rationale": [""]}).to_csv(
+        bad, sep="\t", index=False)
     with pytest.raises(ValueError, match=r"bad\.tsv.*expected_sign"):
         run_analysis(comp, _nested(base, mixes), tmp_path / "bad", planted=bad,
                      make_figures=False)

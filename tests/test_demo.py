@@ -16,7 +16,7 @@ from cptmix.demo.sources import EVERYDAY_EVERY, REVIEW_PER_DOC
 from cptmix.demo.templates import research_pairs
 from cptmix.demo.translate import NoisyTranslator
 from cptmix.demo.world import EXCLUDE, ROLES
-from cptmix.tasks import DC, MCQA, MT, NER, STS, TASKS, get_task, prompt_and_target
+from cptmix.tasks import DC, JA, MCQA, MT, NER, STS, TASKS, get_task, prompt_and_target
 
 SMALL = {
     "seed": 11, "n_diseases": 12, "n_drugs": 12, "n_genes": 8, "mt_noise": 0.2,
@@ -531,7 +531,8 @@ def test_planted_effects_are_data_on_named_sources(world):
 
     with open(world["out"] / "planted_effects.tsv", encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
-    assert list(rows[0]) == ["task", "expected_sign", "driver_sources", "statistic", "rationale"]
+    assert list(rows[0]) == ["task", "expected_sign", "driver_sources", "held_sources",
+                             "statistic", "rationale"]
     assert sorted(r["task"] for r in rows) == sorted(t.name for t in TASKS)
     # Every mixture source except "general" (pre-training only) may drive an effect.
     assert set(PLANTED_SOURCES) == set(SOURCES) - {"general"}
@@ -542,6 +543,13 @@ def test_planted_effects_are_data_on_named_sources(world):
         assert r["statistic"] in ("", *STATISTICS), r
         assert bool(drivers) == (r["expected_sign"] != "0") == bool(r["statistic"]), r
         assert r["rationale"].strip()
+        # the base sources of the task's language(s), held whole by every declared mixture
+        held = r["held_sources"].split(",")
+        language = next(t.language for t in TASKS if t.name == r["task"])
+        assert held == (["ja_base", "en_base"] if r["task"] in ("IgakuQA-En", "EJMMT-Ja",
+                                                                 "EJMMT-En")
+                        else ["ja_base"] if language == JA else ["en_base"]), r
+        assert not set(held) & set(drivers), r
     by_task = {r["task"]: r for r in rows}
     assert by_task["RRTNM"]["driver_sources"] == "textbooks"
     assert "pmc_ja_mt" in by_task["MedQA-Jp"]["driver_sources"].split(",")

@@ -219,11 +219,11 @@ def test_planted_check_by_hand():
     assert zero["p"] == pytest.approx(2 * 2 * sps.t.sf(7, 7))
 
 
-def _claims(tasks, drivers):
-    rows = [(t, "+", drivers.get(t, ""), "", "") if t in drivers else (t, "0", "", "", "")
-            for t in tasks]
-    return pd.DataFrame(rows, columns=["task", "expected_sign", "driver_sources", "statistic",
-                                       "rationale"])
+def _claims(tasks, drivers, held=""):
+    rows = [(t, "+", drivers.get(t, ""), held, "", "") if t in drivers
+            else (t, "0", "", held, "", "") for t in tasks]
+    return pd.DataFrame(rows, columns=["task", "expected_sign", "driver_sources",
+                                       "held_sources", "statistic", "rationale"])
 
 
 # Claimed drivers for the first 8 tasks (each raised by at least one covering edge).
@@ -386,11 +386,18 @@ def test_items_with_other_sample_ids_name_the_file(world, tmp_path):
         run_analysis(w["composition"], w["scores"], tmp_path / "x", items=items)
 
 
-def test_planted_unknown_source_names_file_and_column(world, tmp_path):
+@pytest.mark.parametrize("drivers, held, phrase", [
+    ("pmc_fr", "", r"column driver_sources: task 'T00-MCQA': unknown source\(s\) pmc_fr"),
+    ("pmc_en", "ja_fr", r"column held_sources: task 'T00-MCQA': unknown source\(s\) ja_fr"),
+    ("pmc_en", "ja_base,pmc_en", r"column held_sources: task 'T00-MCQA': pmc_en also a driver"),
+    ("pmc_en", "ja_base,ja_base", r"column held_sources: task 'T00-MCQA' names ja_base more"),
+    ("pmc_en,pmc_en", "", r"column driver_sources: task 'T00-MCQA' names pmc_en more"),
+], ids=["unknown_driver", "unknown_held", "held_driver", "held_twice", "driver_twice"])
+def test_planted_bad_source_names_file_and_column(world, tmp_path, drivers, held, phrase):
     _root, w = world
     bad = tmp_path / "planted.tsv"
-    _claims(["T00-MCQA"], {"T00-MCQA": "pmc_fr"}).to_csv(bad, sep="\t", index=False)
-    with pytest.raises(ValueError, match=r"planted\.tsv: column driver_sources: .*pmc_fr"):
+    _claims(["T00-MCQA"], {"T00-MCQA": drivers}, held).to_csv(bad, sep="\t", index=False)
+    with pytest.raises(ValueError, match=r"planted\.tsv: " + phrase):
         run_analysis(w["composition"], w["scores"], tmp_path / "x", items=w["items"],
                      planted=bad, mixture_sources=DEMO_DESIGN)
 

@@ -42,8 +42,17 @@ def _runs(shares: pd.DataFrame, effects: dict[str, dict[str, float]], noise: flo
 
 PLANTED = pd.DataFrame({
     "task": ["T+", "T-", "T0"], "expected_sign": ["+", "-", "0"],
-    "driver_sources": ["a", "b,c", ""], "statistic": ["", "", ""], "rationale": ["", "", ""],
+    "driver_sources": ["a", "b,c", ""], "held_sources": ["", "", ""],
+    "statistic": ["", "", ""], "rationale": ["", "", ""],
 })
+
+
+def _held(**held: str) -> pd.DataFrame:
+    """PLANTED with held sources for some tasks."""
+    out = PLANTED.copy()
+    out["held_sources"] = [held.get(t.replace("+", "p").replace("-", "m"), "")
+                           for t in out["task"]]
+    return out
 
 
 def test_known_effects_are_recovered_and_a_null_task_is_not_a_false_positive():
@@ -111,3 +120,41 @@ def test_sweep_runs_pairs_each_seed_with_the_base_models_seed(tmp_path):
                           2: scores(tmp_path / "s2.tsv", 0.4)}}
     runs = sweep_runs(files).set_index("seed")
     assert runs.loc[1, "diff"] == pytest.approx(0.3) and runs.loc[2, "diff"] == pytest.approx(0.1)
+
+
+def test_a_held_source_is_adjusted_for():
+    """T+ rises with its driver a (slope 1) and with the base source b of its language
+    (slope 3), which the declared mixtures hold whole. Shares sum to 1, so a sweep that
+    raises a lowers b on average: the slope on a alone comes out with the wrong sign; held
+    fixed, b is a covariate and the slope is a's own, recovered."""
+    shares = _shares(16, 4)
+    runs = _runs(shares, {"T+": {"a": 1.0, "b": 3.0}, "T-": {}, "T0": {}}, 0.05)
+    naive = planted_sweep_check(PLANTED, runs, shares).set_index("task").loc["T+"]
+    assert naive["found_sign"] == "-" and naive["recovered"] == "no"
+    row = planted_sweep_check(_held(Tp="b"), runs, shares).set_index("task").loc["T+"]
+    assert row["held_sources"] == "b" and row["estimate"] == pytest.approx(1.0, abs=0.15)
+    assert row["df"] == 16 - 3 and "adjusted for the share of b" in row["test"]
+    assert row["recovered"] == "yes"
+
+
+def test_a_none_task_may_follow_its_held_source_but_nothing_else():
+    """A "0" task is tested for what the shares explain beyond its held sources (partial F):
+    following b, which it holds, is no false positive; following c as well is."""
+    shares = _shares(16, 5)
+    runs = _runs(shares, {"T+": {}, "T-": {}, "T0": {"b": 2.0}}, 0.05)
+    assert planted_sweep_check(PLANTED, runs, shares).set_index("task").loc[
+        "T0", "recovered"] == "false positive"
+    row = planted_sweep_check(_held(T0="b"), runs, shares).set_index("task").loc["T0"]
+    assert row["recovered"] == "yes" and row["test"].startswith("partial F test, F(1, 13) = ")
+    runs = _runs(shares, {"T+": {}, "T-": {}, "T0": {"b": 2.0, "c": 2.0}}, 0.05)
+    row = planted_sweep_check(_held(T0="b"), runs, shares).set_index("task").loc["T0"]
+    assert row["recovered"] == "false positive" and row["estimate"] > 0.9
+
+
+def test_drivers_and_held_sources_that_fill_the_simplex_are_untestable():
+    """With a driver and two held sources out of three, the driver's share is 1 minus the held
+    ones': nothing is left to vary on its own."""
+    shares = _shares(16, 6)
+    runs = _runs(shares, {"T+": {"a": 1.0}, "T-": {}, "T0": {}}, 0.05)
+    row = planted_sweep_check(_held(Tp="b,c"), runs, shares).set_index("task").loc["T+"]
+    assert row["recovered"] == "untestable" and "apart from the share of b, c" in row["test"]

@@ -3,11 +3,15 @@
 Part of the analysis stage; only for the embedded demo, whose world generator writes
 results/world/planted_effects.tsv with the columns
 
-    task  expected_sign  driver_sources  statistic  rationale
+    task  expected_sign  driver_sources  held_sources  statistic  rationale
 
 `driver_sources` lists (comma-separated) the sources whose addition should raise (or, for
-"-", lower) the task's score; it is empty for expected sign "0". `statistic` names the
-compositional statistic the driver moves (informational; checked to be a known column).
+"-", lower) the task's score; it is empty for expected sign "0". `held_sources` lists the
+base sources that also bear on the task but that every declared mixture holds whole: this
+check, on the additive design, never sees them vary and ignores them; the designed sweep's
+check (`analyze.sweep`) adjusts for them. A source is a driver or held, not both. `statistic`
+names the compositional statistic the driver moves (informational; checked to be a known
+column).
 
 "Recovered" means the right sign AND significance under a named test, not a sign alone:
 
@@ -45,7 +49,8 @@ from cptmix.analyze.replicates import ReplicateData
 from cptmix.analyze.tables import read_tsv
 from cptmix.analyze.twoway import ALPHA, contrast_tests, describe_test
 
-PLANTED_COLUMNS = ("task", "expected_sign", "driver_sources", "statistic", "rationale")
+PLANTED_COLUMNS = ("task", "expected_sign", "driver_sources", "held_sources", "statistic",
+                   "rationale")
 PLANTED_CHECK_COLUMNS = ("task", "expected_sign", "driver_sources", "edges", "estimate", "se",
                          "df", "p", "q_bh", "test", "found_sign", "direction_only",
                          "significant", "recovered")
@@ -57,9 +62,10 @@ def driver_list(text: object) -> list[str]:
 
 def read_planted(path: str | os.PathLike, sources: Iterable[str] | None = None
                  ) -> pd.DataFrame:
-    """The demo world's planted_effects.tsv: task, expected_sign, driver_sources, statistic,
-    rationale (see the module docstring). `sources`, when given, are the design's source
-    names: a driver outside them is an error (it could never be tested)."""
+    """The demo world's planted_effects.tsv: task, expected_sign, driver_sources,
+    held_sources, statistic, rationale (see the module docstring). `sources`, when given, are
+    the design's source names: a driver or held source outside them is an error (it could
+    never be tested or adjusted for)."""
     df = read_tsv(path)
     missing = [c for c in PLANTED_COLUMNS if c not in df.columns]
     if missing:
@@ -77,7 +83,21 @@ def read_planted(path: str | os.PathLike, sources: Iterable[str] | None = None
                          f"(known: {', '.join(STATISTICS)} or empty)")
     known = set(sources) if sources is not None else None
     for row in df.itertuples():
-        drivers = driver_list(row.driver_sources)
+        drivers, held = driver_list(row.driver_sources), driver_list(row.held_sources)
+        for column, names in (("driver_sources", drivers), ("held_sources", held)):
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise ValueError(f"{path}: column {column}: task {row.task!r} names "
+                                 f"{', '.join(repeated)} more than once")
+        both = sorted(set(drivers) & set(held))
+        if both:
+            raise ValueError(f"{path}: column held_sources: task {row.task!r}: "
+                             f"{', '.join(both)} also a driver (a source is one or the other)")
+        absent_held = [h for h in held if known is not None and h not in known]
+        if absent_held:
+            raise ValueError(f"{path}: column held_sources: task {row.task!r}: unknown "
+                             f"source(s) {', '.join(absent_held)} (design: "
+                             f"{', '.join(sorted(known))})")
         if row.expected_sign == "0" and drivers:
             raise ValueError(f"{path}: column driver_sources: task {row.task!r} expects no "
                              f"effect (0) but names {', '.join(drivers)}")

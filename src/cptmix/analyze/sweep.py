@@ -12,13 +12,18 @@ evaluated per seed like any mixture. This module reads
 and checks the demo world's planted effects on the whole sweep (`planted_sweep_check`):
 
 - expected + / -: the slope of the seed-averaged difference on the drivers' summed realised
-  share across the N sweep mixtures (OLS, t with N - 2 df). Seed-averaging first makes the
-  residual variance include the seeds' noise; the other sources' shares vary across the
-  space-filling design and act as noise too, so the test is conservative.
-  `recovered` = right sign AND BH q < 0.05 (BH over every task of the table).
-- expected 0: the F test of the seed-averaged difference on all the sweep's shares (the last
-  source's share left out: they sum to 1) against a constant; significant after BH = a false
-  positive.
+  share across the N sweep mixtures, with the task's held sources' shares (planted column
+  `held_sources`: the base sources of its language, which every declared mixture holds whole
+  but a sweep varies) as covariates: OLS, t with N - 2 - h df for h held sources in the
+  sweep. Seed-averaging first makes the residual variance include the seeds' noise; the
+  other sources' shares vary across the space-filling design and act as noise too, so the
+  test is conservative. `recovered` = right sign AND BH q < 0.05 (BH over every task of the
+  table).
+- expected 0: the partial F test of the seed-averaged difference on all the sweep's shares
+  (the last source's share left out: they sum to 1) against the held sources' shares alone
+  (a constant when the task holds none): do the shares of the sources added to a mixture
+  explain anything beyond the base sources of the task's language? Significant after BH = a
+  false positive. The estimate is the partial correlation, sqrt of the partial R^2.
 
 Place in `cptmix.analyze`: above `replicates`, `planted` and `inference`; below `run`-level
 runners (`surrogate` uses its tables).
@@ -41,7 +46,8 @@ from cptmix.analyze.replicates import load_replicates
 from cptmix.analyze.twoway import ALPHA
 from cptmix.corpus.realise import read_realised
 
-SWEEP_CHECK_COLUMNS = ("task", "expected_sign", "driver_sources", "n_mixtures", "n_seeds",
+SWEEP_CHECK_COLUMNS = ("task", "expected_sign", "driver_sources", "held_sources", "n_mixtures",
+                       "n_seeds",
                        "estimate", "se", "df", "p", "q_bh", "test", "found_sign",
                        "direction_only", "significant", "recovered")
 RUN_COLUMNS = ("mixture", "seed", "task", "category", "language", "value", "diff")
@@ -93,41 +99,40 @@ def planted_sweep_check(planted: pd.DataFrame, runs: pd.DataFrame, shares: pd.Da
     for item in planted.itertuples():
         task, expected = str(item.task), str(item.expected_sign).strip()
         drivers = driver_list(item.driver_sources)
+        held = [h for h in driver_list(item.held_sources) if h in shares.columns]
         row = {"task": task, "expected_sign": expected, "driver_sources": ",".join(drivers),
-               "n_mixtures": len(mixtures), "n_seeds": n_seeds, "estimate": np.nan,
-               "se": np.nan, "df": np.nan, "p": np.nan, "test": "", "found_sign": "",
-               "direction_only": "", "significant": "", "recovered": "untestable"}
+               "held_sources": ",".join(held), "n_mixtures": len(mixtures), "n_seeds": n_seeds,
+               "estimate": np.nan, "se": np.nan, "df": np.nan, "p": np.nan, "test": "",
+               "found_sign": "", "direction_only": "", "significant": "",
+               "recovered": "untestable"}
         rows.append(row)
         if task not in mean.index.get_level_values(0):
             row["test"] = "task not analysed"
             continue
         y = mean.loc[task].reindex(mixtures).to_numpy(dtype=float)
+        z = shares.loc[mixtures, held].to_numpy(dtype=float)
         if expected == "0":
-            x = shares.loc[mixtures].iloc[:, :-1].to_numpy(dtype=float)
-            if len(mixtures) <= x.shape[1] + 1:
-                row["test"] = f"F test needs more than {x.shape[1] + 1} sweep mixtures"
-                continue
-            fit = sm.OLS(y, sm.add_constant(x, has_constant="add")).fit()
-            row.update(estimate=float(np.sqrt(max(fit.rsquared, 0.0))), df=float(fit.df_resid),
-                       p=float(fit.f_pvalue),
-                       test=(f"F test of the seed-averaged difference on the shares of "
-                             f"{', '.join(map(str, shares.columns[:-1]))} (estimate: multiple "
-                             f"R), {len(mixtures)} sweep mixtures x {n_seeds} seed(s)"))
+            row.update(_none_test(y, shares.loc[mixtures], z, held, n_seeds))
             continue
         absent = [d for d in drivers if d not in shares.columns]
         if absent:
             row["test"] = f"driver(s) {', '.join(absent)} not varied by the sweep"
             continue
         x = shares.loc[mixtures, drivers].sum(axis=1).to_numpy(dtype=float)
-        if len(mixtures) < 3 or np.ptp(x) <= 0:
-            row["test"] = "the drivers' share does not vary over 3 or more sweep mixtures"
+        design = np.column_stack([np.ones(len(mixtures)), x, z])
+        if len(mixtures) < design.shape[1] + 1 or np.ptp(x) <= 0 \
+                or np.linalg.matrix_rank(design) < design.shape[1]:
+            apart = f" apart from the share of {', '.join(held)}" if held else ""
+            row["test"] = (f"the drivers' share does not vary{apart} over "
+                           f"{design.shape[1] + 1} or more sweep mixtures")
             continue
-        fit = sm.OLS(y, sm.add_constant(x, has_constant="add")).fit()
+        fit = sm.OLS(y, design).fit()
+        adjusted = f", adjusted for the share of {', '.join(held)}" if held else ""
         row.update(estimate=float(fit.params[1]), se=float(fit.bse[1]), df=float(fit.df_resid),
                    p=float(fit.pvalues[1]),
                    test=(f"OLS slope of the seed-averaged difference on the drivers' realised "
-                         f"share, t with {int(fit.df_resid)} df, {len(mixtures)} sweep "
-                         f"mixtures x {n_seeds} seed(s)"))
+                         f"share{adjusted}, t with {int(fit.df_resid)} df, {len(mixtures)} "
+                         f"sweep mixtures x {n_seeds} seed(s)"))
     out = pd.DataFrame(rows, columns=[c for c in SWEEP_CHECK_COLUMNS if c != "q_bh"])
     out = out.astype({c: float for c in ("estimate", "se", "df", "p")})
     out.insert(out.columns.get_loc("p") + 1, "q_bh", bh_qvalues(out["p"].to_numpy(dtype=float)))
@@ -147,6 +152,27 @@ def planted_sweep_check(planted: pd.DataFrame, runs: pd.DataFrame, shares: pd.Da
         out.at[i, "recovered"] = "yes" if found == row["expected_sign"] and significant \
             else "no"
     return out[list(SWEEP_CHECK_COLUMNS)]
+
+
+def _none_test(y: np.ndarray, shares: pd.DataFrame, held_x: np.ndarray, held: list[str],
+               n_seeds: int) -> dict:
+    """The "0" row's partial F test (module docstring): every share but the last (they sum to
+    1) against the held sources' shares; the fields of a check row."""
+    full_x = shares.iloc[:, :-1].to_numpy(dtype=float)
+    if len(y) <= full_x.shape[1] + 1:
+        return {"test": f"F test needs more than {full_x.shape[1] + 1} sweep mixtures"}
+    ones = np.ones((len(y), 1))
+    full = sm.OLS(y, np.hstack([ones, full_x])).fit()
+    reduced = sm.OLS(y, np.hstack([ones, held_x])).fit()
+    f, p, df_diff = full.compare_f_test(reduced)
+    partial_r2 = (reduced.ssr - full.ssr) / reduced.ssr if reduced.ssr > 0 else 0.0
+    beyond = f" beyond {', '.join(held)}" if held else ""
+    return {"estimate": float(np.sqrt(max(partial_r2, 0.0))), "df": float(full.df_resid),
+            "p": float(p),
+            "test": (f"partial F test, F({int(df_diff)}, {int(full.df_resid)}) = {f:.2f}, of the "
+                     f"seed-averaged difference on the shares of "
+                     f"{', '.join(map(str, shares.columns[:-1]))}{beyond} (estimate: partial "
+                     f"R), {len(y)} sweep mixtures x {n_seeds} seed(s)")}
 
 
 def recovery_counts(check: pd.DataFrame) -> dict[str, int]:

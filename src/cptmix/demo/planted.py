@@ -11,6 +11,11 @@ Columns (plain data, nothing to parse):
   specific effect: no contrast should be significant);
 - ``driver_sources``: comma-separated source names (of `SOURCES`) whose addition to a mixture
   raises the task's score; empty for sign "0";
+- ``held_sources``: comma-separated base sources that also state what the task asks or the
+  language it is asked in (ja_base for a Japanese task, en_base for an English one, both for
+  translation and for English questions about Japan-local facts). Every declared mixture holds
+  them whole, so the additive design never varies them and its check ignores them; a designed
+  sweep varies their shares, and its check adjusts for them (`analyze.sweep`);
 - ``statistic``: the compositional statistic (`STATISTICS`) the drivers move, or empty;
 - ``rationale``: why the row is true of the generated world (which sources state what the
   task asks, in which language).
@@ -25,13 +30,29 @@ answers.
 
 from __future__ import annotations
 
-COLUMNS = ("task", "expected_sign", "driver_sources", "statistic", "rationale")
+COLUMNS = ("task", "expected_sign", "driver_sources", "held_sources", "statistic",
+           "rationale")
 SOURCES = ("ja_base", "en_base", "pmc_en", "pmc_ja_mt", "parallel_abstracts", "textbooks")
 STATISTICS = ("total_tokens", "ja_tokens", "en_tokens", "parallel_tokens", "ja_ratio",
               "en_ratio", "parallel_ratio")
 
 _JA_PMC = ("pmc_ja_mt", "textbooks")
 _EN_PMC = ("pmc_en",)
+
+# The base sources each task's language (and facts) also come from: held fixed by the design.
+_JA = ("ja_base",)
+_EN = ("en_base",)
+_BOTH = ("ja_base", "en_base")
+
+# task -> held sources (see `held_sources` above); every task of PLANTED_EFFECTS has one entry
+HELD_SOURCES: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("IgakuQA", "JMMLU-Medical", "MMLU-Medical-Jp", "MedMCQA-Jp", "MedQA-Jp",
+                     "PubMedQA-Jp", "USMLEQA-Jp", "BC2GM-Jp", "BC5Chem-Jp", "BC5Disease-Jp",
+                     "JNLPBA-Jp", "MRNER-Disease", "MRNER-Medicine", "NCBI-Disease-Jp", "NRNER",
+                     "CRADE", "RRTNM", "SMDIS", "JCSTS"), _JA),
+    **dict.fromkeys(("MMLU-Medical", "MedMCQA", "MedQA", "PubMedQA", "USMLEQA"), _EN),
+    **dict.fromkeys(("IgakuQA-En", "EJMMT-Ja", "EJMMT-En"), _BOTH),
+}
 
 PLANTED_EFFECTS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
     ("IgakuQA", "+", ("textbooks",), "ja_tokens",
@@ -105,7 +126,7 @@ PLANTED_EFFECTS: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
 def planted_rows() -> list[dict[str, str]]:
     """The planted effects as TSV rows (column -> value)."""
     return [{"task": t, "expected_sign": sign, "driver_sources": ",".join(drivers),
-             "statistic": stat, "rationale": why}
+             "held_sources": ",".join(HELD_SOURCES[t]), "statistic": stat, "rationale": why}
             for t, sign, drivers, stat, why in PLANTED_EFFECTS]
 
 
