@@ -89,26 +89,21 @@ def read_planted(path: str | os.PathLike, sources: Iterable[str] | None = None
             if repeated:
                 raise ValueError(f"{path}: column {column}: task {row.task!r} names "
                                  f"{', '.join(repeated)} more than once")
+            absent = [n for n in names if known is not None and n not in known]
+            if absent:
+                raise ValueError(f"{path}: column {column}: task {row.task!r}: unknown "
+                                 f"source(s) {', '.join(absent)} (design: "
+                                 f"{', '.join(sorted(known))})")
         both = sorted(set(drivers) & set(held))
         if both:
             raise ValueError(f"{path}: column held_sources: task {row.task!r}: "
                              f"{', '.join(both)} also a driver (a source is one or the other)")
-        absent_held = [h for h in held if known is not None and h not in known]
-        if absent_held:
-            raise ValueError(f"{path}: column held_sources: task {row.task!r}: unknown "
-                             f"source(s) {', '.join(absent_held)} (design: "
-                             f"{', '.join(sorted(known))})")
         if row.expected_sign == "0" and drivers:
             raise ValueError(f"{path}: column driver_sources: task {row.task!r} expects no "
                              f"effect (0) but names {', '.join(drivers)}")
         if row.expected_sign != "0" and not drivers:
             raise ValueError(f"{path}: column driver_sources: task {row.task!r} expects "
                              f"{row.expected_sign} but names no source")
-        absent = [d for d in drivers if known is not None and d not in known]
-        if absent:
-            raise ValueError(f"{path}: column driver_sources: task {row.task!r}: unknown "
-                             f"source(s) {', '.join(absent)} (design: "
-                             f"{', '.join(sorted(known))})")
     if df["task"].duplicated().any():
         raise ValueError(f"{path}: column task: {df['task'][df['task'].duplicated()].iloc[0]!r} "
                          "listed more than once")
