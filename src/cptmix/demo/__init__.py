@@ -134,7 +134,7 @@ DEFAULT_WORLD: dict = {
         "parallel_abstracts": 160,
         "textbooks": 450,
     },
-    "review_questions": {"en_base": 1200, "ja_base": 2000},  # exam practice (SFT-split facts)
+    "review_questions": {"en_base": 2000, "ja_base": 2000},  # exam practice (SFT-split facts)
 }
 
 __all__ = ["DEFAULT_WORLD", "check_world_config", "generate_world"]
