@@ -47,12 +47,9 @@ PLANTED = pd.DataFrame({
 })
 
 
-def _held(**held: str) -> pd.DataFrame:
-    """PLANTED with held sources for some tasks."""
-    out = PLANTED.copy()
-    out["held_sources"] = [held.get(t.replace("+", "p").replace("-", "m"), "")
-                           for t in out["task"]]
-    return out
+def _held(held: dict[str, str]) -> pd.DataFrame:
+    """PLANTED with held sources for some tasks ({task: "source,source"})."""
+    return PLANTED.assign(held_sources=[held.get(t, "") for t in PLANTED["task"]])
 
 
 def test_known_effects_are_recovered_and_a_null_task_is_not_a_false_positive():
@@ -131,7 +128,7 @@ def test_a_held_source_is_adjusted_for():
     runs = _runs(shares, {"T+": {"a": 1.0, "b": 3.0}, "T-": {}, "T0": {}}, 0.05)
     naive = planted_sweep_check(PLANTED, runs, shares).set_index("task").loc["T+"]
     assert naive["found_sign"] == "-" and naive["recovered"] == "no"
-    row = planted_sweep_check(_held(Tp="b"), runs, shares).set_index("task").loc["T+"]
+    row = planted_sweep_check(_held({"T+": "b"}), runs, shares).set_index("task").loc["T+"]
     assert row["held_sources"] == "b" and row["estimate"] == pytest.approx(1.0, abs=0.15)
     assert row["df"] == 16 - 3 and "adjusted for the share of b" in row["test"]
     assert row["recovered"] == "yes"
@@ -144,10 +141,10 @@ def test_a_none_task_may_follow_its_held_source_but_nothing_else():
     runs = _runs(shares, {"T+": {}, "T-": {}, "T0": {"b": 2.0}}, 0.05)
     assert planted_sweep_check(PLANTED, runs, shares).set_index("task").loc[
         "T0", "recovered"] == "false positive"
-    row = planted_sweep_check(_held(T0="b"), runs, shares).set_index("task").loc["T0"]
+    row = planted_sweep_check(_held({"T0": "b"}), runs, shares).set_index("task").loc["T0"]
     assert row["recovered"] == "yes" and row["test"].startswith("partial F test, F(1, 13) = ")
     runs = _runs(shares, {"T+": {}, "T-": {}, "T0": {"b": 2.0, "c": 2.0}}, 0.05)
-    row = planted_sweep_check(_held(T0="b"), runs, shares).set_index("task").loc["T0"]
+    row = planted_sweep_check(_held({"T0": "b"}), runs, shares).set_index("task").loc["T0"]
     assert row["recovered"] == "false positive" and row["estimate"] > 0.9
 
 
@@ -156,5 +153,5 @@ def test_drivers_and_held_sources_that_fill_the_simplex_are_untestable():
     ones': nothing is left to vary on its own."""
     shares = _shares(16, 6)
     runs = _runs(shares, {"T+": {"a": 1.0}, "T-": {}, "T0": {}}, 0.05)
-    row = planted_sweep_check(_held(Tp="b,c"), runs, shares).set_index("task").loc["T+"]
+    row = planted_sweep_check(_held({"T+": "b,c"}), runs, shares).set_index("task").loc["T+"]
     assert row["recovered"] == "untestable" and "apart from the share of b, c" in row["test"]
