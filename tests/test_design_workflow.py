@@ -204,6 +204,10 @@ def test_tiny_sweep_realises_trains_proposes_and_verifies(tiny_sweep):
     ver = pd.read_csv(work / "results/analysis/design/verification.tsv", sep="\t").iloc[0]
     assert ver["n_seeds"] == 2 and ver["best_anchor"] in study_cfg["mixtures"]
     assert ver["test"].startswith("two-way seed x item")
+    summary = (work / "results/analysis/design/verification.md").read_text()
+    assert "the anchors train 1 pass over their own mixture" in summary  # train.cpt.epochs
+    assert "train 12,000 tokens (design.sweep.token_budget): the comparison is not at equal" \
+        in summary
     check = pd.read_csv(work / "results/analysis/design/planted_sweep_check.tsv", sep="\t")
     assert set(check["metric"]) == {"score", "continuous"} and len(check) == 2 * 27
 

@@ -11,6 +11,7 @@ from cptmix.corpus.ledger import (
     RepetitionError,
     blend_spec,
     budget_tokens,
+    ledger_tokens,
     megatron_blend,
     megatron_data_path,
     num_samples,
@@ -120,6 +121,7 @@ def test_write_ledger_writes_nothing_when_infeasible(tmp_path):
     assert spec["budget_tokens"] == 2 * spec["epoch_tokens"] and spec["pool"] == "subset"
     back = pd.read_csv(tsv, sep="\t")
     assert back.source.tolist() == ["a", "c"] and back.tokens_seen.tolist() == df.tokens_seen.tolist()
+    assert ledger_tokens(tsv) == spec["budget_tokens"]  # what the hf backend trains
 
 
 @pytest.mark.parametrize("budget, seq, expected", [(1024, 128, 8), (1025, 128, 9), (5, 128, 1)])

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from cptmix.analyze.sweep import (
+    budget_note,
     planted_sweep_check,
     recovery_counts,
     sweep_runs,
@@ -155,3 +156,12 @@ def test_drivers_and_held_sources_that_fill_the_simplex_are_untestable():
     runs = _runs(shares, {"T+": {"a": 1.0}, "T-": {}, "T0": {}}, 0.05)
     row = planted_sweep_check(_held({"T+": "b,c"}), runs, shares).set_index("task").loc["T+"]
     assert row["recovered"] == "untestable" and "apart from the share of b, c" in row["test"]
+
+
+def test_the_verification_says_whether_anchors_and_proposal_share_a_budget():
+    assert "all train 1,000,000 tokens" in budget_note({"tokens": 1_000_000}, 1_000_000)
+    assert "equal budget" in budget_note({"tokens": 1_000_000}, 1_000_000)
+    for anchors, text in (({"epochs": 6}, "6 passes over their own mixture"),
+                          ({"epochs": 1}, "1 pass over"), ({"tokens": 2_000_000}, "2,000,000 tokens")):
+        note = budget_note(anchors, 1_000_000)
+        assert text in note and "not at equal budget" in note

@@ -85,6 +85,25 @@ def test_sft_runs_and_is_deterministic(setup):
     assert not all(torch.equal(a[k], base[k]) for k in a)
 
 
+@pytest.mark.parametrize("budget, steps", [(1000, 8), (1024, 8), (1025, 9), (5000, 40)])
+def test_cpt_trains_its_token_budget(setup, tmp_path, budget, steps):
+    """corpus.token_budget with the hf backend: ceil(budget / (4 × 32)) steps, as many passes
+    over the packed corpus as that needs (it has fewer batches than 40 per pass)."""
+    d, corpus, _ = setup
+    out = tmp_path / "cpt"
+    continual_pretrain(d / "base", [corpus], out, {**HP, "token_budget": budget}, seed=2)
+    info = json.loads((out / "training.json").read_text())
+    assert info["steps"] == steps
+    assert info["batches_per_epoch"] * (info["hyperparameters"]["epochs"] - 1) < steps
+    assert len((out / "train_log.tsv").read_text().splitlines()) == steps + 1
+
+
+def test_budget_schedule_keeps_a_max_steps_cap_and_plain_epochs():
+    assert hf_backend.budget_schedule(HP, 10) is HP
+    hp = hf_backend.budget_schedule({**HP, "token_budget": 10_000, "max_steps": 20}, 10)
+    assert (hp["max_steps"], hp["epochs"]) == (20, 2)
+
+
 CKPT_HP = {**HP, "checkpoint_every": 5}
 
 

@@ -139,6 +139,8 @@ if PROPOSE:
             score_files=eval_paths("scores.tsv"),
             item_files=eval_paths("items.tsv"),
             anchors=list(DECLARED),
+            anchor_budget=STUDY.token_budget,
+            proxy_budget=SWEEP_SPEC.token_budget,  # PROPOSE: a design block exists
         log:
             "results/logs/verify_proposal/design.log",
         benchmark:

@@ -16,6 +16,7 @@ from cptmix.config import (
     missing_inputs,
     selected_tasks,
 )
+from cptmix.corpus.ledger import ledger_tokens
 from cptmix.corpus.realise import read_realised, trainable_fractions
 from cptmix.corpus.sources import source_shards
 from cptmix.design import (
@@ -221,9 +222,12 @@ def mixture_max_repetitions(wildcards):
 
 def cpt_hp(wildcards, input):
     """CPT hyperparameters: train.cpt; a designed (proxy) run takes design.proxy.train's
-    overrides and the realisation's epochs (token_budget tokens in the design's shares)."""
+    overrides and the realisation's epochs (token_budget tokens in the design's shares). With
+    corpus.token_budget the hf backend trains the ledger's tokens (megatron's cache holds them)."""
     if wildcards.mixture not in DECLARED:
         return proxy_hp(config, read_realised(input.realised))
+    if CPT_BACKEND == "hf" and STUDY.corpus.token_budget is not None:
+        return {**config["train"]["cpt"], "token_budget": ledger_tokens(input.ledger)}
     return config["train"]["cpt"]
 
 

@@ -346,15 +346,32 @@ def task_weights(targets: Mapping[str, float], tasks: pd.DataFrame) -> dict[str,
     return out
 
 
+def budget_note(anchor_budget: Mapping[str, float], proxy_budget: int) -> str:
+    """Whether the anchors and the proposal were trained on the same number of tokens."""
+    if dict(anchor_budget) == {"tokens": int(proxy_budget)}:
+        return (f"Note: the anchors, the sweep and the proposal all train {int(proxy_budget):,} "
+                "tokens (corpus.token_budget = design.sweep.token_budget): the comparison is at "
+                "equal budget.")
+    anchors = (f"{int(anchor_budget['tokens']):,} tokens" if "tokens" in anchor_budget
+               else f"{anchor_budget['epochs']:g} pass{'' if anchor_budget['epochs'] == 1 else 'es'}"
+                    " over their own mixture")
+    return (f"Note: the anchors train {anchors} (corpus.token_budget, else train.cpt.epochs); "
+            f"the sweep and the proposal train {int(proxy_budget):,} tokens "
+            "(design.sweep.token_budget): the comparison is not at equal budget.")
+
+
 def run_verification(proposal_json: str | os.PathLike,
                      scores: Mapping[str, Mapping[int, str | os.PathLike]],
                      items: Mapping[str, Mapping[int, str | os.PathLike]],
                      anchors: Sequence[str], *, out_table: str | os.PathLike,
-                     out_summary: str | os.PathLike) -> dict:
+                     out_summary: str | os.PathLike, anchor_budget: Mapping[str, float],
+                     proxy_budget: int) -> dict:
     """verify_proposal's job: the proposed mixture's measured objective (per seed) vs the
     prediction and vs the best anchor (declared mixture), with the two-way seed x item test
     on the objective's items. `scores`/`items`: {model: {seed: path}} with base first and at
-    least `proposed` and the anchors."""
+    least `proposed` and the anchors. `anchor_budget`: what each anchor trains ({epochs: x}
+    or {tokens: N}); `proxy_budget`: the tokens the sweep and the proposal train; the summary
+    says whether the comparison is at equal budget."""
     from cptmix.analyze.propose import verify_proposal
     from cptmix.io import write_text, write_tsv
 
@@ -397,8 +414,7 @@ def run_verification(proposal_json: str | os.PathLike,
               f"(df {_fmt(result['diff_df'], '.1f')}, p {_fmt(result['diff_p'], '.3g')}, "
               f"{result['test']}; minimum detectable difference {_fmt(result['mdd'])}): the "
               f"proposal {verdict}.")
-    note = ("Note: the anchors train train.cpt's epochs over their own mixture; the sweep and "
-            "the proposal train design.sweep.token_budget tokens (proxy runs).")
+    note = budget_note(anchor_budget, proxy_budget)
     lines = [head, "", measured, "", anchor, "", note]
     if result.get("note"):
         lines += ["", result["note"]]

@@ -196,6 +196,11 @@ def write_ledger(mixture: str, fractions: dict[str, float], counts: dict,
     return df
 
 
+def ledger_tokens(ledger_tsv: str | Path) -> int:
+    """Tokens a mixture's budget trains: the ledger's tokens seen, summed over its sources."""
+    return int(pd.read_csv(ledger_tsv, sep="\t")["tokens_seen"].sum())
+
+
 def num_samples(budget: int, sequence_length: int) -> int:
     """Megatron samples (sequences) covering a token budget: each sample reads
     `sequence_length` + 1 tokens but advances by `sequence_length`."""

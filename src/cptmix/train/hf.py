@@ -240,7 +240,22 @@ def continual_pretrain(model_dir, corpus_paths: list, out_dir, hp: dict, seed: i
     log.info("CPT: %d blocks x %d tokens = %d tokens/epoch", blocks.shape[0], blocks.shape[1],
              blocks.numel())
     fp = _fingerprint("cpt", hp, seed, threads, corpus_paths, model_dir)
-    _train(model, tok, Path(out_dir), n, get_batch, hp, seed, f"cpt {Path(out_dir).name}", fp)
+    _train(model, tok, Path(out_dir), n, get_batch, budget_schedule(hp, n), seed,
+           f"cpt {Path(out_dir).name}", fp)
+
+
+def budget_schedule(hp: dict, n_batches: int) -> dict:
+    """`hp` with a `token_budget` (tokens to train, e.g. corpus.token_budget's ledger) turned
+    into steps: ceil(budget / (batch_size × block_size)) optimizer steps (a `max_steps` in
+    `hp` still caps them) over as many passes as that needs; `hp` unchanged without one."""
+    budget = hp.get("token_budget")
+    if budget is None:
+        return hp
+    per_step = int(hp["batch_size"]) * int(hp["block_size"])
+    steps = max(1, math.ceil(int(budget) / per_step))
+    if hp.get("max_steps"):
+        steps = min(steps, int(hp["max_steps"]))
+    return {**hp, "epochs": math.ceil(steps / n_batches), "max_steps": steps}
 
 
 def supervised_finetune(model_dir, sft_path, out_dir, hp: dict, seed: int,
