@@ -9,7 +9,7 @@ import math
 import pandas as pd
 import pytest
 
-from cptmix.corpus.ledger import RepetitionError
+from cptmix.corpus.ledger import RepetitionError, write_ledger
 from cptmix.corpus.mixture import keep_document
 from cptmix.corpus.realise import (
     RealiseError,
@@ -20,7 +20,7 @@ from cptmix.corpus.realise import (
     share_caps,
     source_token_counts,
 )
-from cptmix.design import sweep_shares, sweep_spec
+from cptmix.design import proxy_budget, sweep_shares, sweep_spec
 
 
 def test_realisation_arithmetic_by_hand():
@@ -138,3 +138,25 @@ def test_a_sweep_realises_its_budget_in_its_shares():
         trained = {s: r["epochs"] * r["fractions"][s] * tokens[s] for s in tokens}
         assert sum(trained.values()) == pytest.approx(10_000)
         assert all(trained[s] == pytest.approx(shares[s] * 10_000) for s in tokens)
+
+
+def test_a_proxy_ledger_counts_the_passes_the_run_trains(tmp_path):
+    """At E = max_repetitions a calibrated subset may hold a few tokens less than B / E: hf
+    trains E passes over it (proxy_hp), which the ledger must count as E, not as B tokens
+    (4.01 passes: the error a 1M-token demo sweep hit on one of its 16 mixtures)."""
+    counts = {"a": counts_table("a", [7, 31, 12, 55, 3, 90, 18, 26] * 40),
+              "b": counts_table("b", [40, 9, 64, 22, 13] * 60)}
+    r = calibrate_fractions(realise_shares("m", {"a": 0.2, "b": 0.8},
+                                           source_token_counts(counts), 40_000, 4), counts)
+    subset = sum(realised_tokens(r["fractions"], counts).values())
+    assert r["epochs"] == 4 and 40_000 / subset > 4  # the subset is a little short of B / E
+    out = (tmp_path / "blend.json", tmp_path / "ledger.tsv")
+    with pytest.raises(RepetitionError):  # control: B tokens over the subset
+        write_ledger("m", r["fractions"], counts, *out, tokens=40_000, pool="subset",
+                     max_repetitions=4)
+    assert proxy_budget(r, megatron=True) == {"tokens": 40_000}
+    budget = proxy_budget(r, megatron=False)
+    assert budget == {"epochs": 4}
+    df = write_ledger("m", r["fractions"], counts, *out, **budget, pool="subset",
+                      max_repetitions=4)
+    assert df["epochs"].tolist() == [4.0, 4.0] and df["tokens_seen"].sum() == 4 * subset

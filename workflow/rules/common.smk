@@ -23,6 +23,7 @@ from cptmix.design import (
     PROPOSED,
     check_design,
     designed_mixtures,
+    proxy_budget,
     proxy_hp,
     sweep_shares,
     sweep_spec,
@@ -206,11 +207,13 @@ def design_shares_input(wildcards):
     return {"proposal": PROPOSAL} if wildcards.mixture == "proposed" else {}
 
 
-def mixture_budget(wildcards):
-    """Tokens trained per mixture: the sweep's token_budget for a designed one, else
+def mixture_budget(wildcards, input):
+    """Tokens trained per mixture: for a designed one the sweep's token_budget (megatron
+    draws it from the whole sources) or, with hf, its realisation's epochs over the realised
+    subset (what the proxy run trains: about the budget, exactly E passes); else
     corpus.token_budget (or train.cpt.epochs passes)."""
     if wildcards.mixture in DESIGNED:
-        return {"tokens": SWEEP_SPEC.token_budget}
+        return proxy_budget(read_realised(input.realised), MEGATRON)
     return STUDY.token_budget
 
 

@@ -177,7 +177,7 @@ rule ledger:
         ledger="results/corpus/mixtures/{mixture}/ledger.tsv",
     params:
         fractions=mixture_fractions,
-        budget=mixture_budget,  # design.sweep.token_budget, corpus.token_budget or epochs
+        budget=mixture_budget,  # design.sweep (hf: realised epochs), corpus.token_budget or epochs
         max_repetitions=mixture_max_repetitions,
         pool="source" if MEGATRON else "subset",
     log:

@@ -26,6 +26,7 @@ _EXPORTS = {
     "check_design": "cptmix.design.study",
     "design_problems": "cptmix.design.study",
     "designed_mixtures": "cptmix.design.study",
+    "proxy_budget": "cptmix.design.study",
     "proxy_hp": "cptmix.design.study",
     "DECIMALS": "cptmix.design.sweep",
     "DesignError": "cptmix.design.sweep",

@@ -73,6 +73,16 @@ def check_design(cfg: Mapping, tasks: Sequence[str] = (), where: str | None = No
     raise DesignError(f"{prefix}{len(problems)} problems:\n  " + "\n  ".join(problems))
 
 
+def proxy_budget(realisation: Mapping[str, Any], megatron: bool) -> dict[str, int]:
+    """The token budget a proxy run's ledger accounts for: megatron draws the sweep's
+    token_budget from the whole sources ({tokens: B}); hf trains the realisation's E passes
+    over the realised subset ({epochs: E}: about B, and never more than E passes, where the
+    calibrated subset holds a few tokens less than B / E)."""
+    if megatron:
+        return {"tokens": int(realisation["token_budget"])}
+    return {"epochs": int(realisation["epochs"])}
+
+
 def proxy_hp(cfg: Mapping, realisation: Mapping[str, Any]) -> dict[str, Any]:
     """A proxy (designed) run's CPT hyperparameters: train.cpt, design.proxy.train's
     overrides, and the realisation's epochs (its `max_steps` cap dropped: the realisation
