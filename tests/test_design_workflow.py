@@ -47,6 +47,17 @@ def test_sweep_plan_lists_every_designed_chain(tmp_path):
     assert jobs["train_sft"] == 2 * (1 + 23) and jobs["evaluate_model"] == 2 * (1 + 23)
     assert jobs["fit_surrogate"] == 1 and jobs["verify_proposal"] == 1
     assert jobs["pretrain_base"] == 1 and jobs["analyze"] == 2
+    # every realisation and ledger (the repetition checks) is scheduled before any CPT run
+    priority: dict[str, list[int]] = {}
+    rule = None
+    for line in proc.stdout.splitlines():
+        if m := re.match(r"\s*(?:local)?rule (\w+):$", line):
+            rule = m.group(1)
+            priority.setdefault(rule, []).append(0)  # no priority line: 0
+        elif (m := re.match(r"\s*priority: (\d+)$", line)) and rule:
+            priority[rule][-1] = int(m.group(1))
+    assert len(priority["ledger"]) == 23 and len(priority["train_cpt"]) == 23
+    assert min(priority["ledger"] + priority["realise_mixture"]) > max(priority["train_cpt"])
 
 
 def test_slurm_profile_groups_the_sweep_without_a_cycle(tmp_path):

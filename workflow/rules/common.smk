@@ -262,6 +262,12 @@ def cpt_priority(wildcards):
     return 1 + (round(10 * sum(fractions.values())) if fractions is not None else 0)
 
 
+# Above every cpt_priority: a mixture's realisation and ledger (its repetition checks) run as
+# soon as its counts exist, so an infeasible budget fails before the training jobs, not
+# after them (a designed mixture's CPT, priority 1, would otherwise wait behind the anchors).
+CHECK_PRIORITY = 2 + max((round(10 * sum(f.values())) for f in DECLARED.values()), default=0)
+
+
 def replicate_seed(wildcards):
     """The training seed of a job's replicate (its `seed` wildcard)."""
     return int(wildcards.seed)

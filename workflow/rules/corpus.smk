@@ -71,6 +71,7 @@ rule realise_mixture:
     benchmark:
         "results/benchmarks/realise_mixture/{mixture}.tsv"
     threads: 1
+    priority: CHECK_PRIORITY  # every mixture's checks before any training job
     resources:
         mem_mb=1000,
         runtime=5,
@@ -185,6 +186,7 @@ rule ledger:
     benchmark:
         "results/benchmarks/ledger/{mixture}.tsv"
     threads: 1
+    priority: CHECK_PRIORITY  # a budget that is not feasible fails before any training job
     resources:
         mem_mb=1000,
         runtime=5,
