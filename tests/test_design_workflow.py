@@ -58,6 +58,11 @@ def test_sweep_plan_lists_every_designed_chain(tmp_path):
             priority[rule][-1] = int(m.group(1))
     assert len(priority["ledger"]) == 23 and len(priority["train_cpt"]) == 23
     assert min(priority["ledger"] + priority["realise_mixture"]) > max(priority["train_cpt"])
+    # the anchors train the sweep's budget (corpus.token_budget): design points of the surrogate
+    fit = proc.stdout[proc.stdout.index("rule fit_surrogate:"):].split("\n\n")[0]
+    for anchor in ("EnJa-Base", "EnJa-Hybrid"):
+        assert f"results/eval/{anchor}/seed-1235/scores.tsv" in fit
+        assert f"results/corpus/mixtures/{anchor}/ledger.tsv" in fit
 
 
 def test_slurm_profile_groups_the_sweep_without_a_cycle(tmp_path):

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from cptmix.analyze.sweep import (
+    anchor_shares,
     budget_note,
     planted_sweep_check,
     recovery_counts,
@@ -165,3 +166,13 @@ def test_the_verification_says_whether_anchors_and_proposal_share_a_budget():
                           ({"epochs": 1}, "1 pass over"), ({"tokens": 2_000_000}, "2,000,000 tokens")):
         note = budget_note(anchors, 1_000_000)
         assert text in note and "not at equal budget" in note
+
+
+def test_anchor_shares_come_from_the_ledgers_tokens(tmp_path):
+    ledger = tmp_path / "ledger.tsv"
+    pd.DataFrame({"source": ["a", "c"], "declared_tokens": [300, 100]}).to_csv(
+        ledger, sep="\t", index=False)
+    table = anchor_shares({"A": ledger}, ["a", "b", "c"])
+    assert table.loc["A"].tolist() == [0.75, 0.0, 0.25]
+    with pytest.raises(ValueError, match=r"ledger\.tsv: field 'source' names \['c'\], outside"):
+        anchor_shares({"A": ledger}, ["a", "b"])

@@ -103,6 +103,7 @@ if SWEEP_SPEC:
         params:
             score_files=sweep_eval_paths("scores.tsv"),  # {model: {seed: path}}, by name
             realised={m: REALISED.format(mixture=m) for m in SWEEP},
+            anchor_ledgers=anchor_ledgers(),  # anchors at the sweep's budget: design points
             design=config["design"],
         log:
             "results/logs/fit_surrogate/design.log",

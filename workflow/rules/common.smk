@@ -356,18 +356,35 @@ def eval_files(name):
     return [p for per_seed in eval_paths(name).values() for p in per_seed.values()]
 
 
+# Anchors that are points of the design: trained at the sweep's budget (corpus.token_budget =
+# design.sweep.token_budget) from the sweep's sources only. They join the sweep in the
+# surrogates and the planted-effect check; at another budget they are not comparable.
+DESIGN_ANCHORS = [
+    m for m, fractions in DECLARED.items()
+    if SWEEP_SPEC is not None and dict(STUDY.token_budget) == {"tokens": SWEEP_SPEC.token_budget}
+    and set(fractions) <= set(SWEEP_SPEC.sources)
+]
+
+
+def anchor_ledgers():
+    return {m: f"results/corpus/mixtures/{m}/ledger.tsv" for m in DESIGN_ANCHORS}
+
+
 def sweep_eval_paths(name):
-    """{model: {seed: path}} of the base model and the sweep's models (the surrogate's runs)."""
+    """{model: {seed: path}} of the base model, the sweep's models and the design anchors (the
+    surrogate's runs)."""
     paths = eval_paths(name)
-    return {m: paths[m] for m in ["base", *SWEEP]}
+    return {m: paths[m] for m in ["base", *SWEEP, *DESIGN_ANCHORS]}
 
 
 def sweep_inputs(wildcards):
-    """What fit_surrogate reads: every sweep run's (and base's) scores, and the realisations."""
+    """What fit_surrogate reads: every sweep run's (and base's, and the design anchors') scores,
+    the realisations and the design anchors' ledgers."""
     return {
         "scores": [p for per_seed in sweep_eval_paths("scores.tsv").values()
                    for p in per_seed.values()],
         "realised": [REALISED.format(mixture=m) for m in SWEEP],
+        "ledgers": list(anchor_ledgers().values()),
     }
 
 

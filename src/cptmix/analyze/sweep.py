@@ -72,6 +72,26 @@ def sweep_shares_table(realised: Mapping[str, str | os.PathLike], which: str = "
     return pd.DataFrame.from_dict(rows, orient="index", columns=sources or [])
 
 
+def anchor_shares(ledgers: Mapping[str, str | os.PathLike], sources: Sequence[str]
+                  ) -> pd.DataFrame:
+    """mixture x source token shares of declared mixtures (anchors) from their ledgers (the
+    tokens each source gives the trained mixture, `declared_tokens`), over the sweep's
+    `sources`: the rows `sweep_shares_table` gives a sweep mixture. A ledger naming a source
+    outside `sources` is an error (that anchor is not a point of the design's simplex)."""
+    rows = {}
+    for name, path in ledgers.items():
+        ledger = pd.read_csv(path, sep="\t")
+        extra = sorted(set(ledger["source"]) - set(sources))
+        if extra:
+            raise ValueError(f"{path}: field 'source' names {extra}, outside the sweep's sources "
+                             f"{list(sources)} (design.sweep.sources)")
+        tokens = ledger.set_index("source")["declared_tokens"].reindex(list(sources)).fillna(0)
+        if tokens.sum() <= 0:
+            raise ValueError(f"{path}: field 'declared_tokens' sums to 0")
+        rows[name] = (tokens / tokens.sum()).astype(float).tolist()
+    return pd.DataFrame.from_dict(rows, orient="index", columns=list(sources))
+
+
 def sweep_runs(scores: Mapping[str, Mapping[int, str | os.PathLike]], metric: str = "score"
                ) -> pd.DataFrame:
     """Long table mixture, seed, task, category, language, value (CPT+SFT), diff (CPT+SFT -
@@ -124,7 +144,7 @@ def planted_sweep_check(planted: pd.DataFrame, runs: pd.DataFrame, shares: pd.Da
                 or np.linalg.matrix_rank(design) < design.shape[1]:
             apart = f" apart from the share of {', '.join(held)}" if held else ""
             row["test"] = (f"the drivers' share does not vary{apart} over "
-                           f"{design.shape[1] + 1} or more sweep mixtures")
+                           f"{design.shape[1] + 1} or more design points")
             continue
         fit = sm.OLS(y, design).fit()
         adjusted = f", adjusted for the share of {', '.join(held)}" if held else ""
@@ -132,7 +152,7 @@ def planted_sweep_check(planted: pd.DataFrame, runs: pd.DataFrame, shares: pd.Da
                    p=float(fit.pvalues[1]),
                    test=(f"OLS slope of the seed-averaged difference on the drivers' realised "
                          f"share{adjusted}, t with {int(fit.df_resid)} df, {len(mixtures)} "
-                         f"sweep mixtures x {n_seeds} seed(s)"))
+                         f"design points (mixtures) x {n_seeds} seed(s)"))
     out = pd.DataFrame(rows, columns=[c for c in SWEEP_CHECK_COLUMNS if c != "q_bh"])
     out = out.astype({c: float for c in ("estimate", "se", "df", "p")})
     out.insert(out.columns.get_loc("p") + 1, "q_bh", bh_qvalues(out["p"].to_numpy(dtype=float)))
@@ -160,7 +180,7 @@ def _none_test(y: np.ndarray, shares: pd.DataFrame, held_x: np.ndarray, held: li
     1) against the held sources' shares; the fields of a check row."""
     full_x = shares.iloc[:, :-1].to_numpy(dtype=float)
     if len(y) <= full_x.shape[1] + 1:
-        return {"test": f"F test needs more than {full_x.shape[1] + 1} sweep mixtures"}
+        return {"test": f"F test needs more than {full_x.shape[1] + 1} design points"}
     ones = np.ones((len(y), 1))
     full = sm.OLS(y, np.hstack([ones, full_x])).fit()
     reduced = sm.OLS(y, np.hstack([ones, held_x])).fit()
@@ -172,7 +192,7 @@ def _none_test(y: np.ndarray, shares: pd.DataFrame, held_x: np.ndarray, held: li
             "test": (f"partial F test, F({int(df_diff)}, {int(full.df_resid)}) = {f:.2f}, of the "
                      f"seed-averaged difference on the shares of "
                      f"{', '.join(map(str, shares.columns[:-1]))}{beyond} (estimate: partial "
-                     f"R), {len(y)} sweep mixtures x {n_seeds} seed(s)")}
+                     f"R), {len(y)} design points (mixtures) x {n_seeds} seed(s)")}
 
 
 def recovery_counts(check: pd.DataFrame) -> dict[str, int]:
@@ -235,26 +255,34 @@ def run_design_analysis(scores: Mapping[str, Mapping[int, str | os.PathLike]],
                         out_runs: str | os.PathLike, out_proposal: str | os.PathLike,
                         out_summary: str | os.PathLike,
                         planted: str | os.PathLike | None = None,
-                        out_planted: str | os.PathLike | None = None) -> dict:
-    """fit_surrogate's job. `scores`: {model: {seed: scores.tsv}} of "base" and every sweep
-    mixture; `realised`: {sweep mixture: realised.json}; `design`: the config's (defaulted)
-    design block, defaults filled (cptmix.config.fill_defaults). Writes the CV table of every target x model for both metrics (+ the
-    objective), the choice per target, the runs table of the objective's metric, the proposal
-    (proposal.json) and a summary; in the demo also the planted-effect check on the sweep."""
+                        out_planted: str | os.PathLike | None = None,
+                        anchor_ledgers: Mapping[str, str | os.PathLike] | None = None) -> dict:
+    """fit_surrogate's job. `scores`: {model: {seed: scores.tsv}} of "base", every sweep
+    mixture and the anchors of `anchor_ledgers`; `realised`: {sweep mixture: realised.json};
+    `design`: the config's design block, defaults filled (cptmix.config.fill_defaults);
+    `anchor_ledgers`: {anchor: ledger.tsv} of the declared mixtures trained at the sweep's
+    budget (corpus.token_budget = design.sweep.token_budget), which join the sweep as design
+    points (`anchor_shares`); none: the sweep alone. Writes the CV table of every target x
+    model for both metrics (+ the objective), the choice per target, the runs table of the
+    objective's metric, the proposal (proposal.json) and a summary; in the demo also the
+    planted-effect check on the design."""
     from cptmix.analyze.planted import read_planted
     from cptmix.analyze.propose import jsonable, propose, surrogate_tables
     from cptmix.analyze.surrogate import check_models, write_cv
     from cptmix.io import write_json, write_text, write_tsv
 
+    anchors = dict(anchor_ledgers or {})
     sweep = [m for m in scores if m != "base"]
-    if sorted(sweep) != sorted(realised):
-        raise ValueError(f"fit_surrogate: scores name {sorted(sweep)}, realisations "
-                         f"{sorted(realised)}")
+    if sorted(sweep) != sorted([*realised, *anchors]):
+        raise ValueError(f"fit_surrogate: scores name {sorted(sweep)}, realisations and "
+                         f"anchors {sorted([*realised, *anchors])}")
     spec, surrogate, objective = design["sweep"], design["surrogate"], design["objective"]
     models = list(surrogate["models"])
     folds, cv_seed = int(surrogate["folds"]), int(surrogate["seed"])
     metric, targets = str(objective["metric"]), dict(objective["targets"])
     shares = sweep_shares_table(realised)
+    if anchors:
+        shares = pd.concat([shares, anchor_shares(anchors, list(shares.columns))])
     check_models(models, len(shares), shares.shape[1], folds)
     cvs, choices, runs_by_metric = [], [], {}
     for m in ("score", "continuous"):
@@ -275,11 +303,14 @@ def run_design_analysis(scores: Mapping[str, Mapping[int, str | os.PathLike]],
                        k_folds=folds, cv_seed=cv_seed, metric=metric)
     proposal["caps"] = caps
     proposal["features"] = "realised token shares of the sweep's sources"
+    proposal["design_points"] = {"sweep": len(realised), "anchors": sorted(anchors)}
     write_cv(cv, out_cv)
     write_tsv(out_choice, choice, float_format="%.6f")
     write_tsv(out_runs, runs_by_metric[metric], float_format="%.6f")
     write_json(out_proposal, jsonable(proposal))
-    head = (f"# Designed sweep: surrogates and proposal ({len(shares)} sweep mixtures x "
+    points = (f"{len(realised)} sweep mixtures + {len(anchors)} anchors at the same budget"
+              if anchors else f"{len(realised)} sweep mixtures")
+    head = (f"# Designed sweep: surrogates and proposal ({points} x "
             f"{runs_by_metric[metric]['seed'].nunique()} seed(s))")
     chosen = (f"Objective: {targets} on the {metric} metric (higher is better). Chosen model: "
               f"**{proposal['model']}** (claim: {'yes' if proposal['claim'] else 'no'}); "
