@@ -190,6 +190,29 @@ def test_proposal_finds_the_capped_vertex(linear_case):
     assert free["predicted"] > free["best_measured"]["measured"]
 
 
+def test_a_trust_region_keeps_the_proposal_near_the_measured_mixtures(linear_case):
+    """The linear truth's optimum is the vertex (0.6, 0.4, 0); measured only far from it, a
+    proposal with a trust region stays within the design's median nearest-neighbour distance
+    of a measured mixture (and predicts about the best of them); without one it goes to the
+    vertex (control)."""
+    shares, runs, _, _ = linear_case
+    far = shares[shares["ja_base"] + shares["en_base"] < 0.7]  # no measured point near it
+    runs = runs[runs["mixture"].isin(far.index)]
+    free = P.propose(far, runs, {"ja_average": 1}, ["linear"], bounds=BOUNDS)
+    near = P.propose(far, runs, {"ja_average": 1}, ["linear"], bounds=BOUNDS,
+                     trust_region=True)
+    x = far.to_numpy()
+    radius = near["search"]["trust_radius"]
+    assert radius == pytest.approx(P.trust_radius(x)) and 0 < radius < 0.3
+    assert free["search"]["trust_radius"] is None
+    np.testing.assert_allclose([free["proposed"][s] for s in SOURCES], [0.6, 0.4, 0.0],
+                               atol=0.02)
+    w = np.array([near["proposed"][s] for s in SOURCES])
+    assert np.sqrt(((x - w) ** 2).sum(axis=1)).min() <= radius + 1e-5  # rounding: 1e-6 grid
+    assert near["predicted"] > near["best_measured"]["measured"] - 0.05
+    assert near["predicted"] < free["predicted"] and "median nearest-neighbour" in near["note"]
+
+
 @pytest.mark.parametrize("model", ["loglinear", "gp", "gbm"])
 def test_every_model_proposes_inside_bounds_and_caps(linear_case, model):
     shares, runs, _, _ = linear_case

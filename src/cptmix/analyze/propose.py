@@ -213,9 +213,26 @@ def _conformal(residuals: np.ndarray, level: float) -> float:
     return float(r[k - 1]) if k <= len(r) else float("inf")
 
 
-def _maximise(est, lo: np.ndarray, hi: np.ndarray, extra: np.ndarray, seed: int
-              ) -> tuple[np.ndarray, int]:
+def trust_radius(x: np.ndarray) -> float:
+    """The median distance from a measured mixture to its nearest measured neighbour: the
+    scale at which the design has measured the surface (`propose`'s trust region)."""
+    d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=-1))
+    np.fill_diagonal(d, np.inf)
+    return float(np.median(d.min(axis=1)))
+
+
+def _distance(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Distance of each row of `w` to its nearest measured mixture (rows of `x`)."""
+    return np.sqrt(((np.atleast_2d(w)[:, None, :] - x[None, :, :]) ** 2).sum(axis=-1)).min(1)
+
+
+def _maximise(est, lo: np.ndarray, hi: np.ndarray, extra: np.ndarray, seed: int,
+              radius: float | None = None) -> tuple[np.ndarray, int]:
+    """The best feasible point; with `radius`, only within that distance of a measured
+    mixture (`extra`, which are candidates themselves, so one always qualifies)."""
     cloud = np.vstack([candidate_cloud(lo, hi, seed=seed), project(extra, lo, hi)])
+    if radius is not None:
+        cloud = cloud[_distance(cloud, extra) <= radius]
     values = predict_model(est, cloud)
     top = np.argsort(-values, kind="stable")[:N_REFINE]
     best_w, best_v = cloud[top[0]], float(values[top[0]])
@@ -223,12 +240,18 @@ def _maximise(est, lo: np.ndarray, hi: np.ndarray, extra: np.ndarray, seed: int
     def neg(w):
         return -float(predict_model(est, w[None, :])[0])
 
-    cons = ({"type": "eq", "fun": lambda w: float(w.sum() - 1.0)},)
     for i in top:
+        cons = [{"type": "eq", "fun": lambda w: float(w.sum() - 1.0)}]
+        if radius is not None:  # stay near the start's nearest measured mixture
+            anchor = extra[int(np.argmin(((extra - cloud[i]) ** 2).sum(axis=1)))]
+            cons.append({"type": "ineq",
+                         "fun": lambda w, a=anchor: radius**2 - float(((w - a) ** 2).sum())})
         res = optimize.minimize(neg, cloud[i], method="SLSQP", bounds=list(zip(lo, hi,
                                                                                strict=True)),
                                 constraints=cons, options={"ftol": 1e-12, "maxiter": 200})
         w = project(res.x, lo, hi)[0]
+        if radius is not None and _distance(w, extra)[0] > radius + 1e-9:
+            continue
         v = -neg(w)
         if v > best_v + 1e-12 * max(1.0, abs(best_v)):
             best_w, best_v = w, v
@@ -251,13 +274,14 @@ def propose(shares: pd.DataFrame, runs: pd.DataFrame, objective: Mapping[str, fl
             caps: Mapping | None = None, cv: pd.DataFrame | None = None,
             k_folds: int = K_FOLDS, cv_seed: int = CV_SEED, level: float = LEVEL,
             search_seed: int = SEARCH_SEED, decimals: int = DECIMALS,
-            metric: str | None = None) -> dict:
+            metric: str | None = None, trust_region: bool = False) -> dict:
     """The proposal record (what proposal.json holds); see the module docstring.
 
     `shares`: the measured mixtures x sources; `runs`: their runs table (`runs_table`);
     `objective`: {target: weight}; `cv`: a CV table that already has the "objective" rows
-    (`surrogate_tables`), else they are computed here. Refusals (too few mixtures, unknown
-    target, infeasible bounds) are SurrogateErrors naming the config key.
+    (`surrogate_tables`), else they are computed here. `trust_region`: search only within
+    `trust_radius` of a measured mixture (design.trust_region). Refusals (too few mixtures,
+    unknown target, infeasible bounds) are SurrogateErrors naming the config key.
     """
     shares = check_shares(shares)
     sources = list(shares.columns)
@@ -292,7 +316,7 @@ def propose(shares: pd.DataFrame, runs: pd.DataFrame, objective: Mapping[str, fl
         "bounds": {s: [float(lo[j]), float(hi[j])] for j, s in enumerate(sources)},
         "search": {"method": "scrambled Sobol Dirichlet cover + measured mixtures, top "
                              f"{N_REFINE} refined by SLSQP, rounded to {decimals} decimals",
-                   "seed": int(search_seed), "n_candidates": 0},
+                   "seed": int(search_seed), "n_candidates": 0, "trust_radius": None},
         "best_measured": {"mixture": mixtures[best_i], "measured": float(y[best_i]),
                           "shares": dict(zip(sources, map(float, x[best_i]), strict=True))},
     }
@@ -310,7 +334,9 @@ def propose(shares: pd.DataFrame, runs: pd.DataFrame, objective: Mapping[str, fl
         record["search"]["method"] = "none (no claim)"
     else:
         est = fit_model(model, x, y)
-        w_opt, record["search"]["n_candidates"] = _maximise(est, lo, hi, x, search_seed)
+        radius = trust_radius(x) if trust_region else None
+        record["search"]["trust_radius"] = radius
+        w_opt, record["search"]["n_candidates"] = _maximise(est, lo, hi, x, search_seed, radius)
         w = round_shares(w_opt, lo, hi, decimals)
         if model == "gp":
             mu, sd = predict_model(est, w[None, :], return_std=True)
@@ -322,7 +348,9 @@ def propose(shares: pd.DataFrame, runs: pd.DataFrame, objective: Mapping[str, fl
             half = _conformal(y - pred_loo, level)
             method = f"split-conformal from the LOO residuals ({level:.0%})"
         record["note"] = (f"{model} beats predicting the mean on held-out MAE; the proposal "
-                          "maximises its prediction within the bounds and caps")
+                          "maximises its prediction within the bounds and caps" + (
+                              f", within {radius:.4f} (the design's median nearest-neighbour "
+                              "distance) of a measured mixture" if trust_region else ""))
     dist = np.sqrt(((x - w[None, :]) ** 2).sum(axis=1))
     near = int(np.argmin(dist))
     bounded = math.isfinite(half)

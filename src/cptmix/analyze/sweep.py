@@ -300,7 +300,8 @@ def run_design_analysis(scores: Mapping[str, Mapping[int, str | os.PathLike]],
     objective_cv = cv[(cv["metric"] == metric)].drop(columns="metric")
     proposal = propose(shares, runs_by_metric[metric], targets, models,
                        bounds=spec.get("bounds") or {}, caps=caps, cv=objective_cv,
-                       k_folds=folds, cv_seed=cv_seed, metric=metric)
+                       k_folds=folds, cv_seed=cv_seed, metric=metric,
+                       trust_region=bool(design["trust_region"]))
     proposal["caps"] = caps
     proposal["features"] = "realised token shares of the sweep's sources"
     proposal["design_points"] = {"sweep": len(realised), "anchors": sorted(anchors)}
