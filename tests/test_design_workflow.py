@@ -219,6 +219,7 @@ def test_tiny_sweep_realises_trains_proposes_and_verifies(tiny_sweep):
     assert {"score", "continuous"} == set(cv["metric"]) and "objective" in set(cv["target"])
     ver = pd.read_csv(work / "results/analysis/design/verification.tsv", sep="\t").iloc[0]
     assert ver["n_seeds"] == 2 and ver["best_anchor"] in study_cfg["mixtures"]
+    assert ver["best_design_point"] in shares and ver["beats_best_design_point"] in ("yes", "no")
     assert ver["test"].startswith("two-way seed x item")
     summary = (work / "results/analysis/design/verification.md").read_text()
     assert "the anchors train 1 pass over their own mixture" in summary  # train.cpt.epochs

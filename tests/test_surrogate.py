@@ -198,9 +198,9 @@ def test_a_trust_region_keeps_the_proposal_near_the_measured_mixtures(linear_cas
     shares, runs, _, _ = linear_case
     far = shares[shares["ja_base"] + shares["en_base"] < 0.7]  # no measured point near it
     runs = runs[runs["mixture"].isin(far.index)]
-    free = P.propose(far, runs, {"ja_average": 1}, ["linear"], bounds=BOUNDS)
-    near = P.propose(far, runs, {"ja_average": 1}, ["linear"], bounds=BOUNDS,
-                     trust_region=True)
+    free = P.propose(far, runs, {"ja_average": 1}, ["linear"], bounds=BOUNDS,
+                     trust_region=False)
+    near = P.propose(far, runs, {"ja_average": 1}, ["linear"], bounds=BOUNDS)  # the default
     x = far.to_numpy()
     radius = near["search"]["trust_radius"]
     assert radius == pytest.approx(P.trust_radius(x)) and 0 < radius < 0.3

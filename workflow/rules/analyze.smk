@@ -140,6 +140,7 @@ if PROPOSE:
             score_files=eval_paths("scores.tsv"),
             item_files=eval_paths("items.tsv"),
             anchors=list(DECLARED),
+            design_points=list(SWEEP),  # the best sweep mixture: a second reference
             anchor_budget=STUDY.token_budget,
             proxy_budget=SWEEP_SPEC.token_budget,  # PROPOSE: a design block exists
         log:

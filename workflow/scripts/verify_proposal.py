@@ -2,8 +2,10 @@
 best anchor (the two-way seed x item test over the objective's items).
 
 Reads by name: params.score_files / params.item_files ({model: {seed: path}}: the files
-input.scores / input.item_scores declare), params.anchors (the declared mixtures), params.anchor_budget (corpus.token_budget or
-train.cpt.epochs passes), params.proxy_budget (design.sweep.token_budget)."""
+input.scores / input.item_scores declare), params.anchors (the declared mixtures),
+params.anchor_budget (corpus.token_budget or train.cpt.epochs passes), params.proxy_budget
+(design.sweep.token_budget), params.design_points (the sweep's mixtures: the best of them is a
+second reference)."""
 from cptmix.analyze.sweep import run_verification
 from cptmix.io import log_to
 
@@ -22,4 +24,5 @@ def by_name(paths, declared):
 run_verification(sm.input.proposal, by_name(sm.params.score_files, sm.input.scores),
                  by_name(sm.params.item_files, sm.input.item_scores), list(sm.params.anchors),
                  out_table=sm.output.table, out_summary=sm.output.summary,
-                 anchor_budget=sm.params.anchor_budget, proxy_budget=sm.params.proxy_budget)
+                 anchor_budget=sm.params.anchor_budget, proxy_budget=sm.params.proxy_budget,
+                 design_points=list(sm.params.design_points))

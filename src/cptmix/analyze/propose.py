@@ -274,7 +274,7 @@ def propose(shares: pd.DataFrame, runs: pd.DataFrame, objective: Mapping[str, fl
             caps: Mapping | None = None, cv: pd.DataFrame | None = None,
             k_folds: int = K_FOLDS, cv_seed: int = CV_SEED, level: float = LEVEL,
             search_seed: int = SEARCH_SEED, decimals: int = DECIMALS,
-            metric: str | None = None, trust_region: bool = False) -> dict:
+            metric: str | None = None, trust_region: bool = True) -> dict:
     """The proposal record (what proposal.json holds); see the module docstring.
 
     `shares`: the measured mixtures x sources; `runs`: their runs table (`runs_table`);
