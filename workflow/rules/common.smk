@@ -259,13 +259,18 @@ def cpt_priority(wildcards):
     fractions (the sources' sizes are not known before they are built); designed runs share
     one token budget."""
     fractions = DECLARED.get(wildcards.mixture)
-    return 1 + (round(10 * sum(fractions.values())) if fractions is not None else 0)
+    return 1 + (_size_rank(fractions) if fractions is not None else 0)
+
+
+def _size_rank(fractions):
+    """A declared mixture's size rank: 10 x the sum of its fractions, rounded."""
+    return round(10 * sum(fractions.values()))
 
 
 # Above every cpt_priority: a mixture's realisation and ledger (its repetition checks) run as
 # soon as its counts exist, so an infeasible budget fails before the training jobs, not
 # after them (a designed mixture's CPT, priority 1, would otherwise wait behind the anchors).
-CHECK_PRIORITY = 2 + max((round(10 * sum(f.values())) for f in DECLARED.values()), default=0)
+CHECK_PRIORITY = 2 + max(map(_size_rank, DECLARED.values()), default=0)
 
 
 def replicate_seed(wildcards):
@@ -359,11 +364,10 @@ def eval_files(name):
 # Anchors that are points of the design: trained at the sweep's budget (corpus.token_budget =
 # design.sweep.token_budget) from the sweep's sources only. They join the sweep in the
 # surrogates and the planted-effect check; at another budget they are not comparable.
-DESIGN_ANCHORS = [
-    m for m, fractions in DECLARED.items()
-    if SWEEP_SPEC is not None and dict(STUDY.token_budget) == {"tokens": SWEEP_SPEC.token_budget}
-    and set(fractions) <= set(SWEEP_SPEC.sources)
-]
+EQUAL_BUDGET = SWEEP_SPEC is not None and dict(STUDY.token_budget) == {
+    "tokens": SWEEP_SPEC.token_budget}
+DESIGN_ANCHORS = [m for m, fractions in DECLARED.items()
+                  if EQUAL_BUDGET and set(fractions) <= set(SWEEP_SPEC.sources)]
 
 
 def anchor_ledgers():

@@ -213,17 +213,22 @@ def _conformal(residuals: np.ndarray, level: float) -> float:
     return float(r[k - 1]) if k <= len(r) else float("inf")
 
 
+def _distances(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Euclidean distances, rows of `w` (one point or several) x rows of `x`."""
+    return np.sqrt(((np.atleast_2d(w)[:, None, :] - x[None, :, :]) ** 2).sum(axis=-1))
+
+
 def trust_radius(x: np.ndarray) -> float:
     """The median distance from a measured mixture to its nearest measured neighbour: the
     scale at which the design has measured the surface (`propose`'s trust region)."""
-    d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=-1))
+    d = _distances(x, x)
     np.fill_diagonal(d, np.inf)
     return float(np.median(d.min(axis=1)))
 
 
 def _distance(w: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Distance of each row of `w` to its nearest measured mixture (rows of `x`)."""
-    return np.sqrt(((np.atleast_2d(w)[:, None, :] - x[None, :, :]) ** 2).sum(axis=-1)).min(1)
+    return _distances(w, x).min(axis=1)
 
 
 def _maximise(est, lo: np.ndarray, hi: np.ndarray, extra: np.ndarray, seed: int,
@@ -243,7 +248,7 @@ def _maximise(est, lo: np.ndarray, hi: np.ndarray, extra: np.ndarray, seed: int,
     for i in top:
         cons = [{"type": "eq", "fun": lambda w: float(w.sum() - 1.0)}]
         if radius is not None:  # stay near the start's nearest measured mixture
-            anchor = extra[int(np.argmin(((extra - cloud[i]) ** 2).sum(axis=1)))]
+            anchor = extra[int(np.argmin(_distances(cloud[i], extra)[0]))]
             cons.append({"type": "ineq",
                          "fun": lambda w, a=anchor: radius**2 - float(((w - a) ** 2).sum())})
         res = optimize.minimize(neg, cloud[i], method="SLSQP", bounds=list(zip(lo, hi,
@@ -351,7 +356,7 @@ def propose(shares: pd.DataFrame, runs: pd.DataFrame, objective: Mapping[str, fl
                           "maximises its prediction within the bounds and caps" + (
                               f", within {radius:.4f} (the design's median nearest-neighbour "
                               "distance) of a measured mixture" if trust_region else ""))
-    dist = np.sqrt(((x - w[None, :]) ** 2).sum(axis=1))
+    dist = _distances(w, x)[0]
     near = int(np.argmin(dist))
     bounded = math.isfinite(half)
     record.update({

@@ -416,12 +416,12 @@ def run_verification(proposal_json: str | os.PathLike,
     weights = task_weights(proposal["objective"], data.tasks)
     measured_items = _objective_items(data, "proposed", weights)
     seeds = list(data.seeds)
+    measured = {s: float(measured_items[i].mean()) for i, s in enumerate(seeds)}
 
     def against(others: Sequence[str]) -> dict:
         other_items = {a: _objective_items(data, a, weights) for a in others}
         return verify_proposal(
-            proposal["predicted"], proposal["interval"],
-            {s: float(measured_items[i].mean()) for i, s in enumerate(seeds)},
+            proposal["predicted"], proposal["interval"], measured,
             {a: {s: float(other_items[a][i].mean()) for i, s in enumerate(seeds)}
              for a in others},
             measured_items=measured_items, anchor_items=other_items)
