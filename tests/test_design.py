@@ -1,6 +1,7 @@
-"""cptmix.design: the sweep block's checks, the three sampling methods (bounds, exact sums,
-determinism, prefix stability, space filling), the map onto the bounded simplex, and the
-design-quality functions (minimum pairwise distance, VIFs, correlations)."""
+"""cptmix.design: the sweep block's checks, the design methods (bounds, exact sums,
+determinism, prefix stability, space filling; the D-optimal exchange), the map onto the
+bounded simplex, and the design-quality functions (minimum pairwise distance, share spread,
+VIFs, correlations)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from cptmix.design import (
     VIF_COLUMNS,
     DesignError,
     capped,
+    fedorov_exchange,
     max_vif,
     min_pairwise_distance,
     round_shares,
+    share_spread,
     share_statistics,
     statistic_correlations,
     sweep_names,
@@ -171,6 +174,39 @@ def test_space_filling_beats_iid_draws_of_the_same_size():
                         for k in range(8)])
     iid, sobol, latin = (mean_min_distance(m) for m in ("dirichlet", "sobol", "latin"))
     assert sobol > 1.25 * iid and latin > 1.25 * iid
+
+
+def test_fedorov_exchange_finds_the_vertices_of_the_linear_mixture_model():
+    """Scheffé's linear model on three components: the D-optimal 3-point design is the three
+    vertices (det(X'X) = 1). From three interior candidates the exchange must reach them."""
+    grid = np.array([(i / 10, j / 10, (10 - i - j) / 10) for i in range(11)
+                     for j in range(11 - i)])
+    start = [int(np.argmin(np.abs(grid - c).sum(axis=1)))
+             for c in ((0.4, 0.3, 0.3), (0.3, 0.4, 0.3), (0.3, 0.3, 0.4))]
+    before = np.linalg.det(grid[start].T @ grid[start])
+    picked = fedorov_exchange(grid, start)
+    assert sorted(map(tuple, grid[picked])) == [(0.0, 0.0, 1.0), (0.0, 1.0, 0.0),
+                                                (1.0, 0.0, 0.0)]
+    assert before < 0.01 < np.linalg.det(grid[picked].T @ grid[picked])  # control: it moved
+    assert len(set(fedorov_exchange(grid, list(range(8))))) == 8  # distinct points
+
+
+def test_doptimal_spreads_every_share_more_than_the_space_filling_designs():
+    s = spec(n=16)
+    free = [i for i, (lo, hi) in enumerate(zip(s.lower, s.upper, strict=True)) if hi > lo]
+    spread = {m: share_spread(sweep_shares(s.replace(method=m))) for m in ("sobol", "doptimal")}
+    for src in SOURCES:
+        assert spread["doptimal"][src] > 1.2 * spread["sobol"][src], src
+
+    def logdet(m):
+        x = sweep_points(s.replace(method=m))[:, free]
+        return np.linalg.slogdet(x.T @ x)[1]
+    assert logdet("doptimal") > logdet("sobol") + 1  # det(X'X) e-fold larger at least
+
+
+def test_share_spread_is_the_sd_of_each_share():
+    points = {"a": {"x": 0.2, "y": 0.8}, "b": {"x": 0.6, "y": 0.4}}
+    assert share_spread(points) == pytest.approx({"x": 0.2, "y": 0.2})
 
 
 def test_dirichlet_with_bounds_that_reject_almost_everything_is_an_error():

@@ -165,8 +165,10 @@ def test_cptmix_design_prints_the_design_and_its_vifs(capsys, tmp_path):
     rc = main(["design", str(DEMO), str(SWEEP), "--counts", str(tmp_path / "none")])
     out = capsys.readouterr().out
     assert rc == 0
-    assert "design.sweep: 16 mixtures, method sobol" in out
+    assert "design.sweep: 16 mixtures, method doptimal" in out
     assert "space filling: minimum pairwise distance" in out
+    assert re.search(r"spread: SD of each source's share.*\n  ja_base 0\.\d{3} \(0\.\d{3}\)",
+                     out)
     assert "declared shares at the token budget" in out  # no counts, no declared tokens
     assert "sweep            max VIF" in out
 

@@ -313,6 +313,7 @@ def design_tables(cfg: dict[str, Any], where: str = "config",
         check_design,
         designed_mixtures,
         min_pairwise_distance,
+        share_spread,
         share_statistics,
         statistic_correlations,
         sweep_shares,
@@ -329,9 +330,12 @@ def design_tables(cfg: dict[str, Any], where: str = "config",
                  len(spec.sources), surrogate.get("folds", 5))
     shares = sweep_shares(spec)
     distance = min_pairwise_distance(shares)
-    iid = [min_pairwise_distance(sweep_shares(spec.replace(method="dirichlet", seed=k,
-                                                           alpha=1.0)))
-           for k in range(IID_REPEATS)] if spec.n >= 2 else []
+    iid_designs = [sweep_shares(spec.replace(method="dirichlet", seed=k, alpha=1.0))
+                   for k in range(IID_REPEATS)] if spec.n >= 2 else []
+    iid = [min_pairwise_distance(d) for d in iid_designs]
+    spread = share_spread(shares)
+    iid_spread = {s: sum(share_spread(d)[s] for d in iid_designs) / len(iid_designs)
+                  for s in spread} if iid_designs else {}
     sources = cfg["sources"]
     counts = _counted_sources(list(dict.fromkeys([*spec.sources, *(
         s for f in resolve_mixtures(cfg).values() for s in f)])), counts_dir)
@@ -381,7 +385,8 @@ def design_tables(cfg: dict[str, Any], where: str = "config",
                            "counts": vif(table, COUNT_COLUMNS),
                            "seven": vif(table, list(table.columns))}
     return {"spec": spec, "names": designed_mixtures(cfg), "design": pd.DataFrame(rows),
-            "distance": distance, "iid": iid, "basis": basis, "sweep_stats": sweep_stats,
+            "distance": distance, "iid": iid, "spread": spread, "iid_spread": iid_spread,
+            "basis": basis, "sweep_stats": sweep_stats,
             "anchor_stats": anchor_stats,
             "correlations": statistic_correlations(sweep_stats) if len(sweep_stats) > 1
             else None, "vifs": vifs}
@@ -399,6 +404,10 @@ def format_design(t: dict[str, Any]) -> str:
         lines.append(f"space filling: minimum pairwise distance {t['distance']:.4f} "
                      f"(iid draws of the same size in the same bounds: {iid:.4f}, mean of "
                      f"{len(t['iid'])} seeds; larger is better)")
+        lines.append("spread: SD of each source's share across the design (iid draws: mean "
+                     "of the same seeds; a slope on a share is estimated from its spread):")
+        lines.append("  " + ", ".join(f"{s} {v:.3f} ({t['iid_spread'][s]:.3f})"
+                                      for s, v in t["spread"].items()))
     lines += ["", f"statistics of the sweep ({t['basis']}; one epoch of each run's subset):",
               t["sweep_stats"].to_string(float_format=lambda x: f"{x:.4g}")]
     if t["correlations"] is not None:

@@ -4,9 +4,10 @@ compositional statistics across them.
 Sits between `cptmix.config` and the demo world: everything here is a pure function of the
 config (no data read). `sweep_spec` validates the `design.sweep` block (`DesignError` naming the
 key), `sweep_shares` turns it into the mixtures `sweep-01 … sweep-NN` as token shares over the
-sweep's sources (one function per method in `METHODS`: sobol, latin, dirichlet), and the
-quality functions (`min_pairwise_distance`, `vif`, `statistic_correlations`) say how well a
-design fills the simplex and separates the statistics. The corpus stage realises shares as
+sweep's sources (one function per method in `METHODS`: sobol, latin, dirichlet, doptimal),
+and the quality functions (`min_pairwise_distance`, `share_spread`, `vif`,
+`statistic_correlations`) say how well a design fills the simplex, spreads each source's share
+and separates the statistics. The corpus stage realises shares as
 trainable fractions and epochs (`cptmix.corpus.realise`).
 """
 
@@ -19,6 +20,7 @@ _EXPORTS = {
     "VIF_COLUMNS": "cptmix.design.quality",
     "max_vif": "cptmix.design.quality",
     "min_pairwise_distance": "cptmix.design.quality",
+    "share_spread": "cptmix.design.quality",
     "share_statistics": "cptmix.design.quality",
     "statistic_correlations": "cptmix.design.quality",
     "vif": "cptmix.design.quality",
@@ -34,6 +36,7 @@ _EXPORTS = {
     "PREFIX_STABLE": "cptmix.design.sweep",
     "SweepSpec": "cptmix.design.sweep",
     "capped": "cptmix.design.sweep",
+    "fedorov_exchange": "cptmix.design.sweep",
     "method": "cptmix.design.sweep",
     "round_shares": "cptmix.design.sweep",
     "sweep_names": "cptmix.design.sweep",

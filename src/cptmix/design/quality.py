@@ -52,6 +52,16 @@ def min_pairwise_distance(points) -> float:
     return float(pdist(x).min())
 
 
+def share_spread(points: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """{source: standard deviation of its share across the design} (population SD) of
+    `sweep_shares`' mapping: what a slope on a source's share is estimated from (its standard
+    error shrinks with this spread), so a larger spread is more power for the planted check
+    and the surrogates' linear terms."""
+    x = _matrix(points)
+    sources = list(dict.fromkeys(s for r in points.values() for s in r))
+    return {s: float(x[:, i].std()) for i, s in enumerate(sources)}
+
+
 def share_statistics(shares: Mapping[str, float], langs: Mapping[str, str],
                      total: float) -> dict[str, float]:
     """The seven statistics of a mixture holding `total` tokens in the declared `shares`

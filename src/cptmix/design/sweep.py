@@ -27,6 +27,16 @@ the bounds`, registered with `@method("name")`):
   order): prefix-stable. RegMix's sampler; alpha = 1 is uniform on the bounded simplex, the iid
   counterpart of sobol and latin (`tests/test_design.py` compares their space filling).
 
+* `doptimal` — D-optimal for the linear mixture model (Scheffé's: the score is linear in
+  the free sources' shares, which is what the planted check and the linear surrogate fit):
+  of `D_CANDIDATES` scrambled Sobol' points in the bounds (seeded, mapped as `sobol`), the n
+  that maximise det(X'X) (X: the candidates' free shares), by Fedorov's exchange from the
+  `sobol` design of n (`fedorov_exchange`). It spreads each source's share over its bounds
+  (points near the polytope's vertices) where the space-filling designs crowd the centre:
+  on the demo sweep the SD of pmc_en's share rises from 0.11 to 0.19, and the planted check
+  recovered 15 of 24 effects against 11 with sobol (measured; README). Not prefix-stable: the exchange
+  depends on n. Distinct points only (a candidate is taken at most once).
+
 The map from the cube (`to_bounded_simplex`) is the inverse Rosenblatt transform of the
 uniform distribution on the bounded simplex {w : lo <= w <= hi, sum w = 1}: coordinate i is the
 conditional quantile of w_i given w_1 … w_{i−1}, whose distribution function is a closed-form
@@ -55,6 +65,7 @@ from typing import Any
 import numpy as np
 
 DECIMALS = 6  # shares are multiples of 10**-DECIMALS
+D_CANDIDATES_LOG2 = 12  # doptimal picks from 2**12 Sobol' points in the bounds
 SWEEP_KEYS = ("n", "method", "seed", "sources", "bounds", "token_budget", "max_repetitions",
               "alpha")
 REQUIRED_KEYS = ("n", "method", "seed", "sources", "token_budget", "max_repetitions")
@@ -369,7 +380,7 @@ def _from_cube(spec: SweepSpec, u: np.ndarray) -> np.ndarray:
 # --- methods -----------------------------------------------------------------------------------
 
 METHODS: dict[str, Callable[[SweepSpec, int], np.ndarray]] = {}
-PREFIX_STABLE = {"sobol": True, "latin": False, "dirichlet": True}
+PREFIX_STABLE = {"sobol": True, "latin": False, "dirichlet": True, "doptimal": False}
 
 
 def method(name: str):
@@ -387,6 +398,41 @@ def sobol_shares(spec: SweepSpec, n: int) -> np.ndarray:
     m = max(0, math.ceil(math.log2(n)))
     u = qmc.Sobol(len(free) - 1, scramble=True, rng=spec.seed).random_base2(m)[:n]
     return _from_cube(spec, u)
+
+
+def fedorov_exchange(x: np.ndarray, start: list[int], ridge: float = 1e-9) -> list[int]:
+    """Rows of `x` (candidates × model terms) forming a D-optimal exact design of
+    len(`start`) distinct rows: Fedorov's exchange from `start`. Each step makes the one swap
+    (design row i -> candidate j not in the design) that raises det(X_d'X_d) most, by the
+    variance function d(a, b) = a'M⁻¹b: det ratio 1 + d(j) - d(i) + d(i, j)² - d(i)d(j);
+    it stops when no swap raises it (by more than 1e-10, relatively). `ridge` (× I) keeps
+    M = X_d'X_d invertible while the design has fewer rows than terms. Deterministic: ties
+    go to the first pair."""
+    idx = list(start)
+    eye = ridge * np.eye(x.shape[1])
+    for _ in range(100 * len(idx)):
+        m_inv = np.linalg.inv(x[idx].T @ x[idx] + eye)
+        d_ij = x[idx] @ m_inv @ x.T  # design rows × candidates
+        d_i = np.diag(d_ij[:, idx])[:, None]
+        d_j = np.einsum("ij,jk,ik->i", x, m_inv, x)[None, :]
+        gain = d_j - d_i + d_ij**2 - d_i * d_j
+        gain[:, idx] = -np.inf  # distinct points
+        i, j = np.unravel_index(int(np.argmax(gain)), gain.shape)
+        if gain[i, j] <= 1e-10:
+            break
+        idx[i] = int(j)
+    return idx
+
+
+@method("doptimal")
+def doptimal_shares(spec: SweepSpec, n: int) -> np.ndarray:
+    from scipy.stats import qmc
+
+    free, _ = _free(spec)
+    u = qmc.Sobol(len(free) - 1, scramble=True, rng=spec.seed).random_base2(
+        max(D_CANDIDATES_LOG2, math.ceil(math.log2(max(n, 1)))))
+    cand = _from_cube(spec, u)
+    return cand[fedorov_exchange(cand[:, free], list(range(n)))]
 
 
 @method("latin")
