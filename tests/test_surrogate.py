@@ -276,6 +276,23 @@ def test_tables_and_proposal_are_byte_identical(tmp_path, linear_case):
     assert loaded["model"] == "linear" and sum(loaded["proposed"].values()) == pytest.approx(1)
 
 
+def test_held_out_checks_do_not_depend_on_the_processes(tmp_path, linear_case):
+    """fit_surrogate shares the targets out over `threads.surrogate` processes: the table is
+    byte-identical to the one-process table (every fit seeded, targets in order)."""
+    shares, runs, cv, _ = linear_case
+    two = runs.assign(other=-runs["ja_average"])  # a second target
+    one_proc, two_procs = (P.surrogate_tables(shares, two, {"ja_average": 1}, n_jobs=k)[0]
+                           for k in (1, 2))
+    assert list(one_proc["target"].unique()) == ["ja_average", "other", "objective"]
+    S.write_cv(one_proc, tmp_path / "one.tsv")
+    S.write_cv(two_procs, tmp_path / "two.tsv")
+    assert (tmp_path / "one.tsv").read_bytes() == (tmp_path / "two.tsv").read_bytes()
+    # and a target's rows are those of a table without the other target
+    for table, name in ((cv, "alone"), (one_proc, "with_other")):
+        S.write_cv(table[table["target"] == "ja_average"], tmp_path / f"{name}.tsv")
+    assert (tmp_path / "alone.tsv").read_bytes() == (tmp_path / "with_other.tsv").read_bytes()
+
+
 # ---------------------------------------------------------------------------------------------
 # Verification
 

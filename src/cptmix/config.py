@@ -27,6 +27,7 @@ import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
@@ -1098,11 +1099,12 @@ class ThreadsConfig:
     evaluate: int
     corpus: int
     translate: int
+    surrogate: int
 
     @classmethod
     def from_dict(cls, d: Mapping | None) -> ThreadsConfig:
         d = _defaulted(d, "threads")
-        return cls(**{k: int(d[k]) for k in ("train", "evaluate", "corpus", "translate")})
+        return cls(**{f.name: int(d[f.name]) for f in dataclass_fields(cls)})
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,9 @@ if SWEEP_SPEC:
             "results/logs/fit_surrogate/design.log",
         benchmark:
             "results/benchmarks/fit_surrogate/design.tsv"
-        threads: 1
+        # It runs alone (after every sweep run, before the proposal): its held-out checks
+        # share the cores out by target.
+        threads: threads_for("surrogate")
         resources:
             mem_mb=2000,
             runtime=10,

@@ -20,4 +20,4 @@ run_design_analysis(scores, dict(sm.params.realised), sm.params.design,
                     out_cv=sm.output.cv, out_choice=sm.output.chosen, out_runs=sm.output.runs,
                     out_proposal=sm.output.proposal, out_summary=sm.output.summary,
                     planted=sm.input.planted if planted else None, out_planted=planted,
-                    anchor_ledgers=dict(sm.params.anchor_ledgers))
+                    anchor_ledgers=dict(sm.params.anchor_ledgers), n_jobs=sm.threads)

@@ -374,8 +374,10 @@ def propose(shares: pd.DataFrame, runs: pd.DataFrame, objective: Mapping[str, fl
 def surrogate_tables(shares: pd.DataFrame, runs: pd.DataFrame,
                      objective: Mapping[str, float] | None = None,
                      models: Sequence[str] = tuple(MODELS), *, k_folds: int = K_FOLDS,
-                     cv_seed: int = CV_SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(cv, choice) for every target of `runs` (+ "objective" when given): cv.tsv, choice.tsv."""
+                     cv_seed: int = CV_SEED, n_jobs: int = 1
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(cv, choice) for every target of `runs` (+ "objective" when given): cv.tsv, choice.tsv.
+    `n_jobs`: processes for the held-out checks (`cross_validate`)."""
     shares = check_shares(shares)
     if objective is not None:
         runs = objective_runs(runs, objective)
@@ -385,7 +387,8 @@ def surrogate_tables(shares: pd.DataFrame, runs: pd.DataFrame,
     if missing:
         raise SurrogateError(f"runs: no runs for mixture(s) {', '.join(missing)}")
     cv = cross_validate(shares, means.loc[mixtures], models, k_folds=k_folds, seed=cv_seed,
-                        target_se=se.loc[mixtures], n_seeds=runs["seed"].nunique())
+                        target_se=se.loc[mixtures], n_seeds=runs["seed"].nunique(),
+                        n_jobs=n_jobs)
     return cv, choose(cv)
 
 

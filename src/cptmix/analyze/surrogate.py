@@ -65,6 +65,7 @@ Place in `cptmix.analyze`: above `columns` and `replicates` (`read_model_scores`
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import os
 import warnings
@@ -72,6 +73,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import sklearn
 from scipy import stats as sps
 from sklearn.base import RegressorMixin, clone
 from sklearn.ensemble import GradientBoostingRegressor
@@ -82,6 +84,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.parallel import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from cptmix.analyze.candidates import (
@@ -96,6 +99,8 @@ from cptmix.analyze.columns import language_key
 from cptmix.analyze.replicates import METRICS, nested_paths, read_model_scores
 from cptmix.analyze.tables import write_tsv
 from cptmix.tasks import TASKS_BY_NAME
+
+log = logging.getLogger(__name__)
 
 OBJECTIVE_KEY = "design.objective.targets"
 AVERAGE_TARGETS = ("ja_average", "en_average")
@@ -394,10 +399,14 @@ def _eligible(row: Mapping) -> bool:
 
 def single_threaded(func):
     """Run `func` with BLAS/OpenMP limited to one thread: the fits are tiny (tens of rows), and
-    thread hand-offs made a GP fit ~6 x slower on a loaded 2-core machine."""
+    thread hand-offs made a GP fit ~6 x slower on a loaded 2-core machine. scikit-learn's
+    per-fit checks of parameters and finiteness are skipped too (the shares and targets are
+    checked once, before any fit: `check_shares`, `cross_validate`): 100 trees per boosting
+    fit made them a fifth of the time. Neither changes a fitted value."""
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        with threadpool_limits(1):
+        with threadpool_limits(1), sklearn.config_context(assume_finite=True,
+                                                         skip_parameter_validation=True):
             return func(*args, **kwargs)
     return wrapper
 
@@ -406,7 +415,7 @@ def single_threaded(func):
 def cross_validate(shares: pd.DataFrame, targets: pd.DataFrame,
                    models: Sequence[str] = tuple(MODELS), *, k_folds: int = K_FOLDS,
                    seed: int = CV_SEED, target_se: pd.DataFrame | None = None,
-                   n_seeds: int = 1) -> pd.DataFrame:
+                   n_seeds: int = 1, n_jobs: int = 1) -> pd.DataFrame:
     """The CV table (CV_COLUMNS): one row per target x model, targets in column order.
 
     `shares`: mixtures x sources (index = mixture names); `targets`: seed-averaged values,
@@ -414,6 +423,8 @@ def cross_validate(shares: pd.DataFrame, targets: pd.DataFrame,
     `mixture_means(runs)`, optionally with an "objective" column). `target_se`: the standard
     errors of those means (`mixture_se(runs)`) for noise_mae, and `n_seeds` for the table.
     Refuses (SurrogateError) models the design is too small for, before fitting anything.
+    `n_jobs`: processes the targets are shared out over (joblib); the table does not depend
+    on it (every fit is seeded, targets are independent and come back in order).
     """
     shares = check_shares(shares)
     mixtures = list(shares.index)
@@ -424,7 +435,7 @@ def cross_validate(shares: pd.DataFrame, targets: pd.DataFrame,
     n, d = x.shape
     names = check_models(models, n, d, k_folds)
     loo, kf = loo_folds(n), kfold_folds(n, k_folds, seed)
-    rows = []
+    jobs = []
     for target in targets.columns:
         y = targets.loc[mixtures, target].to_numpy(dtype=float)
         if not np.all(np.isfinite(y)):
@@ -434,18 +445,11 @@ def cross_validate(shares: pd.DataFrame, targets: pd.DataFrame,
             se = target_se.loc[mixtures, target].to_numpy(dtype=float)
             if np.all(np.isfinite(se)):
                 noise = float(np.sqrt(2 / np.pi) * np.sqrt(np.mean(se ** 2)))
-        for name in names:
-            s_loo = _score(*heldout_predictions(name, x, y, loo), y)
-            s_kf = _score(*heldout_predictions(name, x, y, kf), y)
-            row = {"target": str(target), "model": name,
-                   "n_params": MODELS[name].min_runs(d), "n": n, "n_seeds": int(n_seeds),
-                   "k_folds": len(kf)}
-            row.update({f"loo_{k}": v for k, v in s_loo.items() if k != "spearman_p"})
-            row["loo_spearman_p"] = s_loo["spearman_p"]
-            row["loo_spearman_p_bonf"] = min(1.0, s_loo["spearman_p"] * len(names))
-            row.update({f"kfold_{k}": v for k, v in s_kf.items() if k != "spearman_p"})
-            row["noise_mae"] = noise
-            rows.append(row)
+        jobs.append(delayed(_target_rows)(str(target), x, y, noise, names, loo, kf,
+                                          int(n_seeds)))
+    log.info("held-out checks: %d targets x %d models, LOO (%d folds) and %d-fold, %d "
+             "process(es)", len(jobs), len(names), n, len(kf), n_jobs)
+    rows = [row for rows in Parallel(n_jobs=n_jobs)(jobs) for row in rows]
     out = pd.DataFrame(rows)
     if out.empty:
         return pd.DataFrame(columns=list(CV_COLUMNS))
@@ -456,6 +460,26 @@ def cross_validate(shares: pd.DataFrame, targets: pd.DataFrame,
     floats = [c for c in CV_COLUMNS if c.startswith(("loo_", "kfold_")) or c == "noise_mae"]
     out = out.astype({c: float for c in floats})
     return out[list(CV_COLUMNS)]
+
+
+@single_threaded
+def _target_rows(target: str, x: np.ndarray, y: np.ndarray, noise: float,
+                 names: Sequence[str], loo: list, kf: list, n_seeds: int) -> list[dict]:
+    """One target's rows of the CV table (`cross_validate`), one per model."""
+    n, d = x.shape
+    rows = []
+    for name in names:
+        s_loo = _score(*heldout_predictions(name, x, y, loo), y)
+        s_kf = _score(*heldout_predictions(name, x, y, kf), y)
+        row = {"target": target, "model": name, "n_params": MODELS[name].min_runs(d), "n": n,
+               "n_seeds": n_seeds, "k_folds": len(kf)}
+        row.update({f"loo_{k}": v for k, v in s_loo.items() if k != "spearman_p"})
+        row["loo_spearman_p"] = s_loo["spearman_p"]
+        row["loo_spearman_p_bonf"] = min(1.0, s_loo["spearman_p"] * len(names))
+        row.update({f"kfold_{k}": v for k, v in s_kf.items() if k != "spearman_p"})
+        row["noise_mae"] = noise
+        rows.append(row)
+    return rows
 
 
 def _fisher_z(rho: float) -> float:

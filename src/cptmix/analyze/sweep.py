@@ -256,13 +256,15 @@ def run_design_analysis(scores: Mapping[str, Mapping[int, str | os.PathLike]],
                         out_summary: str | os.PathLike,
                         planted: str | os.PathLike | None = None,
                         out_planted: str | os.PathLike | None = None,
-                        anchor_ledgers: Mapping[str, str | os.PathLike] | None = None) -> dict:
+                        anchor_ledgers: Mapping[str, str | os.PathLike] | None = None,
+                        n_jobs: int = 1) -> dict:
     """fit_surrogate's job. `scores`: {model: {seed: scores.tsv}} of "base", every sweep
     mixture and the anchors of `anchor_ledgers`; `realised`: {sweep mixture: realised.json};
     `design`: the config's design block, defaults filled (cptmix.config.fill_defaults);
     `anchor_ledgers`: {anchor: ledger.tsv} of the declared mixtures trained at the sweep's
     budget (corpus.token_budget = design.sweep.token_budget), which join the sweep as design
-    points (`anchor_shares`); none: the sweep alone. Writes the CV table of every target x
+    points (`anchor_shares`); none: the sweep alone. `n_jobs`: processes for the held-out
+    checks (the outputs do not depend on it). Writes the CV table of every target x
     model for both metrics (+ the objective), the choice per target, the runs table of the
     objective's metric, the proposal (proposal.json) and a summary; in the demo also the
     planted-effect check on the design."""
@@ -289,7 +291,7 @@ def run_design_analysis(scores: Mapping[str, Mapping[int, str | os.PathLike]],
         runs = _runs_for(scores, sweep, m)
         runs_by_metric[m] = runs
         cv, choice = surrogate_tables(shares, runs, targets if m == metric else None, models,
-                                      k_folds=folds, cv_seed=cv_seed)
+                                      k_folds=folds, cv_seed=cv_seed, n_jobs=n_jobs)
         cvs.append(cv.assign(metric=m))
         choices.append(choice.assign(metric=m))
     cv = pd.concat(cvs, ignore_index=True)
