@@ -229,6 +229,9 @@ def test_tiny_sweep_realises_trains_proposes_and_verifies(tiny_sweep):
         in summary
     check = pd.read_csv(work / "results/analysis/design/planted_sweep_check.tsv", sep="\t")
     assert set(check["metric"]) == {"score", "continuous"} and len(check) == 2 * 27
+    figure = work / "results/analysis/design/verification.png"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"proposed" in figure.with_suffix(".svg").read_bytes()  # one label per mixture
 
 
 def test_check_config_checks_the_design_block(tmp_path, capsys):

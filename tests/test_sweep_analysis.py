@@ -176,3 +176,27 @@ def test_anchor_shares_come_from_the_ledgers_tokens(tmp_path):
     assert table.loc["A"].tolist() == [0.75, 0.0, 0.25]
     with pytest.raises(ValueError, match=r"ledger\.tsv: field 'source' names \['c'\], outside"):
         anchor_shares({"A": ledger}, ["a", "b"])
+
+
+def test_proposal_chart_is_byte_identical_and_labels_every_mixture(tmp_path):
+    from cptmix.analyze.figures import proposal_chart
+
+    measured = pd.DataFrame({"mean": [0.0, -0.2, -0.1], "se": [0.01, 0.02, 0.0],
+                             "kind": ["proposed", "anchor", "sweep"]},
+                            index=["proposed", "EnJa-Base", "sweep-01"])
+    for name in ("a", "b"):
+        proposal_chart(measured, -0.08, (-0.14, -0.02), tmp_path / f"{name}.png", "ja_average")
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    svg = (tmp_path / "a.svg").read_text()
+    assert (tmp_path / "a.svg").read_bytes() == (tmp_path / "b.svg").read_bytes()
+    for label in ("proposed", "EnJa-Base", "sweep-01", "predicted, interval"):
+        assert label in svg
+    # control: without a proposed row the prediction is not drawn
+    proposal_chart(measured.drop(index="proposed"), -0.08, (-0.14, -0.02), tmp_path / "c.png",
+                   "ja_average")
+    assert "predicted, interval" not in (tmp_path / "c.svg").read_text()
+    # no claim: no interval (NaN bounds), the prediction still drawn; no prediction: none
+    proposal_chart(measured, -0.08, (float("nan"), float("nan")), tmp_path / "d.png", "x")
+    assert "predicted, interval" in (tmp_path / "d.svg").read_text()
+    proposal_chart(measured, float("nan"), (float("nan"), float("nan")), tmp_path / "e.png", "x")
+    assert "predicted, interval" not in (tmp_path / "e.svg").read_text()

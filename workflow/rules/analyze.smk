@@ -138,6 +138,12 @@ if PROPOSE:
                 caption="../report/verification.rst",
             ),
             summary="results/analysis/design/verification.md",
+            figure=report(
+                "results/analysis/design/verification.png",
+                category="7. Design",
+                caption="../report/verification_figure.rst",
+            ),
+            figure_svg="results/analysis/design/verification.svg",
         params:
             score_files=eval_paths("scores.tsv"),
             item_files=eval_paths("items.tsv"),

@@ -25,4 +25,4 @@ run_verification(sm.input.proposal, by_name(sm.params.score_files, sm.input.scor
                  by_name(sm.params.item_files, sm.input.item_scores), list(sm.params.anchors),
                  out_table=sm.output.table, out_summary=sm.output.summary,
                  anchor_budget=sm.params.anchor_budget, proxy_budget=sm.params.proxy_budget,
-                 design_points=list(sm.params.design_points))
+                 design_points=list(sm.params.design_points), out_figure=sm.output.figure)

@@ -12,7 +12,9 @@ Part of the analysis stage (after evaluation):
 - correlation_heatmap: mutual correlations among the statistics and among the tasks' score
   differences (appendix F, figs. F.1 and F.2);
 - averages_chart: table 1 as a grouped bar chart;
-- composition_chart: Japanese / English / parallel tokens per mixture (paper fig. 2).
+- composition_chart: Japanese / English / parallel tokens per mixture (paper fig. 2);
+- proposal_chart: a designed sweep's measured objective per mixture (anchors, sweep runs) with
+  the proposed mixture's measured value and its predicted interval.
 
 Figures are drawn with matplotlib's object-oriented API on the Agg canvas (no pyplot, so no
 global figure state and no display backend), under the default style (so a user's matplotlibrc
@@ -400,5 +402,38 @@ def noise_floor_chart(diffs: pd.DataFrame, floors: pd.DataFrame, path: str | os.
                       "test)", fontsize=8)
         ax.set_title(f"Score differences against the noise floor ({scope})", fontsize=9)
         ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        fig.tight_layout()
+        _save(fig, path)
+
+
+def proposal_chart(measured: pd.DataFrame, predicted: float, interval: tuple[float, float],
+                   path: str | os.PathLike, objective: str) -> None:
+    """Every measured mixture's objective, highest first: mean ± se over seeds (`measured`:
+    index = mixture, columns mean, se, kind = "anchor" | "sweep" | "proposed"), and for the
+    proposed mixture its prediction with the surrogate's interval beside the measurement (an
+    interval bound that is NaN, e.g. no claim, is left out; a NaN prediction is not drawn)."""
+    order = measured.sort_values("mean", ascending=True, kind="stable")
+    y = np.arange(len(order))
+    colours = {"anchor": "#2c6fbb", "sweep": OTHER_COLOUR, "proposed": "#c0392b"}
+    with mpl_style.context("default"):
+        fig = Figure(figsize=(6.4, 1.6 + 0.22 * max(len(order), 1)))
+        ax = fig.add_subplot()
+        for kind, colour in colours.items():
+            rows = order["kind"].to_numpy() == kind
+            ax.errorbar(order["mean"][rows], y[rows], xerr=order["se"][rows], fmt="o",
+                        color=colour, ms=4 if kind != "proposed" else 6, capsize=2,
+                        label={"anchor": "anchor (declared mixture)", "sweep": "sweep run",
+                               "proposed": "proposed: measured"}[kind])
+        where = np.flatnonzero(order["kind"].to_numpy() == "proposed")
+        if len(where) and np.isfinite(predicted):
+            yp = float(y[where[0]]) + 0.3
+            lo, hi = (b if np.isfinite(b) else predicted for b in interval)
+            ax.errorbar([predicted], [yp], xerr=[[predicted - lo], [hi - predicted]], fmt="D",
+                        color="#e67e22", ms=4, capsize=3, label="proposed: predicted, interval")
+        ax.set_yticks(y, [str(m) for m in order.index], fontsize=7)
+        ax.set_xlabel(f"objective ({objective}), mean ± se over seeds", fontsize=8)
+        ax.set_title("The proposal among the measured mixtures", fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
         fig.tight_layout()
         _save(fig, path)

@@ -349,6 +349,11 @@ def run_design_analysis(scores: Mapping[str, Mapping[int, str | os.PathLike]],
     return proposal
 
 
+def _number(x) -> float:
+    """`x` as a float, NaN for None (a proposal without a prediction or an interval)."""
+    return float("nan") if x is None else float(x)
+
+
 def _objective_items(data, model: str, weights: Mapping[str, float]) -> np.ndarray:
     """(S, N) per-item values whose mean over the N items (all the objective's tasks, each
     item scaled by its task's weight) is the objective of `model`'s seed."""
@@ -399,14 +404,17 @@ def run_verification(proposal_json: str | os.PathLike,
                      items: Mapping[str, Mapping[int, str | os.PathLike]],
                      anchors: Sequence[str], *, out_table: str | os.PathLike,
                      out_summary: str | os.PathLike, anchor_budget: Mapping[str, float],
-                     proxy_budget: int, design_points: Sequence[str] = ()) -> dict:
+                     proxy_budget: int, design_points: Sequence[str] = (),
+                     out_figure: str | os.PathLike | None = None) -> dict:
     """verify_proposal's job: the proposed mixture's measured objective (per seed) vs the
     prediction and vs the best anchor (declared mixture), with the two-way seed x item test
     on the objective's items. `scores`/`items`: {model: {seed: path}} with base first and at
     least `proposed` and the anchors. `anchor_budget`: what each anchor trains ({epochs: x}
     or {tokens: N}); `proxy_budget`: the tokens the sweep and the proposal train; the summary
     says whether the comparison is at equal budget. `design_points`: the sweep's mixtures, whose
-    best (highest seed mean) the proposal is also compared with, by the same test."""
+    best (highest seed mean) the proposal is also compared with, by the same test.
+    `out_figure`: a PNG (and SVG) of every measured mixture's objective with the proposal's
+    prediction (`figures.proposal_chart`)."""
     from cptmix.analyze.propose import verify_proposal
     from cptmix.io import write_text, write_tsv
 
@@ -476,4 +484,19 @@ def run_verification(proposal_json: str | os.PathLike,
     if result.get("note"):
         lines += ["", result["note"]]
     write_text(out_summary, "\n".join(lines) + "\n")
+    if out_figure is not None:
+        from cptmix.analyze.figures import proposal_chart
+
+        rows = []
+        for m, kind in [("proposed", "proposed"), *((a, "anchor") for a in anchors),
+                        *((d, "sweep") for d in design_points)]:
+            per_seed = _objective_items(data, m, weights).mean(axis=1)
+            se = per_seed.std(ddof=1) / np.sqrt(len(per_seed)) if len(per_seed) > 1 else 0.0
+            rows.append({"mixture": m, "mean": float(per_seed.mean()), "se": float(se),
+                         "kind": kind})
+        bounds = (interval.get("lower"), interval.get("upper"))
+        proposal_chart(pd.DataFrame(rows).set_index("mixture"), _number(result["predicted"]),
+                       tuple(map(_number, bounds)), out_figure,
+                       f"{metric}: " + ", ".join(f"{k} {v:g}" for k, v in
+                                                  proposal["objective"].items()))
     return result
