@@ -431,7 +431,8 @@ RESULT_PATHS = (
     # analyze.smk: the design (config `design`)
     *(f"results/analysis/design/{name}" for name in (
         "surrogate_cv.tsv", "surrogates.tsv", "runs.tsv", "proposal.json", "surrogate.md",
-        "planted_sweep_check.tsv", "verification.tsv", "verification.md")),
+        "planted_sweep_check.tsv", "verification.tsv", "verification.md", "verification.png",
+        "verification.svg")),
     "results/logs/fit_surrogate/design.log", "results/benchmarks/fit_surrogate/design.tsv",
     "results/logs/verify_proposal/design.log", "results/benchmarks/verify_proposal/design.tsv",
     # analyze.smk (one folder per metric; the metrics are fixed names)
