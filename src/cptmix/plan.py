@@ -334,8 +334,9 @@ def design_tables(cfg: dict[str, Any], where: str = "config",
                    for k in range(IID_REPEATS)] if spec.n >= 2 else []
     iid = [min_pairwise_distance(d) for d in iid_designs]
     spread = share_spread(shares)
-    iid_spread = {s: sum(share_spread(d)[s] for d in iid_designs) / len(iid_designs)
-                  for s in spread} if iid_designs else {}
+    iid_spreads = [share_spread(d) for d in iid_designs]
+    iid_spread = {s: sum(d[s] for d in iid_spreads) / len(iid_spreads)
+                  for s in spread} if iid_spreads else {}
     sources = cfg["sources"]
     counts = _counted_sources(list(dict.fromkeys([*spec.sources, *(
         s for f in resolve_mixtures(cfg).values() for s in f)])), counts_dir)

@@ -424,12 +424,13 @@ def run_verification(proposal_json: str | os.PathLike,
     data = load_replicates({m: scores[m] for m in models}, {m: items[m] for m in models},
                            metric=metric)
     weights = task_weights(proposal["objective"], data.tasks)
-    measured_items = _objective_items(data, "proposed", weights)
+    items_of = {m: _objective_items(data, m, weights) for m in models[1:]}  # all but base
+    measured_items = items_of["proposed"]
     seeds = list(data.seeds)
     measured = {s: float(measured_items[i].mean()) for i, s in enumerate(seeds)}
 
     def against(others: Sequence[str]) -> dict:
-        other_items = {a: _objective_items(data, a, weights) for a in others}
+        other_items = {a: items_of[a] for a in others}
         return verify_proposal(
             proposal["predicted"], proposal["interval"], measured,
             {a: {s: float(other_items[a][i].mean()) for i, s in enumerate(seeds)}
@@ -490,7 +491,7 @@ def run_verification(proposal_json: str | os.PathLike,
         rows = []
         for m, kind in [("proposed", "proposed"), *((a, "anchor") for a in anchors),
                         *((d, "sweep") for d in design_points)]:
-            per_seed = _objective_items(data, m, weights).mean(axis=1)
+            per_seed = items_of[m].mean(axis=1)
             se = per_seed.std(ddof=1) / np.sqrt(len(per_seed)) if len(per_seed) > 1 else 0.0
             rows.append({"mixture": m, "mean": float(per_seed.mean()), "se": float(se),
                          "kind": kind})
