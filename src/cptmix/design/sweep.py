@@ -34,7 +34,8 @@ the bounds`, registered with `@method("name")`):
   `sobol` design of n (`fedorov_exchange`). It spreads each source's share over its bounds
   (points near the polytope's vertices) where the space-filling designs crowd the centre:
   on the demo sweep the SD of pmc_en's share rises from 0.11 to 0.19, and the planted check
-  recovered 15 of 24 effects against 11 with sobol (measured; README). Not prefix-stable:
+  recovered 15 of 24 effects against 11 with sobol (right sign and BH q < 0.05 on the
+  held-adjusted OLS slope, `analyze.sweep`; measured, README). Not prefix-stable:
   the exchange depends on n. Distinct points only (a candidate is taken at most once), but not
   space-filling: with many more points than the bounds have corners it takes near-copies of
   corners (the paper's 64-run sweep: minimum pairwise distance 0.053 against 0.078 for iid
