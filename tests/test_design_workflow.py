@@ -46,6 +46,7 @@ def test_sweep_plan_lists_every_designed_chain(tmp_path):
     assert jobs["train_cpt"] == 6 + 17 and jobs["ledger"] == 23 and jobs["build_mixture"] == 23
     assert jobs["train_sft"] == 2 * (1 + 23) and jobs["evaluate_model"] == 2 * (1 + 23)
     assert jobs["fit_surrogate"] == 1 and jobs["verify_proposal"] == 1
+    assert jobs["sweep_power"] == 1  # the demo's planted check by sweep size
     assert jobs["pretrain_base"] == 1 and jobs["analyze"] == 2
     # every realisation and ledger (the repetition checks) is scheduled before any CPT run
     priority: dict[str, list[int]] = {}
@@ -194,6 +195,7 @@ def test_tiny_sweep_plans_only_the_designed_chains(tiny_sweep):
     assert jobs["realise_mixture"] == 5 and jobs["train_cpt"] == 5  # 4 sweep + proposed
     assert jobs["train_sft"] == 2 * 5 and jobs["evaluate_model"] == 2 * 5  # 2 SFT seeds
     assert jobs["fit_surrogate"] == 1 and jobs["verify_proposal"] == 1
+    assert jobs["sweep_power"] == 1  # the demo's planted check by sweep size
     assert "pretrain_base" not in jobs and "count_source" not in jobs  # the study's, reused
     assert "Nothing to be done" in again  # a rerun is a no-op
 
@@ -232,6 +234,13 @@ def test_tiny_sweep_realises_trains_proposes_and_verifies(tiny_sweep):
     figure = work / "results/analysis/design/verification.png"
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"proposed" in figure.with_suffix(".svg").read_bytes()  # one label per mixture
+    # the planted check by sweep size: 1-4 x the 4 sweep mixtures, both metrics
+    power = pd.read_csv(work / "results/analysis/design/power.tsv", sep="\t")
+    assert sorted(set(power["n_sweep"])) == [4, 8, 12, 16]
+    assert set(power["metric"]) == {"score", "continuous"}
+    assert {"MedQA", "USMLEQA"} <= set(power["task"])  # pmc_en drives them: testable here
+    assert "| continuous | 16 | 16 |" in (work / "results/analysis/design/power.md").read_text()
+    assert (work / "results/analysis/design/power.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_check_config_checks_the_design_block(tmp_path, capsys):

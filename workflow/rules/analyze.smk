@@ -121,6 +121,42 @@ if SWEEP_SPEC:
             "../scripts/fit_surrogate.py"
 
 
+if SWEEP_SPEC and WORLD:
+
+    # The demo's planted check by sweep size: how many of the planted effects a sweep of
+    # 1, 2, 3, 4 x design.sweep.n mixtures would recover, simulated from the linear mixture
+    # model fitted on the measured sweep with its residual noise (design.power).
+    rule sweep_power:
+        input:
+            unpack(sweep_inputs),
+            planted=PLANTED_EFFECTS,
+        output:
+            table="results/analysis/design/power.tsv",
+            summary="results/analysis/design/power.md",
+            figure=report(
+                "results/analysis/design/power.png",
+                category="7. Design",
+                caption="../report/power_figure.rst",
+            ),
+        params:
+            score_files=sweep_eval_paths("scores.tsv"),  # {model: {seed: path}}, by name
+            realised={m: REALISED.format(mixture=m) for m in SWEEP},
+            anchor_ledgers=anchor_ledgers(),
+            design=config["design"],
+        log:
+            "results/logs/sweep_power/design.log",
+        benchmark:
+            "results/benchmarks/sweep_power/design.tsv"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        conda:
+            "../../envs/analyze.yaml"
+        script:
+            "../scripts/sweep_power.py"
+
+
 if PROPOSE:
 
     # The proposal, trained and evaluated like any mixture: predicted vs measured, and

@@ -382,7 +382,7 @@ def sweep_eval_paths(name):
 
 
 def sweep_inputs(wildcards):
-    """What fit_surrogate reads: every sweep run's (and base's, and the design anchors') scores,
+    """What fit_surrogate and sweep_power read: every sweep run's (and base's, and the design anchors') scores,
     the realisations and the design anchors' ledgers."""
     return {
         "scores": [p for per_seed in sweep_eval_paths("scores.tsv").values()
@@ -433,6 +433,7 @@ def final_targets():
         *analysis_outputs(),
         *(["results/eval/mt_source_quality.json"] if MT_SOURCE else []),
         *(["results/analysis/design/surrogate_cv.tsv"] if SWEEP_SPEC else []),
+        *(["results/analysis/design/power.tsv"] if SWEEP_SPEC and WORLD else []),
         *(["results/analysis/design/verification.tsv"] if PROPOSE else []),
     ]
 

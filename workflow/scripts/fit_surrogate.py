@@ -5,16 +5,13 @@ input.scores declares), params.realised ({sweep mixture: realised.json}),
 params.anchor_ledgers ({anchor: ledger.tsv}: the anchors trained at the sweep's budget, design
 points too), params.design (the config's design block, defaulted); in the demo input.planted
 (the planted-effect check on the design)."""
-from cptmix.analyze.sweep import run_design_analysis
+from cptmix.analyze.sweep import declared_score_files, run_design_analysis
 from cptmix.io import log_to
 
 sm = snakemake  # noqa: F821 - injected by the script directive
 log_to(sm.log[0])
-scores = {m: {int(s): p for s, p in per.items()} for m, per in sm.params.score_files.items()}
-undeclared = ({p for per in scores.values() for p in per.values()} - set(sm.input.scores)) | (
-    set(sm.params.anchor_ledgers.values()) - set(sm.input.ledgers))
-if undeclared:
-    raise ValueError(f"fit_surrogate: params name undeclared inputs {sorted(undeclared)}")
+scores = declared_score_files("fit_surrogate", sm.params.score_files, sm.params.anchor_ledgers,
+                              sm.input.scores, sm.input.ledgers)
 planted = getattr(sm.output, "planted", None)
 run_design_analysis(scores, dict(sm.params.realised), sm.params.design,
                     out_cv=sm.output.cv, out_choice=sm.output.chosen, out_runs=sm.output.runs,

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib
@@ -435,5 +436,42 @@ def proposal_chart(measured: pd.DataFrame, predicted: float, interval: tuple[flo
         ax.set_title("The proposal among the measured mixtures", fontsize=9)
         ax.grid(axis="x", alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
+        fig.tight_layout()
+        _save(fig, path)
+
+
+def power_chart(summary: pd.DataFrame, measured: Mapping[str, int], path: str | os.PathLike
+                ) -> None:
+    """Planted effects recovered by sweep size (`power.power_table`'s summary): the simulated
+    mean with its 10th-90th percentile band per metric, the measured design's count as a
+    marker at the measured size, and the number of non-zero planted effects as a line."""
+    colours = {"continuous": "#2c6fbb", "score": "#c0392b"}
+    with mpl_style.context("default"):
+        fig = Figure(figsize=(5.6, 3.6))
+        ax = fig.add_subplot()
+        for metric, rows in summary.groupby("metric", sort=False):
+            colour = colours.get(str(metric), OTHER_COLOUR)
+            n = rows["n_sweep"].to_numpy()
+            ax.plot(n, rows["recovered_mean"], "o-", color=colour, ms=4,
+                    label=f"{metric}: simulated mean")
+            ax.fill_between(n, rows["recovered_p10"], rows["recovered_p90"], color=colour,
+                            alpha=0.15, lw=0)
+            if metric in measured:
+                first = rows.sort_values("n_sweep").iloc[0]
+                ax.plot([first["n_sweep"]], [measured[metric]], "x", color=colour, ms=8,
+                        mew=2, label=f"{metric}: measured")
+        if len(summary):
+            ax.axhline(float(summary["nonzero"].max()), color="0.4", lw=0.8, ls="--",
+                       label="non-zero planted effects")
+        else:
+            ax.text(0.5, 0.5, "too few measured design points to calibrate (power.md)",
+                    ha="center", va="center", transform=ax.transAxes, fontsize=8)
+        ax.set_xlabel("sweep mixtures (plus the anchors)", fontsize=8)
+        ax.set_ylabel("planted effects recovered\n(right sign, BH q < 0.05)", fontsize=8)
+        ax.set_title("Power of the planted check by sweep size (band: 10th-90th pct)",
+                     fontsize=9)
+        ax.grid(alpha=0.3)
+        if len(summary):
+            ax.legend(fontsize=7, loc="lower right")
         fig.tight_layout()
         _save(fig, path)

@@ -220,6 +220,20 @@ def summary_lines(check: pd.DataFrame, metric: str) -> Sequence[str]:
 OBJECTIVE_TARGETS_KEY = "design.objective.targets"
 
 
+def declared_score_files(rule: str, score_files: Mapping, anchor_ledgers: Mapping,
+                         input_scores: Sequence[str], input_ledgers: Sequence[str]
+                         ) -> dict[str, dict[int, str]]:
+    """A design rule's {model: {seed: scores.tsv}} from its params (`score_files`: seeds as
+    keys of any type), checked against the files the rule declares as inputs: a params path
+    that is not an input (so Snakemake would not wait for it) is an error naming `rule`."""
+    scores = {m: {int(s): p for s, p in per.items()} for m, per in score_files.items()}
+    undeclared = ({p for per in scores.values() for p in per.values()} - set(input_scores)) | (
+        set(anchor_ledgers.values()) - set(input_ledgers))
+    if undeclared:
+        raise ValueError(f"{rule}: params name undeclared inputs {sorted(undeclared)}")
+    return scores
+
+
 def _runs_for(scores: Mapping[str, Mapping[int, str | os.PathLike]], models: Sequence[str],
               metric: str) -> pd.DataFrame:
     """The surrogate's runs table (one row per model x seed, each task and the language
