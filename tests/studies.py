@@ -267,7 +267,8 @@ TINY_DESIGN = {
     "surrogate": {"models": ["linear"], "folds": 5, "seed": 0},
     "objective": {"metric": "continuous", "targets": {"ja_average": 1.0}},
 }
-DESIGN_TARGETS = ("results/analysis/design/verification.tsv",)
+DESIGN_TARGETS = ("results/analysis/design/verification.tsv",
+                  "results/analysis/design/power.tsv")
 
 
 @dataclass

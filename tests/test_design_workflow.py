@@ -46,7 +46,7 @@ def test_sweep_plan_lists_every_designed_chain(tmp_path):
     assert jobs["train_cpt"] == 6 + 17 and jobs["ledger"] == 23 and jobs["build_mixture"] == 23
     assert jobs["train_sft"] == 2 * (1 + 23) and jobs["evaluate_model"] == 2 * (1 + 23)
     assert jobs["fit_surrogate"] == 1 and jobs["verify_proposal"] == 1
-    assert jobs["sweep_power"] == 1  # the demo's planted check by sweep size
+    assert jobs["sweep_power"] == 1  # power by sweep size
     assert jobs["pretrain_base"] == 1 and jobs["analyze"] == 2
     # every realisation and ledger (the repetition checks) is scheduled before any CPT run
     priority: dict[str, list[int]] = {}
@@ -195,7 +195,7 @@ def test_tiny_sweep_plans_only_the_designed_chains(tiny_sweep):
     assert jobs["realise_mixture"] == 5 and jobs["train_cpt"] == 5  # 4 sweep + proposed
     assert jobs["train_sft"] == 2 * 5 and jobs["evaluate_model"] == 2 * 5  # 2 SFT seeds
     assert jobs["fit_surrogate"] == 1 and jobs["verify_proposal"] == 1
-    assert jobs["sweep_power"] == 1  # the demo's planted check by sweep size
+    assert jobs["sweep_power"] == 1  # power by sweep size
     assert "pretrain_base" not in jobs and "count_source" not in jobs  # the study's, reused
     assert "Nothing to be done" in again  # a rerun is a no-op
 
@@ -240,6 +240,8 @@ def test_tiny_sweep_realises_trains_proposes_and_verifies(tiny_sweep):
     assert set(power["metric"]) == {"score", "continuous"}
     assert {"MedQA", "USMLEQA"} <= set(power["task"])  # pmc_en drives them: testable here
     assert "| continuous | 16 | 16 |" in (work / "results/analysis/design/power.md").read_text()
+    skill = pd.read_csv(work / "results/analysis/design/surrogate_power.tsv", sep="\t")
+    assert set(skill["target"]) == {"ja_average", "en_average"} and len(skill) == 2 * 2 * 4
     assert (work / "results/analysis/design/power.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -8,13 +8,17 @@ import numpy as np
 import pandas as pd
 
 from cptmix.analyze.power import (
+    _loo_spearman,
     _none_p,
     _slope_p,
     calibrate,
     power_table,
     simulate,
+    skill_markdown,
     summary_markdown,
+    surrogate_skill,
 )
+from cptmix.analyze.surrogate import _spearman, heldout_predictions, loo_folds
 from cptmix.analyze.sweep import planted_sweep_check
 
 SOURCES = ["a", "b", "c", "d"]
@@ -117,3 +121,43 @@ def test_too_few_measured_points_simulate_nothing_and_say_why(tmp_path):
     assert table.empty and summary.empty
     text = summary_markdown(summary, table, {"score": 0}, 2, 4, 4)
     assert "needs more than 4 measured design points" in text and "has 4" in text
+
+
+def _targets(shares: pd.DataFrame, slope: float, noise: float, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    y = slope * shares["a"] - 0.5 * slope * shares["b"] + rng.normal(0, noise, len(shares))
+    return pd.DataFrame({"ja_average": y}, index=shares.index)
+
+
+def test_closed_form_loo_spearman_is_the_linear_surrogates():
+    shares = _design(20, 10)
+    y = _targets(shares, 1.0, 0.1, 0)["ja_average"].to_numpy()
+    pred, _ = heldout_predictions("linear", shares.to_numpy(), y, loo_folds(20))
+    x = np.column_stack([np.ones(20), shares.to_numpy()[:, :-1]])
+    assert np.isclose(_loo_spearman(x, y[:, None])[0], _spearman(pred, y)[0], atol=1e-12)
+
+
+def test_surrogate_skill_grows_with_runs_up_to_its_ceiling_and_noise_gives_none():
+    measured = _design(24, 11)
+    designs = {16: _design(16, 12), 64: _design(64, 13)}
+    skill = surrogate_skill(_targets(measured, 1.0, 0.15, 1), measured, designs, 300,
+                            np.random.default_rng(0), "continuous").set_index("n_sweep")
+    assert skill.loc[64, "loo_spearman_mean"] > skill.loc[16, "loo_spearman_mean"]
+    assert (skill["loo_spearman_mean"] <= skill["ceiling_mean"] + 0.02).all()
+    assert np.isfinite(skill.loc[16, "measured_loo_spearman"])
+    assert np.isnan(skill.loc[64, "measured_loo_spearman"])  # measured only at 1x
+    assert 0 <= skill.loc[64, "p_reaching_goal"] <= 1
+    # control: a target with no dependence on the shares has no skill at any size
+    noise = pd.DataFrame({"en_average": np.random.default_rng(2).normal(0, 0.1, 24)},
+                         index=measured.index)
+    flat = surrogate_skill(noise, measured, designs, 300, np.random.default_rng(0), "score")
+    assert (flat["loo_spearman_mean"].abs() < 0.25).all() and (flat["ceiling_mean"] < 0.25).all()
+
+
+def test_surrogate_skill_needs_more_mixtures_than_sources():
+    measured = _design(4, 14)
+    skill = surrogate_skill(_targets(measured, 1.0, 0.1, 0), measured, {4: _design(4, 15)}, 20,
+                            np.random.default_rng(0), "score")
+    assert skill.empty
+    assert "needs more than 4 measured design points; the measured design has 4" in \
+        skill_markdown(skill, 4, 4)

@@ -432,7 +432,8 @@ RESULT_PATHS = (
     *(f"results/analysis/design/{name}" for name in (
         "surrogate_cv.tsv", "surrogates.tsv", "runs.tsv", "proposal.json", "surrogate.md",
         "planted_sweep_check.tsv", "verification.tsv", "verification.md", "verification.png",
-        "verification.svg", "power.tsv", "power.md", "power.png", "power.svg")),
+        "verification.svg", "power.tsv", "surrogate_power.tsv", "power.md", "power.png",
+        "power.svg")),
     "results/logs/fit_surrogate/design.log", "results/benchmarks/fit_surrogate/design.tsv",
     "results/logs/sweep_power/design.log", "results/benchmarks/sweep_power/design.tsv",
     "results/logs/verify_proposal/design.log", "results/benchmarks/verify_proposal/design.tsv",

@@ -433,7 +433,7 @@ def final_targets():
         *analysis_outputs(),
         *(["results/eval/mt_source_quality.json"] if MT_SOURCE else []),
         *(["results/analysis/design/surrogate_cv.tsv"] if SWEEP_SPEC else []),
-        *(["results/analysis/design/power.tsv"] if SWEEP_SPEC and WORLD else []),
+        *(["results/analysis/design/power.md"] if SWEEP_SPEC else []),
         *(["results/analysis/design/verification.tsv"] if PROPOSE else []),
     ]
 

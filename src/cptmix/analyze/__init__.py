@@ -44,6 +44,9 @@ Modules, bottom to top; each imports only modules listed above it (no import cir
   its verification;
 - `sweep`: the sweep's runs, the planted-effect check on the sweep, and the runners of the
   workflow's `fit_surrogate` and `verify_proposal` jobs;
+- `power`: power by sweep size, simulated from the measured sweep (the surrogate's held-out
+  skill and its noise ceiling; in the demo the planted check's recovered count), and the
+  runner of the workflow's `sweep_power` job;
 - `figures`: the PNG/SVG figures;
 - `run`: the runner of the workflow's `analyze` job (`run_analysis`, outputs, summary.md,
   provenance);

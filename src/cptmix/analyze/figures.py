@@ -440,38 +440,67 @@ def proposal_chart(measured: pd.DataFrame, predicted: float, interval: tuple[flo
         _save(fig, path)
 
 
-def power_chart(summary: pd.DataFrame, measured: Mapping[str, int], path: str | os.PathLike
-                ) -> None:
-    """Planted effects recovered by sweep size (`power.power_table`'s summary): the simulated
-    mean with its 10th-90th percentile band per metric, the measured design's count as a
-    marker at the measured size, and the number of non-zero planted effects as a line."""
-    colours = {"continuous": "#2c6fbb", "score": "#c0392b"}
+_POWER_COLOURS = {"continuous": "#2c6fbb", "score": "#c0392b"}
+
+
+def _band(ax, x, mean, lo, hi, colour: str, label: str, style: str = "o-") -> None:
+    ax.plot(x, mean, style, color=colour, ms=4, label=label)
+    ax.fill_between(x, lo, hi, color=colour, alpha=0.15, lw=0)
+
+
+def power_chart(summary: pd.DataFrame | None, measured: Mapping[str, int],
+                skill: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Power by sweep size (`cptmix.analyze.power`): the linear surrogate's simulated LOO
+    Spearman per metric and language average (mean, 10th-90th percentile band; crosses: as
+    measured; dotted: the 0.8 goal), and in the demo (`summary`, the planted check's) the
+    planted effects recovered (the same bands; crosses: the measured count; dashed: the
+    number of non-zero planted effects)."""
+    panels = 2 if summary is not None else 1
     with mpl_style.context("default"):
-        fig = Figure(figsize=(5.6, 3.6))
-        ax = fig.add_subplot()
-        for metric, rows in summary.groupby("metric", sort=False):
-            colour = colours.get(str(metric), OTHER_COLOUR)
-            n = rows["n_sweep"].to_numpy()
-            ax.plot(n, rows["recovered_mean"], "o-", color=colour, ms=4,
-                    label=f"{metric}: simulated mean")
-            ax.fill_between(n, rows["recovered_p10"], rows["recovered_p90"], color=colour,
-                            alpha=0.15, lw=0)
-            if metric in measured:
-                first = rows.sort_values("n_sweep").iloc[0]
-                ax.plot([first["n_sweep"]], [measured[metric]], "x", color=colour, ms=8,
-                        mew=2, label=f"{metric}: measured")
-        if len(summary):
-            ax.axhline(float(summary["nonzero"].max()), color="0.4", lw=0.8, ls="--",
-                       label="non-zero planted effects")
-        else:
-            ax.text(0.5, 0.5, "too few measured design points to calibrate (power.md)",
-                    ha="center", va="center", transform=ax.transAxes, fontsize=8)
-        ax.set_xlabel("sweep mixtures (plus the anchors)", fontsize=8)
-        ax.set_ylabel("planted effects recovered\n(right sign, BH q < 0.05)", fontsize=8)
-        ax.set_title("Power of the planted check by sweep size (band: 10th-90th pct)",
+        fig = Figure(figsize=(5.2 * panels, 3.8))
+        axes = [fig.add_subplot(1, panels, k + 1) for k in range(panels)]
+        ax = axes[0]
+        styles = {"ja_average": "o-", "en_average": "s--"}
+        for (metric, target), rows in skill.groupby(["metric", "target"], sort=False):
+            colour = _POWER_COLOURS.get(str(metric), OTHER_COLOUR)
+            rows = rows.sort_values("n_sweep")
+            _band(ax, rows["n_sweep"], rows["loo_spearman_mean"], rows["loo_spearman_p10"],
+                  rows["loo_spearman_p90"], colour, f"{target} ({metric})",
+                  styles.get(str(target), "o-"))
+            first = rows.iloc[0]
+            if np.isfinite(first["measured_loo_spearman"]):
+                ax.plot([first["n_sweep"]], [first["measured_loo_spearman"]], "x",
+                        color=colour, ms=7, mew=2)
+        if skill.empty:
+            ax.text(0.5, 0.5, "too few measured design points (power.md)", ha="center",
+                    va="center", transform=ax.transAxes, fontsize=8)
+        ax.axhline(0.8, color="0.4", lw=0.8, ls=":")
+        ax.set_ylabel("linear surrogate: LOO Spearman", fontsize=8)
+        ax.set_title("Surrogate skill (x: measured)", fontsize=9)
+        if summary is not None:
+            ax = axes[1]
+            for metric, rows in summary.groupby("metric", sort=False):
+                colour = _POWER_COLOURS.get(str(metric), OTHER_COLOUR)
+                rows = rows.sort_values("n_sweep")
+                _band(ax, rows["n_sweep"], rows["recovered_mean"], rows["recovered_p10"],
+                      rows["recovered_p90"], colour, f"{metric}: simulated")
+                if metric in measured:
+                    ax.plot([rows["n_sweep"].iloc[0]], [measured[metric]], "x", color=colour,
+                            ms=8, mew=2, label=f"{metric}: measured")
+            if len(summary):
+                ax.axhline(float(summary["nonzero"].max()), color="0.4", lw=0.8, ls="--",
+                           label="non-zero planted effects")
+            else:
+                ax.text(0.5, 0.5, "too few measured design points (power.md)", ha="center",
+                        va="center", transform=ax.transAxes, fontsize=8)
+            ax.set_ylabel("planted effects recovered (right sign, BH q < 0.05)", fontsize=8)
+            ax.set_title("Planted-effect check (demo)", fontsize=9)
+        for ax in axes:
+            ax.set_xlabel("sweep mixtures (plus the anchors)", fontsize=8)
+            ax.grid(alpha=0.3)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7, loc="lower right")
+        fig.suptitle("Power by sweep size (bands: 10th-90th percentile of the draws)",
                      fontsize=9)
-        ax.grid(alpha=0.3)
-        if len(summary):
-            ax.legend(fontsize=7, loc="lower right")
         fig.tight_layout()
         _save(fig, path)

@@ -1,11 +1,18 @@
 """How many sweep mixtures the planted-effect check needs: a power simulation calibrated on
 the measured sweep (power.tsv, power.md, power.png).
 
-Part of the analysis stage, for a designed sweep in the demo world (planted effects known).
-The planted check on the sweep (`sweep.planted_sweep_check`) says which effects the measured
-design recovered; this module says how that count would grow with more sweep mixtures, so a
-lab sees whether a miss is a matter of design size or of the world (an effect too small or
-absent at proxy scale). Per metric:
+Part of the analysis stage, for a designed sweep. Two questions a lab asks after a sweep,
+answered by simulation from what the sweep measured:
+
+- would more runs make the surrogate's held-out ranking good enough to trust
+  (`surrogate_skill`: the linear surrogate's LOO Spearman for the language averages per
+  design size, and its noise ceiling: the Spearman of the true surface itself with the noisy
+  measurements, which more runs cannot pass), in every world;
+- in the demo (planted effects known), how the planted check's recovered count would grow
+  with more sweep mixtures (`power_table`), so a miss shows as a matter of design size or of
+  the world (an effect too small or absent at proxy scale).
+
+The planted check's simulation, per metric:
 
 1. Calibration, per task, on the measured design (sweep + anchors), seed-averaged
    differences y over the mixtures' shares S (more mixtures than sources needed, else nothing
@@ -53,6 +60,13 @@ from cptmix.analyze.twoway import ALPHA
 POWER_COLUMNS = ("metric", "multiplier", "n_sweep", "n_points", "task", "expected_sign",
                  "driver_sources", "held_sources", "sigma", "power", "right_sign")
 PERCENTILES = (10, 90)
+SKILL_GOAL = 0.8  # a held-out Spearman worth a proposal (issue 13's goal for the averages):
+# p_reaching_goal is the share of draws whose LOO Spearman reaches it
+SKILL_TARGETS = ("ja_average", "en_average")
+SKILL_COLUMNS = ("metric", "multiplier", "n_sweep", "n_points", "target", "sigma",
+                 "measured_loo_spearman", "loo_spearman_mean",
+                 f"loo_spearman_p{PERCENTILES[0]}", f"loo_spearman_p{PERCENTILES[1]}",
+                 "p_reaching_goal", "ceiling_mean")
 SUMMARY_COLUMNS = ["metric", "multiplier", "n_sweep", "n_points", "replicates", "nonzero", "none",
                    "recovered_mean", f"recovered_p{PERCENTILES[0]}",
                    f"recovered_p{PERCENTILES[1]}", "false_positives_mean"]
@@ -212,6 +226,64 @@ def simulate(truths: Sequence[TaskTruth], shares: pd.DataFrame, replicates: int,
     return pd.DataFrame(rows), recovered.sum(axis=0), false_pos.sum(axis=0)
 
 
+def _spearman_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman correlation of every column of `a` with the same column of `b`."""
+    ra, rb = sps.rankdata(a, axis=0), sps.rankdata(b, axis=0)
+    ra, rb = ra - ra.mean(axis=0), rb - rb.mean(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (ra * rb).sum(axis=0) / np.sqrt((ra ** 2).sum(axis=0) * (rb ** 2).sum(axis=0))
+
+
+def _loo_spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Leave-one-mixture-out Spearman of the linear surrogate (OLS on `x`, the Scheffé
+    design with its intercept) for every column of `y`: the held-out prediction of point i is
+    y_i - e_i / (1 - h_ii), exactly what refitting without i predicts."""
+    hat = x @ np.linalg.pinv(x)
+    h = np.clip(np.diag(hat), None, 1 - 1e-12)[:, None]
+    return _spearman_columns(y - (y - hat @ y) / (1 - h), y)
+
+
+def surrogate_skill(targets: pd.DataFrame, shares: pd.DataFrame,
+                    designs: Mapping[int, pd.DataFrame], replicates: int,
+                    rng: np.random.Generator, metric: str) -> pd.DataFrame:
+    """Rows of SKILL_COLUMNS: for each target column of `targets` (mixture x target seed
+    means over the measured `shares`) the linear surrogate's LOO Spearman as measured and, per
+    design size, as simulated from the fitted linear mixture model (slopes `debiased`) with its
+    residual noise. Empty when the measured design has no more mixtures than sources."""
+    s = shares.to_numpy(float)
+    x = np.hstack([_ones(len(s)), s[:, :-1]])
+    rows = []
+    if len(s) <= s.shape[1]:
+        return pd.DataFrame(rows, columns=list(SKILL_COLUMNS))
+    n0 = min(designs)
+    for target in targets.columns:
+        y = targets.loc[shares.index, target].to_numpy(float)
+        coef, rss, df = _ols(x, y)
+        sigma = float(np.sqrt(rss / df))
+        truth = debiased(coef, x, sigma)
+        measured = float(_loo_spearman(x, y[:, None])[0])
+        for n, design in sorted(designs.items()):
+            d = design[list(shares.columns)].to_numpy(float)
+            xd = np.hstack([_ones(len(d)), d[:, :-1]])
+            surface = np.repeat(xd @ truth[:, None], replicates, axis=1)
+            draws = surface + rng.normal(0.0, sigma, (len(d), replicates))
+            rho = _loo_spearman(xd, draws)
+            # the noise ceiling: the true surface itself, scored against the noisy draws (0
+            # for a flat surface: there is no ranking to recover)
+            ceiling = (_spearman_columns(surface, draws) if np.ptp(surface[:, 0]) > 0
+                       else np.zeros(replicates))
+            lo, hi = np.nanpercentile(rho, PERCENTILES)
+            rows.append({"metric": metric, "multiplier": n // n0, "n_sweep": n,
+                         "n_points": len(d), "target": target, "sigma": sigma,
+                         "measured_loo_spearman": measured if n == n0 else np.nan,
+                         "loo_spearman_mean": float(np.nanmean(rho)),
+                         f"loo_spearman_p{PERCENTILES[0]}": float(lo),
+                         f"loo_spearman_p{PERCENTILES[1]}": float(hi),
+                         "p_reaching_goal": float(np.mean(rho >= SKILL_GOAL)),
+                         "ceiling_mean": float(np.nanmean(ceiling))})
+    return pd.DataFrame(rows, columns=list(SKILL_COLUMNS))
+
+
 def prospective_designs(spec, anchors: pd.DataFrame, multipliers: Sequence[int]
                         ) -> dict[int, pd.DataFrame]:
     """{n': design} for n' = multiplier x spec.n: the config's method at n' (declared shares,
@@ -274,8 +346,7 @@ def summary_markdown(summary: pd.DataFrame, table: pd.DataFrame, measured: Mappi
     header = ("| metric | sweep mixtures | design points | recovered: mean | "
               f"{PERCENTILES[0]}th-{PERCENTILES[1]}th pct | of | measured | "
               "\"none\" significant: mean |")
-    title = ("# Planted-effect check: power by sweep size (simulation calibrated on the "
-             "measured sweep)")
+    title = "## The planted-effect check by sweep size (demo)"
     lines = [title]
     lines += ["", intro, "", header, "|---|---|---|---|---|---|---|---|"]
     if summary.empty:
@@ -305,21 +376,56 @@ def summary_markdown(summary: pd.DataFrame, table: pd.DataFrame, measured: Mappi
     return "\n".join(lines) + "\n"
 
 
+def skill_markdown(skill: pd.DataFrame, n_points: int, n_sources: int) -> str:
+    """power.md's surrogate section: the linear surrogate's LOO Spearman per target and
+    design size, measured and simulated."""
+    lines = ["## The linear surrogate's held-out skill by sweep size", "",
+             ("Each row: the language average (`analysis` targets, the raw CPT+SFT value) drawn "
+              "from the linear mixture model fitted on the measured design with its residual "
+              "noise, on the config's designs at that size (plus the anchors); LOO Spearman of "
+              "the linear surrogate (the candidate whose held-out prediction has a closed "
+              "form). Ceiling: the Spearman of the true (simulated) surface itself with the "
+              "noisy measurements, the most any surrogate can reach on that design; more runs "
+              "bring a surrogate up to it, only a wider design or less noise per run raises "
+              "it. Both assume the linear truth: curvature counts as noise, so a curved "
+              "candidate (loglinear, gp, gbm) can beat this ceiling where the response bends. "
+              "The other candidates' measured checks: surrogate_cv.tsv."), "",
+             ("| metric | target | sweep mixtures | design points | LOO Spearman: measured | "
+              f"simulated mean | {PERCENTILES[0]}th-{PERCENTILES[1]}th pct | "
+              f"P(>= {SKILL_GOAL}) | ceiling |"), "|---|---|---|---|---|---|---|---|---|"]
+    if skill.empty:
+        lines += ["", (f"Nothing simulated: the linear mixture model over {n_sources} sources "
+                       f"needs more than {n_sources} measured design points; the measured "
+                       f"design has {n_points}.")]
+    for r in skill.itertuples():
+        measured = "" if np.isnan(r.measured_loo_spearman) else f"{r.measured_loo_spearman:.2f}"
+        lines.append(
+            f"| {r.metric} | {r.target} | {r.n_sweep} | {r.n_points} | {measured} | "
+            f"{r.loo_spearman_mean:.2f} | {getattr(r, f'loo_spearman_p{PERCENTILES[0]}'):.2f}-"
+            f"{getattr(r, f'loo_spearman_p{PERCENTILES[1]}'):.2f} | "
+            f"{r.p_reaching_goal:.2f} | {r.ceiling_mean:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def run_power(scores: Mapping[str, Mapping[int, str | os.PathLike]],
               realised: Mapping[str, str | os.PathLike], design: Mapping,
-              planted: str | os.PathLike, *, out_table: str | os.PathLike,
+              planted: str | os.PathLike | None = None, *, out_skill: str | os.PathLike,
               out_summary: str | os.PathLike, out_figure: str | os.PathLike,
+              out_table: str | os.PathLike | None = None,
               anchor_ledgers: Mapping[str, str | os.PathLike] | None = None) -> pd.DataFrame:
-    """sweep_power's job: the inputs of fit_surrogate's planted check (`scores` {model: {seed:
-    scores.tsv}} with "base", `realised`, `anchor_ledgers`, `planted`) and `design` (the
-    config's design block, defaulted; `design.power`: multipliers, replicates, seed). Writes
-    the per-task table, the summary and the figure; returns the summary."""
+    """sweep_power's job, on fit_surrogate's inputs (`scores` {model: {seed: scores.tsv}}
+    with "base", `realised`, `anchor_ledgers`) and `design` (the config's design block,
+    defaulted; `design.power`: multipliers, replicates, seed): the surrogate's skill by sweep
+    size (`out_skill`), and in the demo (`planted`) the planted check's power (`out_table`);
+    the summary and the figure of both. Returns the skill table."""
     from cptmix.analyze.figures import power_chart
     from cptmix.analyze.planted import read_planted
+    from cptmix.analyze.surrogate import METRICS, mixture_means
     from cptmix.analyze.sweep import (
         anchor_shares,
         planted_sweep_check,
         recovery_counts,
+        runs_for,
         sweep_runs,
         sweep_shares_table,
     )
@@ -327,28 +433,48 @@ def run_power(scores: Mapping[str, Mapping[int, str | os.PathLike]],
     from cptmix.io import write_text, write_tsv
 
     settings = design["power"]
+    reps, seed = int(settings["replicates"]), int(settings["seed"])
     block = design["sweep"]  # validated with the config; its sources are the config's
     spec = sweep_spec({"design": {"sweep": block}, "sources": dict.fromkeys(block["sources"])})
     shares = sweep_shares_table(realised)[list(spec.sources)]
     anchors = anchor_shares(anchor_ledgers or {}, list(spec.sources))
     measured_design = pd.concat([shares, anchors])
     designs = prospective_designs(spec, anchors, settings["multipliers"])
-    planted_df = read_planted(planted)
-    tables, summaries, measured = [], [], {}
+    planted_df = read_planted(planted) if planted is not None else None
+    models = [m for m in scores if m != "base"]
+    skill_rng = np.random.default_rng([seed, 1])  # its own stream: the planted draws use seed
+    skills, tables, summaries, measured = [], [], [], {}
     n_seeds = 0
-    for metric in ("score", "continuous"):
-        runs = sweep_runs(scores, metric)
+    for metric in METRICS:
+        runs = runs_for(scores, models, metric)
         n_seeds = int(runs["seed"].nunique())
-        measured[metric] = recovery_counts(
-            planted_sweep_check(planted_df, runs, measured_design))["recovered"]
-        table, summary = power_table(planted_df, runs, measured_design, designs,
-                                     int(settings["replicates"]), int(settings["seed"]), metric)
-        tables.append(table)
-        summaries.append(summary)
-    table = pd.concat(tables, ignore_index=True)
-    summary = pd.concat(summaries, ignore_index=True)
-    write_tsv(out_table, table, float_format="%.4f")
-    write_text(out_summary, summary_markdown(summary, table, measured, n_seeds,
-                                              len(measured_design), len(spec.sources)))
-    power_chart(summary, measured, out_figure)
-    return summary
+        means = mixture_means(runs).loc[list(measured_design.index)]
+        targets = means[[t for t in SKILL_TARGETS if t in means.columns]]
+        skills.append(surrogate_skill(targets, measured_design, designs, reps, skill_rng,
+                                      metric))
+        if planted_df is not None:
+            diffs = sweep_runs(scores, metric)
+            measured[metric] = recovery_counts(
+                planted_sweep_check(planted_df, diffs, measured_design))["recovered"]
+            table, summary = power_table(planted_df, diffs, measured_design, designs, reps,
+                                         seed, metric)
+            tables.append(table)
+            summaries.append(summary)
+    skill = pd.concat(skills, ignore_index=True)
+    write_tsv(out_skill, skill, float_format="%.4f")
+    text = ["# Power by sweep size (simulations calibrated on the measured sweep)", "",
+            (f"Measured design: {len(shares)} sweep mixtures + {len(anchors)} anchors, "
+             f"{n_seeds} seed(s) per run; prospective designs: design.sweep.method "
+             f"({spec.method}) at {', '.join(str(n) for n in sorted(designs))} sweep mixtures, "
+             f"{reps} draws each (design.power)."), "",
+            skill_markdown(skill, len(measured_design), len(spec.sources))]
+    summary = None
+    if planted_df is not None:
+        table = pd.concat(tables, ignore_index=True)
+        summary = pd.concat(summaries, ignore_index=True)
+        write_tsv(out_table, table, float_format="%.4f")
+        text.append(summary_markdown(summary, table, measured, n_seeds, len(measured_design),
+                                     len(spec.sources)))
+    write_text(out_summary, "\n".join(text))
+    power_chart(summary, measured, skill, out_figure)
+    return skill

@@ -234,7 +234,7 @@ def declared_score_files(rule: str, score_files: Mapping, anchor_ledgers: Mappin
     return scores
 
 
-def _runs_for(scores: Mapping[str, Mapping[int, str | os.PathLike]], models: Sequence[str],
+def runs_for(scores: Mapping[str, Mapping[int, str | os.PathLike]], models: Sequence[str],
               metric: str) -> pd.DataFrame:
     """The surrogate's runs table (one row per model x seed, each task and the language
     averages) of `models`, read from {model: {seed: scores.tsv}}."""
@@ -302,7 +302,7 @@ def run_design_analysis(scores: Mapping[str, Mapping[int, str | os.PathLike]],
     check_models(models, len(shares), shares.shape[1], folds)
     cvs, choices, runs_by_metric = [], [], {}
     for m in ("score", "continuous"):
-        runs = _runs_for(scores, sweep, m)
+        runs = runs_for(scores, sweep, m)
         runs_by_metric[m] = runs
         cv, choice = surrogate_tables(shares, runs, targets if m == metric else None, models,
                                       k_folds=folds, cv_seed=cv_seed, n_jobs=n_jobs)
