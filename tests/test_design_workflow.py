@@ -226,6 +226,9 @@ def test_tiny_sweep_realises_trains_proposes_and_verifies(tiny_sweep):
     assert ver["best_design_point"] in shares and ver["beats_best_design_point"] in ("yes", "no")
     assert ver["test"].startswith("two-way seed x item")
     summary = (work / "results/analysis/design/verification.md").read_text()
+    # one CPT run per mixture (the tests' scope sft): the verdict is about SFT noise only
+    assert ver["replicate_scope"] == "sft" and "SFT-seed noise floor" in summary
+    assert "may still be a CPT reseed" in summary
     assert "the anchors train 1 pass over their own mixture" in summary  # train.cpt.epochs
     assert "train 12,000 tokens (design.sweep.token_budget): the comparison is not at equal" \
         in summary

@@ -200,3 +200,13 @@ def test_proposal_chart_is_byte_identical_and_labels_every_mixture(tmp_path):
     assert "predicted, interval" in (tmp_path / "d.svg").read_text()
     proposal_chart(measured, float("nan"), (float("nan"), float("nan")), tmp_path / "e.png", "x")
     assert "predicted, interval" not in (tmp_path / "e.svg").read_text()
+
+
+def test_the_verification_refuses_an_unknown_replicate_scope(tmp_path):
+    from cptmix.analyze.sweep import run_verification
+
+    with pytest.raises(ValueError, match="replicate_scope: 'cpt' is not one of full, sft"):
+        run_verification(tmp_path / "proposal.json", {}, {}, [], out_table=tmp_path / "t.tsv",
+                         out_summary=tmp_path / "s.md", anchor_budget={"tokens": 1},
+                         proxy_budget=1, replicate_scope="cpt")
+    assert not (tmp_path / "t.tsv").exists()

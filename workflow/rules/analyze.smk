@@ -188,6 +188,7 @@ if PROPOSE:
             design_points=list(SWEEP),  # the best sweep mixture: a second reference
             anchor_budget=STUDY.token_budget,
             proxy_budget=SWEEP_SPEC.token_budget,  # PROPOSE: a design block exists
+            replicate_scope=SCOPE,  # which noise the seeds measure
         log:
             "results/logs/verify_proposal/design.log",
         benchmark:

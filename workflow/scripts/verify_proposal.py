@@ -5,7 +5,7 @@ Reads by name: params.score_files / params.item_files ({model: {seed: path}}: th
 input.scores / input.item_scores declare), params.anchors (the declared mixtures),
 params.anchor_budget (corpus.token_budget or train.cpt.epochs passes), params.proxy_budget
 (design.sweep.token_budget), params.design_points (the sweep's mixtures: the best of them is a
-second reference)."""
+second reference), params.replicate_scope (replicates.scope: which noise the seeds measure)."""
 from cptmix.analyze.sweep import run_verification
 from cptmix.io import log_to
 
@@ -25,4 +25,5 @@ run_verification(sm.input.proposal, by_name(sm.params.score_files, sm.input.scor
                  by_name(sm.params.item_files, sm.input.item_scores), list(sm.params.anchors),
                  out_table=sm.output.table, out_summary=sm.output.summary,
                  anchor_budget=sm.params.anchor_budget, proxy_budget=sm.params.proxy_budget,
-                 design_points=list(sm.params.design_points), out_figure=sm.output.figure)
+                 design_points=list(sm.params.design_points), out_figure=sm.output.figure,
+                 replicate_scope=sm.params.replicate_scope)

@@ -419,7 +419,8 @@ def run_verification(proposal_json: str | os.PathLike,
                      anchors: Sequence[str], *, out_table: str | os.PathLike,
                      out_summary: str | os.PathLike, anchor_budget: Mapping[str, float],
                      proxy_budget: int, design_points: Sequence[str] = (),
-                     out_figure: str | os.PathLike | None = None) -> dict:
+                     out_figure: str | os.PathLike | None = None,
+                     replicate_scope: str = "full") -> dict:
     """verify_proposal's job: the proposed mixture's measured objective (per seed) vs the
     prediction and vs the best anchor (declared mixture), with the two-way seed x item test
     on the objective's items. `scores`/`items`: {model: {seed: path}} with base first and at
@@ -428,9 +429,17 @@ def run_verification(proposal_json: str | os.PathLike,
     says whether the comparison is at equal budget. `design_points`: the sweep's mixtures, whose
     best (highest seed mean) the proposal is also compared with, by the same test.
     `out_figure`: a PNG (and SVG) of every measured mixture's objective with the proposal's
-    prediction (`figures.proposal_chart`)."""
+    prediction (`figures.proposal_chart`). `replicate_scope` (replicates.scope) says which
+    noise the seeds measure: under "sft" every mixture has one CPT run, so the test's seeds
+    hold SFT noise only and its verdict is about those CPT runs, not the mixtures; the table
+    and the summary say so."""
     from cptmix.analyze.propose import verify_proposal
+    from cptmix.analyze.replicates import REPLICATE_SCOPES
     from cptmix.io import write_text, write_tsv
+
+    if replicate_scope not in REPLICATE_SCOPES:
+        raise ValueError(f"replicate_scope: {replicate_scope!r} is not one of "
+                         f"{', '.join(REPLICATE_SCOPES)}")
 
     proposal = json.loads(Path(proposal_json).read_text(encoding="utf-8"))
     metric = proposal.get("metric") or "continuous"
@@ -472,9 +481,11 @@ def run_verification(proposal_json: str | os.PathLike,
         row.update(best_design_point=point["best"], best_design_point_mean=point["mean"],
                    design_point_diff=point["diff"], design_point_diff_se=point["se"],
                    design_point_diff_p=point["p"], beats_best_design_point=point["beats"])
+    row["replicate_scope"] = replicate_scope
     write_tsv(out_table, pd.DataFrame([row]), float_format="%.6f")
-    verdict = ("beats the best anchor beyond the noise floor" if result["beats_best_anchor"]
-               == "yes" else "does not beat the best anchor beyond the noise floor")
+    floor = "the noise floor" if replicate_scope == "full" else "the SFT-seed noise floor"
+    verdict = (f"beats the best anchor beyond {floor}" if result["beats_best_anchor"]
+               == "yes" else f"does not beat the best anchor beyond {floor}")
     interval = result["interval"]
     head = f"# The proposed mixture, trained and evaluated ({metric}, {len(seeds)} seed(s))"
     measured = (f"Predicted {_fmt(result['predicted'])} (interval [{_fmt(interval['lower'])}, "
@@ -488,13 +499,17 @@ def run_verification(proposal_json: str | os.PathLike,
               f"{result['test']}; minimum detectable difference {_fmt(result['mdd'])}): the "
               f"proposal {verdict}.")
     note = budget_note(anchor_budget, proxy_budget)
-    lines = [head, "", measured, "", anchor]
+    noise = f"Replicate scope `{replicate_scope}`: {REPLICATE_SCOPES[replicate_scope]}."
+    if replicate_scope == "sft":
+        noise += (" Each mixture here is one CPT run, so a difference that clears this floor "
+                  "may still be a CPT reseed (`replicates.scope: full` tests the mixtures).")
+    lines = [head, "", noise, "", measured, "", anchor]
     if point:
         verb = "beats" if point["beats"] == "yes" else "does not beat"
         lines += ["", (f"Best measured sweep mixture {point['best']} {_fmt(point['mean'])}: "
                        f"proposed − it = {_fmt(point['diff'])} ± {_fmt(point['se'])} (p "
                        f"{_fmt(point['p'], '.3g')}, the same test): the proposal {verb} the "
-                       "best measured sweep mixture beyond the noise floor.")]
+                       f"best measured sweep mixture beyond {floor}.")]
     lines += ["", note]
     if result.get("note"):
         lines += ["", result["note"]]
