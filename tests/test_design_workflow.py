@@ -66,6 +66,16 @@ def test_sweep_plan_lists_every_designed_chain(tmp_path):
         assert f"results/corpus/mixtures/{anchor}/ledger.tsv" in fit
 
 
+def test_the_cpt_seeds_overlay_trains_one_cpt_run_per_seed(tmp_path):
+    """config/sweep_cpt_seeds.yaml after config/sweep.yaml: every mixture (the anchors, the
+    sweep and the proposal) trains one CPT run per seed, and each SFT starts from its own."""
+    proc = _snakemake_n(tmp_path, DEMO, SWEEP, ROOT / "config" / "sweep_cpt_seeds.yaml")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = _jobs(proc.stdout)
+    assert jobs["train_cpt"] == 2 * (6 + 17) and jobs["train_sft"] == 2 * (1 + 23)
+    assert "results/models/cpt/sweep-07/seed-1235" in proc.stdout
+
+
 def test_slurm_profile_groups_the_sweep_without_a_cycle(tmp_path):
     """On Slurm the sweep's many small jobs are grouped: each designed mixture's corpus jobs
     (realise, statistics, documents, ledger) are one job, evaluations run 7 to a job, and the
