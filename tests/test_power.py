@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from cptmix.analyze.power import (
     _loo_spearman,
@@ -15,6 +16,7 @@ from cptmix.analyze.power import (
     power_table,
     simulate,
     skill_markdown,
+    skill_targets,
     summary_markdown,
     surrogate_skill,
 )
@@ -161,3 +163,16 @@ def test_surrogate_skill_needs_more_mixtures_than_sources():
     assert skill.empty
     assert "needs more than 4 measured design points; the measured design has 4" in \
         skill_markdown(skill, 4, 4)
+
+
+def test_skill_targets_add_the_objective_only_when_it_is_not_an_average():
+    runs = pd.DataFrame({"mixture": ["m1", "m2"], "seed": [1, 1], "MedQA": [0.1, 0.3],
+                         "IgakuQA": [0.2, 0.0], "ja_average": [0.2, 0.0],
+                         "en_average": [0.1, 0.3]})
+    _, names = skill_targets(runs, {"metric": "continuous", "targets": {"ja_average": 1.0}})
+    assert names == ["ja_average", "en_average"]
+    _, names = skill_targets(runs, None)  # another metric than the objective's
+    assert names == ["ja_average", "en_average"]
+    out, names = skill_targets(runs, {"targets": {"MedQA": 1.0, "IgakuQA": 1.0}})
+    assert names == ["ja_average", "en_average", "objective"]
+    assert out["objective"].tolist() == pytest.approx([0.15, 0.15])

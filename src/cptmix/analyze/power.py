@@ -5,8 +5,8 @@ Part of the analysis stage, for a designed sweep. Two questions a lab asks after
 answered by simulation from what the sweep measured:
 
 - would more runs make the surrogate's held-out ranking good enough to trust
-  (`surrogate_skill`: the linear surrogate's LOO Spearman for the language averages per
-  design size, and its noise ceiling: the Spearman of the true surface itself with the noisy
+  (`surrogate_skill`: the linear surrogate's LOO Spearman for the language averages, and
+  the proposal's objective when it is another weighting, per design size, and its noise ceiling: the Spearman of the true surface itself with the noisy
   measurements, which more runs cannot pass), in every world;
 - in the demo (planted effects known), how the planted check's recovered count would grow
   with more sweep mixtures (`power_table`), so a miss shows as a matter of design size or of
@@ -376,12 +376,27 @@ def summary_markdown(summary: pd.DataFrame, table: pd.DataFrame, measured: Mappi
     return "\n".join(lines) + "\n"
 
 
+def skill_targets(runs: pd.DataFrame, objective: Mapping | None
+                  ) -> tuple[pd.DataFrame, list[str]]:
+    """(runs, target names) for `surrogate_skill`: the language averages of `runs` (a
+    `surrogate.runs_table`), and, given the design's `objective` block (for the objective's
+    metric), the proposal's objective as a column "objective" unless it is one of the
+    averages alone."""
+    from cptmix.analyze.propose import OBJECTIVE, objective_runs
+
+    names = [t for t in SKILL_TARGETS if t in runs.columns]
+    targets = dict((objective or {}).get("targets") or {})
+    if targets and not (len(targets) == 1 and next(iter(targets)) in names):
+        return objective_runs(runs, targets), [*names, OBJECTIVE]
+    return runs, names
+
+
 def skill_markdown(skill: pd.DataFrame, n_points: int, n_sources: int) -> str:
     """power.md's surrogate section: the linear surrogate's LOO Spearman per target and
     design size, measured and simulated."""
     lines = ["## The linear surrogate's held-out skill by sweep size", "",
-             ("Each row: the language average (`analysis` targets, the raw CPT+SFT value) drawn "
-              "from the linear mixture model fitted on the measured design with its residual "
+             ("Each row: a language average or the proposal's objective (the raw CPT+SFT value) "
+              "drawn from the linear mixture model fitted on the measured design with its residual "
               "noise, on the config's designs at that size (plus the anchors); LOO Spearman of "
               "the linear surrogate (the candidate whose held-out prediction has a closed "
               "form). Ceiling: the Spearman of the true (simulated) surface itself with the "
@@ -432,7 +447,7 @@ def run_power(scores: Mapping[str, Mapping[int, str | os.PathLike]],
     from cptmix.design.sweep import sweep_spec
     from cptmix.io import write_text, write_tsv
 
-    settings = design["power"]
+    settings, objective = design["power"], design["objective"]
     reps, seed = int(settings["replicates"]), int(settings["seed"])
     block = design["sweep"]  # validated with the config; its sources are the config's
     spec = sweep_spec({"design": {"sweep": block}, "sources": dict.fromkeys(block["sources"])})
@@ -448,9 +463,10 @@ def run_power(scores: Mapping[str, Mapping[int, str | os.PathLike]],
     for metric in METRICS:
         runs = runs_for(scores, models, metric)
         n_seeds = int(runs["seed"].nunique())
-        means = mixture_means(runs).loc[list(measured_design.index)]
-        targets = means[[t for t in SKILL_TARGETS if t in means.columns]]
-        skills.append(surrogate_skill(targets, measured_design, designs, reps, skill_rng,
+        runs, names = skill_targets(runs, objective if metric == objective["metric"] else None)
+        means = mixture_means(runs[["mixture", "seed", *names]])
+        means = means.loc[list(measured_design.index), names]
+        skills.append(surrogate_skill(means, measured_design, designs, reps, skill_rng,
                                       metric))
         if planted_df is not None:
             diffs = sweep_runs(scores, metric)
