@@ -71,7 +71,8 @@ def test_power_grows_with_design_size_and_effect_size_and_nulls_stay_near_alpha(
     measured = _design(40, 1)
     runs = _runs(measured, 0.15, seed=3)
     designs = {16: _design(16, 5), 64: _design(64, 6)}
-    table, summary = power_table(PLANTED, runs, measured, designs, 300, 0, "continuous")
+    table, summary = power_table(PLANTED, runs, measured, designs, 300, 0, "continuous",
+                                 n_measured=16)
     power = table.set_index(["n_sweep", "task"])["power"]
     assert power[(64, "big")] > 0.95  # a large effect is found at either size
     assert power[(64, "small")] > power[(16, "small")] + 0.2  # a small one needs more runs
@@ -81,7 +82,8 @@ def test_power_grows_with_design_size_and_effect_size_and_nulls_stay_near_alpha(
     assert rows.loc[64, "recovered_mean"] > rows.loc[16, "recovered_mean"]
     assert rows.loc[16, "nonzero"] == 3 and rows.loc[16, "none"] == 1
     # deterministic in the seed
-    again, _ = power_table(PLANTED, runs, measured, designs, 300, 0, "continuous")
+    again, _ = power_table(PLANTED, runs, measured, designs, 300, 0, "continuous",
+                           n_measured=16)
     pd.testing.assert_frame_equal(table, again)
 
 
@@ -92,7 +94,8 @@ def test_a_task_without_effect_has_power_near_zero_control():
     rng = np.random.default_rng(9)
     runs = _runs(measured, 0.15, seed=4)
     runs["diff"] = rng.normal(0, 0.15, len(runs))  # every effect removed
-    table, _ = power_table(PLANTED, runs, measured, {64: _design(64, 7)}, 300, 0, "score")
+    table, _ = power_table(PLANTED, runs, measured, {64: _design(64, 7)}, 300, 0, "score",
+                           n_measured=16)
     assert table.loc[table["expected_sign"] != "0", "power"].max() < 0.5
 
 
@@ -110,16 +113,24 @@ def test_untestable_designs_give_nan_power_and_are_not_counted():
 def test_summary_names_the_weak_tasks_and_the_measured_count():
     measured = _design(16, 4)
     table, summary = power_table(PLANTED, _runs(measured, 0.15), measured,
-                                 {16: _design(16, 8), 32: _design(32, 9)}, 100, 0, "continuous")
+                                 {16: _design(16, 8), 32: _design(32, 9)}, 100, 0, "continuous",
+                                 n_measured=16)
     text = summary_markdown(summary, table, {"continuous": 2}, 2)
     assert "| continuous | 16 | 16 |" in text and "| 2 |" in text
     assert "below power 0.5 at 32 sweep mixtures" in text
+    # sizes without the measured one (multipliers [2]): no row claims the measured count
+    _, larger = power_table(PLANTED, _runs(measured, 0.15), measured, {32: _design(32, 9)},
+                            100, 0, "continuous", n_measured=16)
+    assert larger["multiplier"].tolist() == [2]
+    row = next(line for line in summary_markdown(larger, table, {"continuous": 2}, 2)
+               .splitlines() if line.startswith("| continuous | 32 |"))
+    assert row.split("|")[7].strip() == ""  # the "measured" column
 
 
 def test_too_few_measured_points_simulate_nothing_and_say_why(tmp_path):
     measured = _design(4, 5)  # 4 points, 4 sources: the linear mixture model has no df left
     table, summary = power_table(PLANTED, _runs(measured, 0.1), measured,
-                                 {4: _design(4, 6)}, 50, 0, "score")
+                                 {4: _design(4, 6)}, 50, 0, "score", n_measured=4)
     assert table.empty and summary.empty
     text = summary_markdown(summary, table, {"score": 0}, 2, 4, 4)
     assert "needs more than 4 measured design points" in text and "has 4" in text
@@ -143,7 +154,8 @@ def test_surrogate_skill_grows_with_runs_up_to_its_ceiling_and_noise_gives_none(
     measured = _design(24, 11)
     designs = {16: _design(16, 12), 64: _design(64, 13)}
     skill = surrogate_skill(_targets(measured, 1.0, 0.15, 1), measured, designs, 300,
-                            np.random.default_rng(0), "continuous").set_index("n_sweep")
+                            np.random.default_rng(0), "continuous",
+                            n_measured=16).set_index("n_sweep")
     assert skill.loc[64, "loo_spearman_mean"] > skill.loc[16, "loo_spearman_mean"]
     assert (skill["loo_spearman_mean"] <= skill["ceiling_mean"] + 0.02).all()
     assert np.isfinite(skill.loc[16, "measured_loo_spearman"])
@@ -152,14 +164,15 @@ def test_surrogate_skill_grows_with_runs_up_to_its_ceiling_and_noise_gives_none(
     # control: a target with no dependence on the shares has no skill at any size
     noise = pd.DataFrame({"en_average": np.random.default_rng(2).normal(0, 0.1, 24)},
                          index=measured.index)
-    flat = surrogate_skill(noise, measured, designs, 300, np.random.default_rng(0), "score")
+    flat = surrogate_skill(noise, measured, designs, 300, np.random.default_rng(0), "score",
+                           n_measured=16)
     assert (flat["loo_spearman_mean"].abs() < 0.25).all() and (flat["ceiling_mean"] < 0.25).all()
 
 
 def test_surrogate_skill_needs_more_mixtures_than_sources():
     measured = _design(4, 14)
     skill = surrogate_skill(_targets(measured, 1.0, 0.1, 0), measured, {4: _design(4, 15)}, 20,
-                            np.random.default_rng(0), "score")
+                            np.random.default_rng(0), "score", n_measured=4)
     assert skill.empty
     assert "needs more than 4 measured design points; the measured design has 4" in \
         skill_markdown(skill, 4, 4)

@@ -467,9 +467,9 @@ def power_chart(summary: pd.DataFrame | None, measured: Mapping[str, int],
             _band(ax, rows["n_sweep"], rows["loo_spearman_mean"], rows["loo_spearman_p10"],
                   rows["loo_spearman_p90"], colour, f"{target} ({metric})",
                   styles.get(str(target), "o-"))
-            first = rows.iloc[0]
-            if np.isfinite(first["measured_loo_spearman"]):
-                ax.plot([first["n_sweep"]], [first["measured_loo_spearman"]], "x",
+            at = rows[rows["multiplier"] == 1]  # the measured size, when it is simulated
+            if len(at) and np.isfinite(at["measured_loo_spearman"].iloc[0]):
+                ax.plot([at["n_sweep"].iloc[0]], [at["measured_loo_spearman"].iloc[0]], "x",
                         color=colour, ms=7, mew=2)
         if skill.empty:
             ax.text(0.5, 0.5, "too few measured design points (power.md)", ha="center",
@@ -484,8 +484,9 @@ def power_chart(summary: pd.DataFrame | None, measured: Mapping[str, int],
                 rows = rows.sort_values("n_sweep")
                 _band(ax, rows["n_sweep"], rows["recovered_mean"], rows["recovered_p10"],
                       rows["recovered_p90"], colour, f"{metric}: simulated")
-                if metric in measured:
-                    ax.plot([rows["n_sweep"].iloc[0]], [measured[metric]], "x", color=colour,
+                at = rows[rows["multiplier"] == 1]  # the measured size
+                if metric in measured and len(at):
+                    ax.plot([at["n_sweep"].iloc[0]], [measured[metric]], "x", color=colour,
                             ms=8, mew=2, label=f"{metric}: measured")
             if len(summary):
                 ax.axhline(float(summary["nonzero"].max()), color="0.4", lw=0.8, ls="--",

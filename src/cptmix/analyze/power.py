@@ -55,6 +55,7 @@ from scipy import stats as sps
 
 from cptmix.analyze.inference import bh_qvalues
 from cptmix.analyze.planted import driver_list
+from cptmix.analyze.sweep import none_testable, slope_testable
 from cptmix.analyze.twoway import ALPHA
 
 POWER_COLUMNS = ("metric", "multiplier", "n_sweep", "n_points", "task", "expected_sign",
@@ -119,14 +120,21 @@ def calibrate(planted: pd.DataFrame, runs: pd.DataFrame, shares: pd.DataFrame
             x = np.hstack([_ones(len(y)), shares.loc[mixtures, list(held)].to_numpy(float)])
         else:
             x = np.hstack([_ones(len(y)), s[:, :-1]])
-        coef, rss, df = _ols(x, y)
-        if df < 1:
-            continue
-        sigma = float(np.sqrt(rss / df))
-        if expected != "0":
-            coef = debiased(coef, x, sigma)
-        out.append(TaskTruth(task, expected, drivers, held, coef, sigma))
+        fit = _truth(x, y, debias=expected != "0")
+        if fit is not None:
+            out.append(TaskTruth(task, expected, drivers, held, *fit))
     return out
+
+
+def _truth(x: np.ndarray, y: np.ndarray, debias: bool = True
+           ) -> tuple[np.ndarray, float] | None:
+    """(coefficients, residual SD) of the OLS fit of `y` on `x`, the slopes `debiased` unless
+    `debias` is False; None when the fit leaves no residual df."""
+    coef, rss, df = _ols(x, y)
+    if df < 1:
+        return None
+    sigma = float(np.sqrt(rss / df))
+    return (debiased(coef, x, sigma) if debias else coef), sigma
 
 
 def debiased(coef: np.ndarray, x: np.ndarray, sigma: float) -> np.ndarray:
@@ -169,16 +177,13 @@ def _none_p(y: np.ndarray, s: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 
 def testable(truth: TaskTruth, shares: pd.DataFrame) -> bool:
-    """Whether the planted check can test the task on design `shares` (its guards: enough
-    points, a varying drivers' share independent of the held shares)."""
-    n = len(shares)
-    z = shares[list(truth.held)].to_numpy(float)
+    """Whether the planted check can test the task on design `shares`: its own guards
+    (`sweep.slope_testable`, `sweep.none_testable`)."""
     if truth.expected == "0":
-        return n > shares.shape[1]
+        return none_testable(len(shares), shares.shape[1])
     x = shares[list(truth.drivers)].sum(axis=1).to_numpy(float)
-    design = np.column_stack([_ones(n), x, z])
-    return (n >= design.shape[1] + 1 and np.ptp(x) > 0
-            and np.linalg.matrix_rank(design) == design.shape[1])
+    z = shares[list(truth.held)].to_numpy(float)
+    return slope_testable(x, np.column_stack([_ones(len(shares)), x, z]))
 
 
 def simulate(truths: Sequence[TaskTruth], shares: pd.DataFrame, replicates: int,
@@ -245,22 +250,22 @@ def _loo_spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def surrogate_skill(targets: pd.DataFrame, shares: pd.DataFrame,
                     designs: Mapping[int, pd.DataFrame], replicates: int,
-                    rng: np.random.Generator, metric: str) -> pd.DataFrame:
+                    rng: np.random.Generator, metric: str, *, n_measured: int
+                    ) -> pd.DataFrame:
     """Rows of SKILL_COLUMNS: for each target column of `targets` (mixture x target seed
-    means over the measured `shares`) the linear surrogate's LOO Spearman as measured and, per
-    design size, as simulated from the fitted linear mixture model (slopes `debiased`) with its
-    residual noise. Empty when the measured design has no more mixtures than sources."""
+    means over the measured `shares`) the linear surrogate's LOO Spearman as measured (on the
+    row of `n_measured`, the measured sweep's size) and, per design size (`designs`: {sweep
+    mixtures: design}), as simulated from the fitted linear mixture model (slopes `debiased`)
+    with its residual noise. Empty when the measured design has no more mixtures than
+    sources."""
     s = shares.to_numpy(float)
     x = np.hstack([_ones(len(s)), s[:, :-1]])
     rows = []
     if len(s) <= s.shape[1]:
         return pd.DataFrame(rows, columns=list(SKILL_COLUMNS))
-    n0 = min(designs)
     for target in targets.columns:
         y = targets.loc[shares.index, target].to_numpy(float)
-        coef, rss, df = _ols(x, y)
-        sigma = float(np.sqrt(rss / df))
-        truth = debiased(coef, x, sigma)
+        truth, sigma = _truth(x, y)  # df >= 1: more mixtures than sources (checked above)
         measured = float(_loo_spearman(x, y[:, None])[0])
         for n, design in sorted(designs.items()):
             d = design[list(shares.columns)].to_numpy(float)
@@ -273,9 +278,9 @@ def surrogate_skill(targets: pd.DataFrame, shares: pd.DataFrame,
             ceiling = (_spearman_columns(surface, draws) if np.ptp(surface[:, 0]) > 0
                        else np.zeros(replicates))
             lo, hi = np.nanpercentile(rho, PERCENTILES)
-            rows.append({"metric": metric, "multiplier": n // n0, "n_sweep": n,
+            rows.append({"metric": metric, "multiplier": n // n_measured, "n_sweep": n,
                          "n_points": len(d), "target": target, "sigma": sigma,
-                         "measured_loo_spearman": measured if n == n0 else np.nan,
+                         "measured_loo_spearman": measured if n == n_measured else np.nan,
                          "loo_spearman_mean": float(np.nanmean(rho)),
                          f"loo_spearman_p{PERCENTILES[0]}": float(lo),
                          f"loo_spearman_p{PERCENTILES[1]}": float(hi),
@@ -302,24 +307,24 @@ def prospective_designs(spec, anchors: pd.DataFrame, multipliers: Sequence[int]
 
 def power_table(planted: pd.DataFrame, runs: pd.DataFrame, shares: pd.DataFrame,
                 designs: Mapping[int, pd.DataFrame], replicates: int, seed: int,
-                metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per n' x task rows of POWER_COLUMNS, per n' summary: mean, percentiles and P(>= k) of
-    the recovered count, mean false positives), for one metric's `runs`."""
+                metric: str, *, n_measured: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per n' x task rows of POWER_COLUMNS, per n' summary: mean and percentiles of the
+    recovered count, mean false positives), for one metric's `runs`; `designs`: {sweep
+    mixtures: design}, `n_measured`: the measured sweep's size (multiplier 1)."""
     truths = calibrate(planted, runs, shares)
     if not truths:  # too few measured points for the linear mixture model (n <= sources)
         return pd.DataFrame(columns=list(POWER_COLUMNS)), pd.DataFrame(columns=SUMMARY_COLUMNS)
     rng = np.random.default_rng(seed)
     tables, summary = [], []
-    n0 = min(designs)
     for n, design in sorted(designs.items()):
         per_task, counts, fps = simulate(truths, design[list(shares.columns)], replicates, rng)
         per_task.insert(0, "n_points", len(design))
         per_task.insert(0, "n_sweep", n)
-        per_task.insert(0, "multiplier", n // n0)
+        per_task.insert(0, "multiplier", n // n_measured)
         per_task.insert(0, "metric", metric)
         tables.append(per_task)
         lo, hi = np.percentile(counts, PERCENTILES)
-        summary.append({"metric": metric, "multiplier": n // n0, "n_sweep": n,
+        summary.append({"metric": metric, "multiplier": n // n_measured, "n_sweep": n,
                         "n_points": len(design), "replicates": replicates,
                         "nonzero": sum(t.expected != "0" for t in truths),
                         "none": sum(t.expected == "0" for t in truths),
@@ -329,6 +334,12 @@ def power_table(planted: pd.DataFrame, runs: pd.DataFrame, shares: pd.DataFrame,
                         "false_positives_mean": float(fps.mean())})
     return (pd.concat(tables, ignore_index=True)[list(POWER_COLUMNS)],
             pd.DataFrame(summary, columns=SUMMARY_COLUMNS))
+
+
+def _too_few(n_sources: int, n_points: int) -> str:
+    """power.md's line when a section has nothing to simulate."""
+    return (f"Nothing simulated: the linear mixture model over {n_sources} sources needs more "
+            f"than {n_sources} measured design points; the measured design has {n_points}.")
 
 
 def summary_markdown(summary: pd.DataFrame, table: pd.DataFrame, measured: Mapping[str, int],
@@ -350,9 +361,7 @@ def summary_markdown(summary: pd.DataFrame, table: pd.DataFrame, measured: Mappi
     lines = [title]
     lines += ["", intro, "", header, "|---|---|---|---|---|---|---|---|"]
     if summary.empty:
-        lines += ["", (f"Nothing simulated: the linear mixture model over {n_sources} sources "
-                       f"needs more than {n_sources} measured design points to calibrate a "
-                       f"task's truth and noise; the measured design has {n_points}.")]
+        lines += ["", _too_few(n_sources, n_points)]
     for r in summary.itertuples():
         got = measured.get(r.metric) if r.multiplier == 1 else None
         lines.append(
@@ -409,9 +418,7 @@ def skill_markdown(skill: pd.DataFrame, n_points: int, n_sources: int) -> str:
               f"simulated mean | {PERCENTILES[0]}th-{PERCENTILES[1]}th pct | "
               f"P(>= {SKILL_GOAL}) | ceiling |"), "|---|---|---|---|---|---|---|---|---|"]
     if skill.empty:
-        lines += ["", (f"Nothing simulated: the linear mixture model over {n_sources} sources "
-                       f"needs more than {n_sources} measured design points; the measured "
-                       f"design has {n_points}.")]
+        lines += ["", _too_few(n_sources, n_points)]
     for r in skill.itertuples():
         measured = "" if np.isnan(r.measured_loo_spearman) else f"{r.measured_loo_spearman:.2f}"
         lines.append(
@@ -467,13 +474,13 @@ def run_power(scores: Mapping[str, Mapping[int, str | os.PathLike]],
         means = mixture_means(runs[["mixture", "seed", *names]])
         means = means.loc[list(measured_design.index), names]
         skills.append(surrogate_skill(means, measured_design, designs, reps, skill_rng,
-                                      metric))
+                                      metric, n_measured=spec.n))
         if planted_df is not None:
             diffs = sweep_runs(scores, metric)
             measured[metric] = recovery_counts(
                 planted_sweep_check(planted_df, diffs, measured_design))["recovered"]
             table, summary = power_table(planted_df, diffs, measured_design, designs, reps,
-                                         seed, metric)
+                                         seed, metric, n_measured=spec.n)
             tables.append(table)
             summaries.append(summary)
     skill = pd.concat(skills, ignore_index=True)

@@ -140,8 +140,7 @@ def planted_sweep_check(planted: pd.DataFrame, runs: pd.DataFrame, shares: pd.Da
             continue
         x = shares.loc[mixtures, drivers].sum(axis=1).to_numpy(dtype=float)
         design = np.column_stack([np.ones(len(mixtures)), x, z])
-        if len(mixtures) < design.shape[1] + 1 or np.ptp(x) <= 0 \
-                or np.linalg.matrix_rank(design) < design.shape[1]:
+        if not slope_testable(x, design):
             apart = f" apart from the share of {', '.join(held)}" if held else ""
             row["test"] = (f"the drivers' share does not vary{apart} over "
                            f"{design.shape[1] + 1} or more design points")
@@ -174,12 +173,26 @@ def planted_sweep_check(planted: pd.DataFrame, runs: pd.DataFrame, shares: pd.Da
     return out[list(SWEEP_CHECK_COLUMNS)]
 
 
+def slope_testable(x: np.ndarray, design: np.ndarray) -> bool:
+    """The guard of a non-zero row's slope test: more design points than `design`'s columns
+    ([1, drivers' share `x`, held shares]), a varying `x`, and full column rank (the drivers'
+    share not a combination of the held ones)."""
+    return (len(x) >= design.shape[1] + 1 and np.ptp(x) > 0
+            and np.linalg.matrix_rank(design) == design.shape[1])
+
+
+def none_testable(n_points: int, n_sources: int) -> bool:
+    """The guard of a "0" row's partial F test: more design points than sources (the full
+    model holds an intercept and every share but the last)."""
+    return n_points > n_sources
+
+
 def _none_test(y: np.ndarray, shares: pd.DataFrame, held_x: np.ndarray, held: list[str],
                n_seeds: int) -> dict:
     """The "0" row's partial F test (module docstring): every share but the last (they sum to
     1) against the held sources' shares; the fields of a check row."""
     full_x = shares.iloc[:, :-1].to_numpy(dtype=float)
-    if len(y) <= full_x.shape[1] + 1:
+    if not none_testable(len(y), shares.shape[1]):
         return {"test": f"F test needs more than {full_x.shape[1] + 1} design points"}
     ones = np.ones((len(y), 1))
     full = sm.OLS(y, np.hstack([ones, full_x])).fit()
