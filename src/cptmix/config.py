@@ -317,6 +317,7 @@ def cross_field_problems(cfg: dict) -> list[str]:
     problems += name_problems(cfg)
     problems += _replicate_problems(cfg)
     problems += megatron_seed_problems(cfg)
+    problems += backend_hp_problems(cfg)
     return problems
 
 
@@ -576,6 +577,34 @@ def megatron_seed_problems(cfg: dict) -> list[str]:
             problems.append(f"{field}: seed {value} is over {limit}: megatron-core seeds "
                             f"torch (which takes up to 2**64 - 1) with the seed + "
                             f"{MEGATRON_SEED_OFFSET} + the tensor-parallel rank (tensor = {tp})")
+    return problems
+
+
+def backend_hp_problems(cfg: dict) -> list[str]:
+    """Training settings a phase's backend cannot honour: fp16 or flash_attention on the hf
+    backend (it trains fp32 or bf16, with `attention`), `attention: eager` on megatron or NeMo
+    (they take flash_attention). The
+    phases: base_model.train (pre-training, always hf), train.cpt and design.proxy.train
+    (train.backend), train.sft (its own backend)."""
+    train = cfg.get("train") or {}
+    phases = [("base_model.train", "hf", (cfg.get("base_model") or {}).get("train")),
+              ("train.cpt", _phase_backend(train, "cpt"), train.get("cpt")),
+              ("design.proxy.train", _phase_backend(train, "cpt"),
+               ((cfg.get("design") or {}).get("proxy") or {}).get("train")),
+              ("train.sft", _phase_backend(train, "sft"), train.get("sft"))]
+    problems = []
+    for field, backend, hp in phases:
+        if not isinstance(hp, Mapping):
+            continue
+        if backend == "hf" and hp.get("precision") == "fp16":
+            problems.append(f"{field}.precision: fp16 is not supported by the hf backend "
+                            f"(fp32 or bf16)")
+        if backend == "hf" and hp.get("flash_attention"):
+            problems.append(f"{field}.flash_attention: a megatron/NeMo setting; the hf backend "
+                            f"takes attention (sdpa or eager)")
+        if backend in ("megatron", "nemo") and hp.get("attention", "sdpa") != "sdpa":
+            problems.append(f"{field}.attention: {hp['attention']!r} is an hf-backend setting; "
+                            f"the {backend} backend takes flash_attention")
     return problems
 
 

@@ -41,20 +41,24 @@ def _seed_everything(seed: int, threads: int) -> None:
     torch.use_deterministic_algorithms(True)
 
 
-def load_model(model_dir: str | Path):
+def load_model(model_dir: str | Path, attention: str = "sdpa"):
+    """The model saved in `model_dir` in fp32 (the master weights), with transformers'
+    `attention` implementation (hyper-parameter `attention`)."""
     from transformers import AutoModelForCausalLM
 
     return AutoModelForCausalLM.from_pretrained(
-        str(model_dir), use_safetensors=True, local_files_only=True, dtype=torch.float32)
+        str(model_dir), use_safetensors=True, local_files_only=True, dtype=torch.float32,
+        attn_implementation=attention)
 
 
-def init_model(arch: dict, tokenizer, seed: int):
+def init_model(arch: dict, tokenizer, seed: int, attention: str = "sdpa"):
     """A randomly initialised Llama-architecture model sized by `arch` (hidden_size,
     num_hidden_layers, num_attention_heads, intermediate_size, max_position_embeddings)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
     cfg = LlamaConfig(
+        attn_implementation=attention,
         vocab_size=len(tokenizer), hidden_size=arch["hidden_size"],
         intermediate_size=arch["intermediate_size"],
         num_hidden_layers=arch["num_hidden_layers"],
@@ -65,6 +69,21 @@ def init_model(arch: dict, tokenizer, seed: int):
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id)
     return LlamaForCausalLM(cfg)
+
+
+PRECISIONS = ("fp32", "bf16")  # what this backend trains in (fp16 needs a loss scaler: not here)
+
+
+def autocast(hp: dict):
+    """The forward pass's precision context for hyper-parameter `precision`: bf16 = torch.autocast to
+    bfloat16 (matmuls and attention in bf16; weights, gradients and AdamW state stay fp32, and
+    autocast keeps the softmax and the loss in fp32); fp32 = no autocast. The device is the
+    model's (this backend trains on the CPU)."""
+    precision = hp.get("precision", "bf16")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: the hf backend trains in "
+                         f"{' or '.join(PRECISIONS)}")
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
 def _fingerprint(mode: str, hp: dict, seed: int, threads: int, data: list, model_dir,
@@ -106,7 +125,8 @@ def _train(model, tokenizer, out_dir: Path, n_batches_per_epoch: int,
         for group in opt.param_groups:
             group["lr"] = lr
         batch = get_batch(step // n_batches_per_epoch, step % n_batches_per_epoch)
-        loss = model(**batch).loss
+        with autocast(hp):
+            loss = model(**batch).loss
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}")
         loss.backward()
@@ -220,7 +240,7 @@ def pretrain_base(arch: dict, tokenizer_dir, corpus_paths: list, out_dir, hp: di
     """Pre-train the demo's base model from scratch (the stand-in for llm-jp-3-13b)."""
     _seed_everything(seed, threads)
     tok = load_tokenizer(tokenizer_dir)
-    model = init_model(arch, tok, seed)
+    model = init_model(arch, tok, seed, hp.get("attention", "sdpa"))
     blocks = pack_documents(tok, corpus_paths, int(hp["block_size"]))
     n, get_batch = _lm_batches(blocks, int(hp["batch_size"]), seed)
     log.info("pre-training: %d blocks x %d tokens", blocks.shape[0], blocks.shape[1])
@@ -234,7 +254,7 @@ def continual_pretrain(model_dir, corpus_paths: list, out_dir, hp: dict, seed: i
     """Continual pre-training of `model_dir` on a mixture's materialised corpus."""
     _seed_everything(seed, threads)
     tok = load_tokenizer(model_dir)
-    model = load_model(model_dir)
+    model = load_model(model_dir, hp.get("attention", "sdpa"))
     blocks = pack_documents(tok, corpus_paths, int(hp["block_size"]))
     n, get_batch = _lm_batches(blocks, int(hp["batch_size"]), seed)
     log.info("CPT: %d blocks x %d tokens = %d tokens/epoch", blocks.shape[0], blocks.shape[1],
@@ -263,7 +283,7 @@ def supervised_finetune(model_dir, sft_path, out_dir, hp: dict, seed: int,
     """SFT with the loss on response tokens only; identical settings for every model."""
     _seed_everything(seed, threads)
     tok = load_tokenizer(model_dir)
-    model = load_model(model_dir)
+    model = load_model(model_dir, hp.get("attention", "sdpa"))
     examples = sft_examples(tok, sft_path, int(hp["max_length"]))
     bs = int(hp["batch_size"])
     n = math.ceil(len(examples) / bs)
