@@ -527,6 +527,106 @@ def test_megatron_seed_limits(demo_cfg, name, mutate, phrase):
     assert phrase in str(err.value)
 
 
+def _set(section: str, **values):
+    """A mutation setting `values` in one training phase (base_model.train, train.cpt,
+    train.sft, design.proxy.train) and, with `backend`, train.backend."""
+    def mutate(c):
+        if "backend" in values:
+            c["train"]["backend"] = values.pop("backend")
+        node = c
+        for part in section.split("."):
+            node = node.setdefault(part, {})
+        node.update(values)
+    return mutate
+
+
+def _sweep(mutate):
+    """`mutate` on the demo with config/sweep.yaml's design block."""
+    def both(c):
+        c["design"] = yaml.safe_load((ROOT / "config" / "sweep.yaml").read_text())["design"]
+        mutate(c)
+    return both
+
+
+BACKEND_HP_CASES = [
+    ("fp16 on hf CPT", _set("train.cpt", precision="fp16"),
+     "train.cpt.precision: fp16 is not supported by the hf backend (fp32 or bf16)"),
+    ("fp16 on the pre-training (always hf)", _set("base_model.train", precision="fp16"),
+     "base_model.train.precision: fp16 is not supported by the hf backend (fp32 or bf16)"),
+    ("fp16 in the proxy overrides", _sweep(_set("design.proxy.train", precision="fp16")),
+     "design.proxy.train.precision: fp16 is not supported by the hf backend (fp32 or bf16)"),
+    ("flash_attention on hf SFT", _set("train.sft", flash_attention=True),
+     ("train.sft.flash_attention: a megatron/NeMo setting; the hf backend takes attention "
+      "(sdpa or eager)")),
+    ("eager attention on megatron", _set("train.cpt", backend="megatron", attention="eager"),
+     ("train.cpt.attention: 'eager' is an hf-backend setting; the megatron backend takes "
+      "flash_attention")),
+]
+
+
+@pytest.mark.parametrize("name, mutate, phrase", BACKEND_HP_CASES,
+                         ids=[c[0] for c in BACKEND_HP_CASES])
+def test_training_settings_a_backend_cannot_honour(demo_cfg, name, mutate, phrase):
+    with pytest.raises(ConfigError) as err:
+        check_config(_broken(demo_cfg, mutate), where="my.yaml", schema=SCHEMA)
+    assert str(err.value) == f"my.yaml: {phrase}"
+
+
+def test_training_settings_each_backend_takes(demo_cfg):
+    check_config(_broken(demo_cfg, _set("train.cpt", precision="bf16", attention="eager")),
+                 schema=SCHEMA)
+    check_config(_broken(demo_cfg, _set("train.cpt", backend="megatron", precision="fp16",
+                                        flash_attention=True)), schema=SCHEMA)
+    assert schema_default("train", "cpt", "precision") == "bf16"
+    assert schema_default("train", "sft", "attention") == "sdpa"
+
+
+VERIFY_CASES = [
+    ("a replicate seed", {"seeds": [7, 1234]},
+     ("design.verify.seeds[1]: 1234 is a replicate seed; a verification seed adds a CPT run, "
+      "so it must be another seed")),
+    ("no proposal", {"seeds": [7]},
+     "design.verify.seeds: there is no proposal to verify (design.propose is false)"),
+]
+
+
+@pytest.mark.parametrize("name, verify, phrase", VERIFY_CASES, ids=[c[0] for c in VERIFY_CASES])
+def test_verification_seeds_are_new_seeds_of_a_proposal(demo_cfg, name, verify, phrase):
+    def mutate(c):
+        c["design"]["verify"] = verify
+        if name == "no proposal":
+            c["design"]["propose"] = False
+
+    with pytest.raises(ConfigError) as err:
+        check_config(_broken(demo_cfg, _sweep(mutate)), where="my.yaml", schema=SCHEMA)
+    assert str(err.value) == f"my.yaml: {phrase}"
+
+
+def test_verification_seeds_train_their_own_cpt_runs(demo_cfg):
+    from cptmix.config import cpt_seed, cpt_seeds, verify_seeds
+
+    def mutate(c):
+        c["design"]["verify"] = {"seeds": [7, 8]}
+        c["replicates"] = {"seeds": [1234, 1235], "scope": "sft"}
+
+    cfg = _broken(demo_cfg, _sweep(mutate))
+    check_config(cfg, schema=SCHEMA)
+    cfg = with_defaults(cfg)
+    assert verify_seeds(cfg) == [7, 8] and StudyConfig.from_dict(cfg).verify_seeds == (7, 8)
+    assert cpt_seeds(cfg) == [1234]
+    assert [cpt_seed(cfg, s) for s in (1234, 1235, 7, 8)] == [1234, 1234, 7, 8]
+    assert verify_seeds(with_defaults(demo_cfg)) == []  # no design block
+
+
+def test_megatron_seed_limits_cover_verification_seeds(demo_cfg):
+    def mutate(c):
+        _megatron()(c)
+        c["design"]["verify"] = {"seeds": [TORCH_LIMIT + 1]}
+
+    with pytest.raises(ConfigError, match=r"design.verify.seeds\[0\]: seed \d+ is over"):
+        check_config(_broken(demo_cfg, _sweep(mutate)), schema=SCHEMA)
+
+
 def test_megatron_seed_limits_are_the_limits(demo_cfg):
     check_config(_broken(demo_cfg, _megatron(seed=2**32 - 1)), schema=SCHEMA)
     check_config(_broken(demo_cfg, _megatron(replicates={"seeds": [TORCH_LIMIT]})), schema=SCHEMA)

@@ -196,6 +196,29 @@ def test_cptmix_plan_costs_the_sweep_next_to_the_declared_runs(capsys):
     assert "total declared" in out and "total design" in out
 
 
+def test_cptmix_plan_costs_the_verification_runs():
+    """design.verify.seeds: the proposal trains one more run per seed; the best anchor, known
+    only later, is costed as the costliest declared mixture (an upper bound)."""
+    from cptmix.plan import VERIFY_ROW, plan_study
+
+    cfg, _ = load_configs([ROOT / "config" / "paper.yaml", ROOT / "config" / "paper_sweep.yaml"])
+    plain = plan_study(cfg).set_index("mixture")
+    cfg["design"]["verify"] = {"seeds": [11, 12, 13]}
+    plan = plan_study(cfg).set_index("mixture")
+    runs = plain.loc["proposed", "runs"]
+    assert plan.loc["proposed", "runs"] == runs + 3
+    assert plan.loc["proposed", "flops"] == pytest.approx(plain.loc["proposed", "flops"]
+                                                          / runs * (runs + 3))
+    costliest = plain.loc[list(cfg["mixtures"]), "flops"].idxmax()
+    assert plan.loc[VERIFY_ROW, "runs"] == 3
+    assert plan.loc[VERIFY_ROW, "flops"] == pytest.approx(
+        3 * plain.loc[costliest, "flops"] / plain.loc[costliest, "runs"])
+    assert plan.loc["total", "flops"] == pytest.approx(
+        plain.loc["total", "flops"] + plan.loc[VERIFY_ROW, "flops"]
+        + plan.loc["proposed", "flops"] - plain.loc["proposed", "flops"])
+    assert VERIFY_ROW not in plain.index
+
+
 # --- a tiny sweep through the whole workflow ----------------------------------------------------
 
 @pytest.mark.slow
@@ -206,6 +229,8 @@ def test_tiny_sweep_plans_only_the_designed_chains(tiny_sweep):
     assert jobs["train_sft"] == 2 * 5 and jobs["evaluate_model"] == 2 * 5  # 2 SFT seeds
     assert jobs["fit_surrogate"] == 1 and jobs["verify_proposal"] == 1
     assert jobs["sweep_power"] == 1  # power by sweep size
+    # design.verify.seeds: the reference is a checkpoint; what it trains is planned after it
+    assert jobs["choose_reference"] == 1
     assert "pretrain_base" not in jobs and "count_source" not in jobs  # the study's, reused
     assert "Nothing to be done" in again  # a rerun is a no-op
 
@@ -236,6 +261,21 @@ def test_tiny_sweep_realises_trains_proposes_and_verifies(tiny_sweep):
     assert ver["best_design_point"] in shares and ver["beats_best_design_point"] in ("yes", "no")
     assert ver["test"].startswith("two-way seed x item")
     summary = (work / "results/analysis/design/verification.md").read_text()
+    # design.verify.seeds [1236]: the best anchor and the proposal reseeded, CPT included
+    reference = json.loads((work / "results/analysis/design/reference.json").read_text())
+    assert reference["best_anchor"] == ver["best_anchor"]
+    table = pd.read_csv(work / "results/analysis/design/verification.tsv", sep="\t")
+    assert table["replicate_scope"].tolist() == ["sft", "full"]
+    assert table["seeds"].tolist() == ["1234,1235", "1234,1236"]
+    for model in ("proposed", ver["best_anchor"]):
+        info = json.loads((work / f"results/models/cpt/{model}/seed-1236/training.json")
+                          .read_text())
+        assert info["seed"] == 1236
+        assert (work / f"results/eval/{model}/seed-1236/items.tsv").exists()
+    assert (work / "results/eval/base/seed-1236/scores.tsv").exists()
+    assert not (work / "results/models/cpt/EnJa-Base/seed-1236").exists() or (
+        ver["best_anchor"] == "EnJa-Base")  # only the chosen anchor is reseeded
+    assert "## CPT reseeded (design.verify.seeds)" in summary
     # one CPT run per mixture (the tests' scope sft): the verdict is about SFT noise only
     assert ver["replicate_scope"] == "sft" and "SFT-seed noise floor" in summary
     assert "may still be a CPT reseed" in summary

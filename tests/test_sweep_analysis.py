@@ -210,3 +210,97 @@ def test_the_verification_refuses_an_unknown_replicate_scope(tmp_path):
                          out_summary=tmp_path / "s.md", anchor_budget={"tokens": 1},
                          proxy_budget=1, replicate_scope="cpt")
     assert not (tmp_path / "t.tsv").exists()
+
+
+# --- the verification over independent CPT runs (design.verify.seeds) --------------------------
+
+@pytest.fixture(scope="module")
+def verify_world(tmp_path_factory):
+    from replicate_world import DEMO_DESIGN, write_world
+
+    root = tmp_path_factory.mktemp("verify")
+    design = {**DEMO_DESIGN, "proposed": {"ja_base": 1.0, "pmc_ja_mt": 1.0, "textbooks": 1.0}}
+    effects = {f"T{k:02d}-{c}": {"pmc_ja_mt": 0.8, "textbooks": 0.4}
+               for k, c in [(1, "MT"), (2, "NER"), (3, "DC"), (5, "MCQA")]}
+    w = write_world(root, seeds=(1234, 1235, 1236, 1237), effects=effects, design=design)
+    proposal = root / "proposal.json"
+    proposal.write_text(json.dumps({"predicted": 0.0, "interval": {"lower": -1.0, "upper": 1.0},
+                                    "objective": {"ja_average": 1.0}, "metric": "continuous",
+                                    "model": "linear", "claim": True}))
+    return root, w, proposal
+
+
+def _at(files, models, seeds):
+    return {m: {s: files[m][s] for s in seeds} for m in models}
+
+
+def test_choose_reference_picks_what_the_verification_calls_the_best_anchor(verify_world):
+    from cptmix.analyze.sweep import choose_reference, run_verification
+
+    root, w, proposal = verify_world
+    anchors = [m for m in w["scores"] if m not in ("base", "proposed")]
+    replicate = (1234, 1235)
+    best = choose_reference(_at(w["scores"], ["base", *anchors], replicate),
+                            _at(w["items"], ["base", *anchors], replicate), anchors,
+                            {"ja_average": 1.0}, "continuous", root / "reference.json")
+    ref = json.loads((root / "reference.json").read_text())
+    assert ref["best_anchor"] == best and ref["seeds"] == [1234, 1235]
+    assert max(ref["anchors"], key=ref["anchors"].get) == best
+    # by hand: a seed's objective is the weighted mean of its Japanese tasks' item means
+    tasks = pd.read_csv(w["scores"]["base"][1234], sep="\t")
+    ja = tasks.loc[tasks["language"] == "Japanese", "task"].tolist()
+
+    def objective(model, seed):
+        t = pd.read_csv(w["items"][model][seed], sep="\t")
+        return float(np.mean([t.loc[t.task == k, "item_continuous"].mean() for k in ja]))
+
+    assert ref["anchors"][best] == pytest.approx(np.mean([objective(best, s)
+                                                          for s in replicate]), abs=1e-9)
+    units = (1234, 1236, 1237)
+    models = ["base", "proposed", *anchors]
+    result = run_verification(
+        proposal, _at(w["scores"], models, replicate), _at(w["items"], models, replicate),
+        anchors, out_table=root / "verification.tsv", out_summary=root / "verification.md",
+        anchor_budget={"tokens": 1}, proxy_budget=1, replicate_scope="sft",
+        reference_json=root / "reference.json",
+        reseeded_scores=_at(w["scores"], ["base", "proposed", best], units),
+        reseeded_items=_at(w["items"], ["base", "proposed", best], units))
+    assert result["best_anchor"] == best
+    table = pd.read_csv(root / "verification.tsv", sep="\t")
+    assert table["replicate_scope"].tolist() == ["sft", "full"]
+    assert table["seeds"].tolist() == ["1234,1235", "1234,1236,1237"]
+    row = table.iloc[1]
+    assert row["best_anchor"] == best and row["n_seeds"] == 3
+    diffs = [objective("proposed", s) - objective(best, s) for s in units]
+    assert row["diff"] == pytest.approx(np.mean(diffs), abs=1e-6)
+    assert row["measured_mean"] == pytest.approx(np.mean([objective("proposed", s)
+                                                          for s in units]), abs=1e-6)
+    assert row["test"].startswith("two-way seed x item") and row["diff_df"] > 0
+    summary = (root / "verification.md").read_text()
+    assert "## CPT reseeded (design.verify.seeds)" in summary
+    assert "once per seed 1234, 1236, 1237: 3 independent CPT runs each" in summary
+
+
+def test_the_verification_refuses_a_reference_that_is_not_the_best_anchor(verify_world,
+                                                                        tmp_path):
+    from cptmix.analyze.sweep import choose_reference, run_verification
+
+    _root, w, proposal = verify_world
+    anchors = [m for m in w["scores"] if m not in ("base", "proposed")]
+    best = choose_reference(_at(w["scores"], ["base", *anchors], (1234, 1235)),
+                            _at(w["items"], ["base", *anchors], (1234, 1235)), anchors,
+                            {"ja_average": 1.0}, "continuous", tmp_path / "chosen.json")
+    other = next(a for a in anchors if a != best)
+    bad = tmp_path / "reference.json"
+    bad.write_text(json.dumps({"best_anchor": other, "objective": {"ja_average": 1.0},
+                               "metric": "continuous"}))
+    models = ["base", "proposed", *anchors]
+    seeds = (1234, 1235)
+    with pytest.raises(ValueError, match=r"reference.json: field best_anchor: '"):
+        run_verification(proposal, _at(w["scores"], models, seeds),
+                         _at(w["items"], models, seeds), anchors,
+                         out_table=tmp_path / "t.tsv", out_summary=tmp_path / "s.md",
+                         anchor_budget={"tokens": 1}, proxy_budget=1, reference_json=bad,
+                         reseeded_scores=_at(w["scores"], ["base", "proposed", other], seeds),
+                         reseeded_items=_at(w["items"], ["base", "proposed", other], seeds))
+    assert not (tmp_path / "t.tsv").exists()

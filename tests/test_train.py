@@ -2,6 +2,7 @@
 
 import json
 import logging
+import math
 import runpy
 import subprocess
 import sys
@@ -83,6 +84,51 @@ def test_sft_runs_and_is_deterministic(setup):
     assert all(torch.equal(a[k], b[k]) for k in a)
     base = load_file(str(d / "base" / "model.safetensors"))
     assert not all(torch.equal(a[k], base[k]) for k in a)
+
+
+def _linear_output_dtypes(model, hp):
+    """The dtypes of every Linear layer's output during one `train_step` in `hp`."""
+    seen = set()
+    hooks = [m.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype))
+             for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    x = torch.randint(3, 100, (2, 16))
+    loss = hf_backend.train_step(model, hf_backend.make_optimizer(model, hp),
+                                 {"input_ids": x, "labels": x}, hp)
+    for h in hooks:
+        h.remove()
+    return seen, loss
+
+
+@pytest.mark.parametrize("precision, dtype", [("bf16", torch.bfloat16), ("fp32", torch.float32)])
+def test_precision_sets_the_compute_dtype_and_keeps_fp32_weights(setup, precision, dtype):
+    d, _, _ = setup
+    model = hf_backend.load_model(d / "base")
+    seen, loss = _linear_output_dtypes(model, {**HP, "precision": precision})
+    assert seen == {dtype} and math.isfinite(loss)
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
+def test_the_hf_backend_refuses_fp16():
+    with pytest.raises(ValueError, match="precision 'fp16': the hf backend trains in fp32 or bf16"):
+        hf_backend.autocast({"precision": "fp16"})
+
+
+def test_bf16_eager_cpt_is_deterministic_saves_fp32_and_differs_from_fp32(setup, tmp_path):
+    d, corpus, _ = setup
+    runs = {}
+    for name, extra in [("a", {"precision": "bf16", "attention": "eager"}),
+                        ("b", {"precision": "bf16", "attention": "eager"}),
+                        ("fp32", {"precision": "fp32"})]:
+        continual_pretrain(d / "base", [corpus], tmp_path / name, {**HP, **extra}, seed=2)
+        runs[name] = load_file(str(tmp_path / name / "model.safetensors"))
+    assert all(torch.equal(runs["a"][k], runs["b"][k]) for k in runs["a"])
+    assert not all(torch.equal(runs["a"][k], runs["fp32"][k]) for k in runs["a"])
+    assert {t.dtype for t in runs["a"].values()} == {torch.float32}
+    # the attention used in training is not saved: the evaluation loads the model as it would
+    # any other (transformers' default attention)
+    assert "eager" not in (tmp_path / "a" / "config.json").read_text()
+    info = json.loads((tmp_path / "a" / "training.json").read_text())
+    assert info["hyperparameters"]["precision"] == "bf16"
 
 
 @pytest.mark.parametrize("budget, steps", [(1000, 8), (1024, 8), (1025, 9), (5000, 40)])

@@ -434,7 +434,8 @@ RESULT_PATHS = (
         "surrogate_cv.tsv", "surrogates.tsv", "runs.tsv", "proposal.json", "surrogate.md",
         "planted_sweep_check.tsv", "verification.tsv", "verification.md", "verification.png",
         "verification.svg", "power.tsv", "surrogate_power.tsv", "power.md", "power.png",
-        "power.svg")),
+        "power.svg", "reference.json")),
+    "results/logs/choose_reference/design.log", "results/benchmarks/choose_reference/design.tsv",
     "results/logs/fit_surrogate/design.log", "results/benchmarks/fit_surrogate/design.tsv",
     "results/logs/sweep_power/design.log", "results/benchmarks/sweep_power/design.tsv",
     "results/logs/verify_proposal/design.log", "results/benchmarks/verify_proposal/design.tsv",
@@ -572,6 +573,8 @@ def megatron_seed_problems(cfg: dict) -> list[str]:
         fields = [("replicates.n", max(replicate_seeds(cfg)))]
     else:
         fields = [("seed", seed)] if not problems else []
+    fields += [(f"design.verify.seeds[{i}]", s) for i, s in enumerate(
+        ((cfg.get("design") or {}).get("verify") or {}).get("seeds") or [])]
     for field, value in fields:
         if isinstance(value, int) and value > limit:
             problems.append(f"{field}: seed {value} is over {limit}: megatron-core seeds "
@@ -583,9 +586,8 @@ def megatron_seed_problems(cfg: dict) -> list[str]:
 def backend_hp_problems(cfg: dict) -> list[str]:
     """Training settings a phase's backend cannot honour: fp16 or flash_attention on the hf
     backend (it trains fp32 or bf16, with `attention`), `attention: eager` on megatron or NeMo
-    (they take flash_attention). The
-    phases: base_model.train (pre-training, always hf), train.cpt and design.proxy.train
-    (train.backend), train.sft (its own backend)."""
+    (they take flash_attention). The phases: base_model.train (pre-training, always hf),
+    train.cpt and design.proxy.train (train.backend), train.sft (its own backend)."""
     train = cfg.get("train") or {}
     phases = [("base_model.train", "hf", (cfg.get("base_model") or {}).get("train")),
               ("train.cpt", _phase_backend(train, "cpt"), train.get("cpt")),
@@ -627,6 +629,15 @@ def _replicate_problems(cfg: dict) -> list[str]:
     if duplicates:
         problems.append(f"replicates.seeds: duplicate seed(s) {duplicates}; each replicate "
                         "needs its own seed")
+    design = cfg.get("design") or {}
+    extra = (design.get("verify") or {}).get("seeds") or []
+    if extra and not design.get("propose", schema_default("design", "propose")):
+        problems.append("design.verify.seeds: there is no proposal to verify (design.propose "
+                        "is false)")
+    for i, s in enumerate(extra):
+        if s in seeds:
+            problems.append(f"design.verify.seeds[{i}]: {s} is a replicate seed; a "
+                            f"verification seed adds a CPT run, so it must be another seed")
     analysis = cfg.get("analysis") or {}
     if analysis.get("noise_floor") and len(set(seeds)) < 2:
         problems.append(f"analysis.noise_floor: a noise floor needs at least 2 seeds "
@@ -663,9 +674,29 @@ def replicate_scope(cfg: dict) -> str:
     return str((cfg.get("replicates") or {}).get("scope", schema_default("replicates", "scope")))
 
 
+def verify_seeds(cfg: dict) -> list[int]:
+    """design.verify.seeds: the CPT-reseeded replicates of the proposed mixture and the best
+    anchor (none without a design that proposes)."""
+    design = cfg.get("design") or {}
+    if not design or not design.get("propose", schema_default("design", "propose")):
+        return []
+    return [int(s) for s in (design.get("verify") or {}).get("seeds") or []]
+
+
 def cpt_seed(cfg: dict, seed: int) -> int:
-    """The seed of the CPT run that the SFT replicate `seed` starts from."""
-    return replicate_seeds(cfg)[0] if replicate_scope(cfg) == "sft" else int(seed)
+    """The seed of the CPT run that the SFT replicate `seed` starts from: under scope `sft`
+    the first replicate seed, except for a verification seed (design.verify.seeds), which
+    always trains its own CPT run."""
+    if replicate_scope(cfg) == "sft" and int(seed) not in verify_seeds(cfg):
+        return replicate_seeds(cfg)[0]
+    return int(seed)
+
+
+def cpt_seeds(cfg: dict) -> list[int]:
+    """The seeds of independent CPT runs among the replicates: the first seed under scope
+    `sft`, every replicate seed under `full`."""
+    seeds = replicate_seeds(cfg)
+    return seeds[:1] if replicate_scope(cfg) == "sft" else seeds
 
 
 def produced_by_workflow(path: str) -> bool:
@@ -1148,6 +1179,7 @@ class StudyConfig:
     seed: int
     seeds: tuple[int, ...]  # replicate seeds (replicates.seeds / n, else (seed,))
     replicate_scope: str
+    verify_seeds: tuple[int, ...]  # design.verify.seeds (empty: none, or no proposal)
     mixtures: Mapping[str, Mapping[str, float]]  # resolved: extends flattened
     parents: Mapping[str, str | None]  # mixture -> the mixture it extends
     world: Mapping[str, Any] | None  # the demo world; None for real corpora
@@ -1165,7 +1197,7 @@ class StudyConfig:
         cfg = with_defaults(cfg)
         return cls(
             seed=int(cfg["seed"]), seeds=tuple(replicate_seeds(cfg)),
-            replicate_scope=replicate_scope(cfg),
+            replicate_scope=replicate_scope(cfg), verify_seeds=tuple(verify_seeds(cfg)),
             mixtures=resolve_mixtures(cfg, where), parents=mixture_parents(cfg, where),
             world=cfg.get("world"),  # absent = no demo world
             corpus=CorpusConfig.from_dict(cfg.get("corpus")),

@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -98,3 +98,15 @@ def log_to(path: str | Path) -> None:
     sys.stderr = fh
     logging.basicConfig(level=logging.INFO, stream=fh, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def declared_paths(rule: str, paths: Mapping, declared: Iterable[str]
+                   ) -> dict[str, dict[int, str]]:
+    """A rule's {model: {seed: path}} from its params (seeds as keys of any type), checked
+    against the files the rule declares as inputs: a params path that is not an input (so
+    Snakemake would not wait for it) is an error naming `rule`."""
+    out = {str(m): {int(s): str(f) for s, f in per.items()} for m, per in paths.items()}
+    undeclared = {f for per in out.values() for f in per.values()} - set(map(str, declared))
+    if undeclared:
+        raise ValueError(f"{rule}: params name undeclared inputs {sorted(undeclared)}")
+    return out

@@ -17,7 +17,10 @@ Disk assumptions (megatron-core, bf16 with the distributed optimizer):
   seed (`replicates`; scope `sft`: one CPT run, SFT per seed); the base model's SFT adds one
   more per seed. A mixture's row counts all its replicates (`runs` CPT runs): FLOPs,
   GPU-hours and checkpoint disk add up over them, while `wall_hours` is one run's wall clock
-  (replicates are separate jobs that can run side by side). Indexed data = tokens × `token_bytes` (int32 ids: llm-jp-3's
+  (replicates are separate jobs that can run side by side). With `design.verify.seeds` the
+  proposal trains one more CPT and SFT run per verification seed, and so does the best anchor,
+  which is known only after the anchors' evaluations: its row (`verify-anchor`) costs them as
+  the costliest declared mixture's runs, an upper bound. Indexed data = tokens × `token_bytes` (int32 ids: llm-jp-3's
   99,487-token vocabulary does not fit uint16); each source is indexed once, in full, and
   shared by every mixture that blends it, so the total counts each source once.
 """
@@ -37,8 +40,11 @@ from cptmix.config import (
     replicate_scope,
     replicate_seeds,
     resolve_mixtures,
+    verify_seeds,
 )
 
+# design.verify.seeds: the best anchor's extra runs, costed as the costliest declared mixture's
+VERIFY_ROW = "verify-anchor"
 H100_BF16_DENSE_FLOPS = 989e12  # H100 SXM peak dense bf16 tensor-core FLOP/s
 RESUME_BYTES_PER_PARAM = 14     # bf16 weights 2 + fp32 master 4 + Adam m, v 4 + 4
 EXPORT_BYTES_PER_PARAM = 2      # bf16 safetensors
@@ -141,10 +147,22 @@ def plan_study(cfg: dict[str, Any], mfu: float = 0.4,
                      "indexed_GB": indexed})
     rows += _designed_rows(cfg, n_params, step_tokens, gpus, gpu_flops, mfu, cpt_runs, sft_runs,
                            per_run_ckpt, token_bytes)
+    n_verify = len(verify_seeds(cfg))
+    if n_verify and rows:
+        # design.verify.seeds: the best anchor is known only after the anchors' evaluations,
+        # so its extra runs are costed as the costliest declared mixture's (an upper bound)
+        declared = [r for r in rows if r["mixture"] in mixtures]
+        worst = max(declared, key=lambda r: r["flops"] / r["runs"])
+        per_run = {k: worst[k] / worst["runs"] for k in ("flops", "gpu_hours")}
+        rows.append({**worst, "mixture": VERIFY_ROW, "runs": n_verify,
+                     **{c: float("nan") for c in ("tokens_B", "ja_B", "en_B", "parallel_B")},
+                     "flops": per_run["flops"] * n_verify,
+                     "gpu_hours": per_run["gpu_hours"] * n_verify,
+                     "checkpoint_GB": 2 * n_verify * per_run_ckpt, "indexed_GB": 0.0})
     df = pd.DataFrame(rows)
     used = {s for fractions in mixtures.values() for s, f in fractions.items() if f > 0}
     used |= set(((cfg.get("design") or {}).get("sweep") or {}).get("sources") or [])
-    designed = df["mixture"].isin(_designed_names(cfg))
+    designed = df["mixture"].isin([*_designed_names(cfg), VERIFY_ROW])
     if designed.any():  # subtotals: the declared (full) runs vs the design's proxy runs
         for label, part in (("total declared", df[~designed]), ("total design", df[designed])):
             sub = part.drop(columns="mixture").sum(min_count=1)
@@ -153,7 +171,6 @@ def plan_study(cfg: dict[str, Any], mfu: float = 0.4,
             sub["indexed_GB"] = float("nan")  # sources shared: counted once, in `total`
             rows.append({"mixture": label, **sub.to_dict()})
         df = pd.DataFrame(rows)
-        designed = df["mixture"].isin(_designed_names(cfg))
     df_runs = df[~df["mixture"].str.startswith("total")]
     total = df_runs.drop(columns="mixture").sum(min_count=1)
     total["gpus"] = gpus
@@ -208,8 +225,13 @@ def _designed_rows(cfg, n_params, step_tokens, gpus, gpu_flops, mfu, cpt_runs, s
         rows.append({"mixture": name, "tokens_B": sum(unique.values()) / 1e9,
                      **{f"{lang}_B": by_lang[lang] / 1e9 for lang in LANGS}, **common})
     if PROPOSED in _designed_names(cfg):
+        n_verify = len(verify_seeds(cfg))  # design.verify.seeds: one more CPT + SFT run each
         rows.append({"mixture": PROPOSED, "tokens_B": float("nan"),
-                     **{f"{lang}_B": float("nan") for lang in LANGS}, **common})
+                     **{f"{lang}_B": float("nan") for lang in LANGS}, **common,
+                     "runs": cpt_runs + n_verify, "flops": flops / cpt_runs * (
+                         cpt_runs + n_verify),
+                     "gpu_hours": gpu_hours / cpt_runs * (cpt_runs + n_verify),
+                     "checkpoint_GB": (cpt_runs + sft_runs + 2 * n_verify) * per_run_ckpt})
     return rows
 
 

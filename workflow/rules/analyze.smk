@@ -158,12 +158,46 @@ if SWEEP_SPEC:
             "../scripts/sweep_power.py"
 
 
+if VERIFY_SEEDS:
+
+    # design.verify.seeds: which anchor the proposal is verified against (the best by the
+    # objective over the replicate seeds), known once the anchors are evaluated; a checkpoint,
+    # so that the workflow then trains that anchor (and the proposal) at the verification seeds.
+    checkpoint choose_reference:
+        input:
+            scores=[p for per in anchor_eval_paths("scores.tsv").values() for p in per.values()],
+            item_scores=[p for per in anchor_eval_paths("items.tsv").values()
+                         for p in per.values()],
+        output:
+            REFERENCE,
+        params:
+            score_files=anchor_eval_paths("scores.tsv"),
+            item_files=anchor_eval_paths("items.tsv"),
+            anchors=list(DECLARED),
+            objective=config["design"]["objective"]["targets"],
+            metric=config["design"]["objective"]["metric"],
+        log:
+            "results/logs/choose_reference/design.log",
+        benchmark:
+            "results/benchmarks/choose_reference/design.tsv"
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=10,
+        conda:
+            "../../envs/analyze.yaml"
+        script:
+            "../scripts/choose_reference.py"
+
+
 if PROPOSE:
 
     # The proposal, trained and evaluated like any mixture: predicted vs measured, and
-    # whether it beats the best anchor by more than the noise floor (paired over seeds).
+    # whether it beats the best anchor by more than the noise floor (paired over seeds); with
+    # design.verify.seeds also over independent CPT runs of both.
     rule verify_proposal:
         input:
+            unpack(verify_inputs),
             proposal=PROPOSAL,
             realised=REALISED.format(mixture="proposed"),
             scores=eval_files("scores.tsv"),
@@ -189,6 +223,8 @@ if PROPOSE:
             anchor_budget=STUDY.token_budget,
             proxy_budget=SWEEP_SPEC.token_budget,  # PROPOSE: a design block exists
             replicate_scope=SCOPE,  # which noise the seeds measure
+            verify_units=VERIFY_UNITS,  # design.verify.seeds: independent CPT runs' seeds
+            eval_dir=lambda wildcards: EVAL_DIR,  # a pattern: not expanded by Snakemake
         log:
             "results/logs/verify_proposal/design.log",
         benchmark:

@@ -16,6 +16,7 @@ from cptmix.config import (
     missing_inputs,
     selected_tasks,
 )
+from cptmix.analyze.sweep import reference_anchor
 from cptmix.corpus.ledger import ledger_tokens
 from cptmix.corpus.realise import read_realised, trainable_fractions
 from cptmix.corpus.sources import source_shards
@@ -80,6 +81,10 @@ MODELS = ["base", *MIXTURES]  # "base" = the model before CPT, shared by all mix
 SEEDS = list(STUDY.seeds)
 SCOPE = STUDY.replicate_scope
 CPT_SEEDS = SEEDS[:1] if SCOPE == "sft" else SEEDS
+# design.verify.seeds: the proposal and the best anchor (and base+SFT) trained once more per
+# seed, CPT included, so that the verification also compares independent CPT runs.
+VERIFY_SEEDS = list(STUDY.verify_seeds)
+VERIFY_UNITS = [*CPT_SEEDS, *VERIFY_SEEDS] if VERIFY_SEEDS else []  # one CPT run per seed
 METRICS = list(STUDY.analysis.metrics)
 SOURCES = list(config["sources"])
 # source -> shard -> its files: globs are expanded now, so each shard is one counting/indexing
@@ -113,7 +118,7 @@ wildcard_constraints:
     model=_alternatives(MODELS),
     translation=_alternatives(TRANSLATIONS) or "(?!)",
     parallel=_alternatives(PARALLEL) or "(?!)",
-    seed=_alternatives(str(s) for s in SEEDS),
+    seed=_alternatives(str(s) for s in [*SEEDS, *VERIFY_SEEDS]),
     metric=_alternatives(METRICS),
 
 
@@ -379,6 +384,29 @@ def sweep_eval_paths(name):
     surrogate's runs)."""
     paths = eval_paths(name)
     return {m: paths[m] for m in ["base", *SWEEP, *DESIGN_ANCHORS]}
+
+
+REFERENCE = "results/analysis/design/reference.json"  # choose_reference: the verified anchor
+
+
+def verify_inputs(wildcards):
+    """verify_proposal's inputs for design.verify.seeds: choose_reference's choice (a
+    checkpoint) and the evaluations of base, proposed and the chosen anchor at the
+    verification seeds (none without verification seeds)."""
+    if not VERIFY_SEEDS:
+        return {}
+    reference = reference_anchor(checkpoints.choose_reference.get().output[0])
+    paths = {name: [f"{EVAL_DIR.format(model=m, seed=s)}/{name}"
+                    for m in ("base", PROPOSED, reference) for s in VERIFY_SEEDS]
+             for name in ("scores.tsv", "items.tsv")}
+    return {"reference": REFERENCE, "verify_scores": paths["scores.tsv"],
+            "verify_items": paths["items.tsv"]}
+
+
+def anchor_eval_paths(name):
+    """{model: {seed: path}} of base and the declared mixtures (choose_reference's inputs)."""
+    paths = eval_paths(name)
+    return {m: paths[m] for m in ["base", *DECLARED]}
 
 
 def sweep_inputs(wildcards):

@@ -5,25 +5,31 @@ Reads by name: params.score_files / params.item_files ({model: {seed: path}}: th
 input.scores / input.item_scores declare), params.anchors (the declared mixtures),
 params.anchor_budget (corpus.token_budget or train.cpt.epochs passes), params.proxy_budget
 (design.sweep.token_budget), params.design_points (the sweep's mixtures: the best of them is a
-second reference), params.replicate_scope (replicates.scope: which noise the seeds measure)."""
-from cptmix.analyze.sweep import run_verification
-from cptmix.io import log_to
+second reference), params.replicate_scope (replicates.scope: which noise the seeds measure).
+With design.verify.seeds (params.verify_units: the independent CPT runs' seeds,
+params.eval_dir: the evaluation directory pattern): input.reference (choose_reference's
+choice) and the evaluations of base, proposed and that anchor at those seeds, which
+input.scores / input.verify_scores (and the items) declare."""
+from cptmix.analyze.sweep import reseeded_paths, run_verification
+from cptmix.io import declared_paths, log_to
 
 sm = snakemake  # noqa: F821 - injected by the script directive
 log_to(sm.log[0])
-
-
-def by_name(paths, declared):
-    out = {m: {int(s): p for s, p in per.items()} for m, per in paths.items()}
-    missing = {p for per in out.values() for p in per.values()} - set(declared)
-    if missing:
-        raise ValueError(f"verify_proposal: params name undeclared inputs {sorted(missing)}")
-    return out
-
-
-run_verification(sm.input.proposal, by_name(sm.params.score_files, sm.input.scores),
-                 by_name(sm.params.item_files, sm.input.item_scores), list(sm.params.anchors),
-                 out_table=sm.output.table, out_summary=sm.output.summary,
-                 anchor_budget=sm.params.anchor_budget, proxy_budget=sm.params.proxy_budget,
+reseeded = {}
+if sm.params.verify_units:
+    scores = [*sm.input.scores, *sm.input.verify_scores]
+    items = [*sm.input.item_scores, *sm.input.verify_items]
+    reseeded = {
+        "reference_json": sm.input.reference,
+        "reseeded_scores": declared_paths("verify_proposal", reseeded_paths(
+            sm.input.reference, sm.params.eval_dir, sm.params.verify_units, "scores.tsv"), scores),
+        "reseeded_items": declared_paths("verify_proposal", reseeded_paths(
+            sm.input.reference, sm.params.eval_dir, sm.params.verify_units, "items.tsv"), items)}
+run_verification(sm.input.proposal,
+                 declared_paths("verify_proposal", sm.params.score_files, sm.input.scores),
+                 declared_paths("verify_proposal", sm.params.item_files, sm.input.item_scores),
+                 list(sm.params.anchors), out_table=sm.output.table,
+                 out_summary=sm.output.summary, anchor_budget=sm.params.anchor_budget,
+                 proxy_budget=sm.params.proxy_budget,
                  design_points=list(sm.params.design_points), out_figure=sm.output.figure,
-                 replicate_scope=sm.params.replicate_scope)
+                 replicate_scope=sm.params.replicate_scope, **reseeded)

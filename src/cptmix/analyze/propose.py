@@ -410,6 +410,17 @@ def _seed_map(values: Mapping, what: str) -> dict[int, float]:
     return out
 
 
+def seed_mean(per_seed: Mapping) -> float:
+    """A mixture's objective: the mean over its seeds' values."""
+    return float(np.mean(list(per_seed.values())))
+
+
+def best_mixture(means: Mapping[str, float]) -> str:
+    """The mixture with the highest mean; a tie goes to the first listed."""
+    order = list(means)
+    return max(order, key=lambda a: (means[a], -order.index(a)))
+
+
 def verify_proposal(predicted: float, interval: Sequence | Mapping | None,
                     measured_per_seed: Mapping, anchors_per_seed: Mapping[str, Mapping], *,
                     measured_items: np.ndarray | None = None,
@@ -441,8 +452,8 @@ def verify_proposal(predicted: float, interval: Sequence | Mapping | None,
     n_s = len(m)
     mean = float(m.mean())
     se = float(m.std(ddof=1) / math.sqrt(n_s)) if n_s >= 2 else float("nan")
-    anchor_means = {a: float(np.mean(list(v.values()))) for a, v in anchors.items()}
-    best = max(anchor_means, key=lambda a: (anchor_means[a], -list(anchors).index(a)))
+    anchor_means = {a: seed_mean(v) for a, v in anchors.items()}
+    best = best_mixture(anchor_means)
     b = anchors[best]
     note = ""
     if set(b) == set(seeds):

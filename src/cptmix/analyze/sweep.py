@@ -239,12 +239,12 @@ def declared_score_files(rule: str, score_files: Mapping, anchor_ledgers: Mappin
     """A design rule's {model: {seed: scores.tsv}} from its params (`score_files`: seeds as
     keys of any type), checked against the files the rule declares as inputs: a params path
     that is not an input (so Snakemake would not wait for it) is an error naming `rule`."""
-    scores = {m: {int(s): p for s, p in per.items()} for m, per in score_files.items()}
-    undeclared = ({p for per in scores.values() for p in per.values()} - set(input_scores)) | (
-        set(anchor_ledgers.values()) - set(input_ledgers))
+    from cptmix.io import declared_paths
+
+    undeclared = set(anchor_ledgers.values()) - set(input_ledgers)
     if undeclared:
         raise ValueError(f"{rule}: params name undeclared inputs {sorted(undeclared)}")
-    return scores
+    return declared_paths(rule, score_files, input_scores)
 
 
 def runs_for(scores: Mapping[str, Mapping[int, str | os.PathLike]], models: Sequence[str],
@@ -426,6 +426,80 @@ def budget_note(anchor_budget: Mapping[str, float], proxy_budget: int) -> str:
             "(design.sweep.token_budget): the comparison is not at equal budget.")
 
 
+def _objective_seed_means(scores: Mapping, items: Mapping, models: Sequence[str],
+                          objective: Mapping[str, float], metric: str
+                          ) -> tuple[dict[str, np.ndarray], list[int]]:
+    """{model: (S, N) objective items} of `models` (base is read too: the files' reference)
+    and the seeds, from {model: {seed: path}} maps."""
+    names = ["base", *[m for m in models if m != "base"]]
+    data = load_replicates({m: scores[m] for m in names}, {m: items[m] for m in names},
+                           metric=metric)
+    weights = task_weights(objective, data.tasks)
+    return {m: _objective_items(data, m, weights) for m in names[1:]}, list(data.seeds)
+
+
+def choose_reference(scores: Mapping[str, Mapping[int, str | os.PathLike]],
+                     items: Mapping[str, Mapping[int, str | os.PathLike]],
+                     anchors: Sequence[str], objective: Mapping[str, float], metric: str,
+                     out: str | os.PathLike) -> str:
+    """choose_reference's job (design.verify.seeds): the anchor the proposal will be verified
+    against, chosen as verify_proposal chooses its best anchor (highest objective, the mean
+    over the replicate seeds of each seed's item mean; ties to the first), written to `out`
+    (JSON: the choice, every anchor's objective, the seeds, metric and objective) so that
+    the workflow trains that anchor at the verification seeds. Returns the anchor."""
+    from cptmix.analyze.propose import best_mixture, seed_mean
+    from cptmix.io import write_json
+
+    if not anchors:
+        raise ValueError("anchors: no declared mixture to verify the proposal against")
+    items_of, seeds = _objective_seed_means(scores, items, anchors, objective, metric)
+    means = {a: seed_mean({s: float(items_of[a][i].mean()) for i, s in enumerate(seeds)})
+             for a in anchors}
+    best = best_mixture(means)
+    write_json(out, {"best_anchor": best, "anchors": means, "seeds": seeds, "metric": metric,
+                     "objective": dict(objective)})
+    return best
+
+
+def reference_anchor(reference_json: str | os.PathLike) -> str:
+    """The anchor choose_reference chose (its JSON's best_anchor)."""
+    ref = json.loads(Path(reference_json).read_text(encoding="utf-8")).get("best_anchor")
+    if not isinstance(ref, str) or not ref:
+        raise ValueError(f"{reference_json}: field best_anchor: expected a mixture name, "
+                         f"got {ref!r}")
+    return ref
+
+
+def reseeded_paths(reference_json: str | os.PathLike, eval_dir: str, seeds: Sequence[int],
+                   name: str) -> dict[str, dict[int, str]]:
+    """{model: {seed: path}} of one evaluation file (`name`) of base, proposed and the chosen
+    anchor at `seeds` (the CPT-reseeded verification's runs); `eval_dir`: the evaluation
+    directory pattern with {model} and {seed}."""
+    models = ["base", "proposed", reference_anchor(reference_json)]
+    return {m: {int(s): f"{eval_dir.format(model=m, seed=s)}/{name}" for s in seeds}
+            for m in models}
+
+
+_ROW_KEYS = ("metric", "model", "claim", "predicted", "measured_mean", "measured_se", "n_seeds",
+             "error", "inside_interval", "best_anchor", "best_anchor_mean", "diff", "diff_se",
+             "diff_df", "diff_p", "mdd", "clears_noise_floor", "beats_best_anchor", "test")
+
+
+def _reseeded_line(r: Mapping) -> str:
+    """The summary's verdict over independent CPT runs (design.verify.seeds)."""
+    verb = "beats" if r["beats_best_anchor"] == "yes" else "does not beat"
+    return (f"The proposal and {r['best_anchor']} (the best anchor above) trained, CPT and "
+            f"SFT, once per seed {', '.join(map(str, r['seeds']))}: {len(r['seeds'])} "
+            f"independent CPT runs each. Proposed {_fmt(r['measured_mean'])} ± "
+            f"{_fmt(r['measured_se'])} (inside the interval: "
+            f"{'yes' if r['inside_interval'] else 'no'}), {r['best_anchor']} "
+            f"{_fmt(r['best_anchor_mean'])}; proposed − it = {_fmt(r['diff'])} ± "
+            f"{_fmt(r['diff_se'])} (df {_fmt(r['diff_df'], '.1f')}, p "
+            f"{_fmt(r['diff_p'], '.3g')}, {r['test']}; minimum detectable difference "
+            f"{_fmt(r['mdd'])}): the proposal {verb} the best anchor beyond the noise floor of "
+            f"a reseeded mixture (CPT and SFT noise).")
+
+
 def run_verification(proposal_json: str | os.PathLike,
                      scores: Mapping[str, Mapping[int, str | os.PathLike]],
                      items: Mapping[str, Mapping[int, str | os.PathLike]],
@@ -433,7 +507,10 @@ def run_verification(proposal_json: str | os.PathLike,
                      out_summary: str | os.PathLike, anchor_budget: Mapping[str, float],
                      proxy_budget: int, design_points: Sequence[str] = (),
                      out_figure: str | os.PathLike | None = None,
-                     replicate_scope: str = "full") -> dict:
+                     replicate_scope: str = "full",
+                     reference_json: str | os.PathLike | None = None,
+                     reseeded_scores: Mapping | None = None,
+                     reseeded_items: Mapping | None = None) -> dict:
     """verify_proposal's job: the proposed mixture's measured objective (per seed) vs the
     prediction and vs the best anchor (declared mixture), with the two-way seed x item test
     on the objective's items. `scores`/`items`: {model: {seed: path}} with base first and at
@@ -445,7 +522,13 @@ def run_verification(proposal_json: str | os.PathLike,
     prediction (`figures.proposal_chart`). `replicate_scope` (replicates.scope) says which
     noise the seeds measure: under "sft" every mixture has one CPT run, so the test's seeds
     hold SFT noise only and its verdict is about those CPT runs, not the mixtures; the table
-    and the summary say so."""
+    and the summary say so.
+
+    With design.verify.seeds: `reference_json` (choose_reference's choice, which must be the
+    best anchor found here) and `reseeded_scores`/`reseeded_items`, {model: {seed: path}} of
+    base, proposed and that anchor over independent CPT runs (the replicates' CPT seeds and
+    the verification seeds): proposed − it is tested again over those seeds, a second row of
+    the table (replicate_scope `full`) and a section of the summary."""
     from cptmix.analyze.propose import verify_proposal
     from cptmix.analyze.replicates import REPLICATE_SCOPES
     from cptmix.io import write_text, write_tsv
@@ -454,26 +537,42 @@ def run_verification(proposal_json: str | os.PathLike,
         raise ValueError(f"replicate_scope: {replicate_scope!r} is not one of "
                          f"{', '.join(REPLICATE_SCOPES)}")
 
+    if (reference_json is None) != (reseeded_scores is None) or (
+            reseeded_scores is None) != (reseeded_items is None):
+        raise ValueError("reference_json, reseeded_scores and reseeded_items go together")
     proposal = json.loads(Path(proposal_json).read_text(encoding="utf-8"))
     metric = proposal.get("metric") or "continuous"
-    models = ["base", "proposed", *anchors, *design_points]
-    data = load_replicates({m: scores[m] for m in models}, {m: items[m] for m in models},
-                           metric=metric)
-    weights = task_weights(proposal["objective"], data.tasks)
-    items_of = {m: _objective_items(data, m, weights) for m in models[1:]}  # all but base
-    measured_items = items_of["proposed"]
-    seeds = list(data.seeds)
-    measured = {s: float(measured_items[i].mean()) for i, s in enumerate(seeds)}
+    items_of, seeds = _objective_seed_means(scores, items,
+                                            ["proposed", *anchors, *design_points],
+                                            proposal["objective"], metric)
 
-    def against(others: Sequence[str]) -> dict:
-        other_items = {a: items_of[a] for a in others}
+    def against(others: Sequence[str], items_of=items_of, seeds=seeds) -> dict:
+        def per_seed(m):
+            return {s: float(items_of[m][i].mean()) for i, s in enumerate(seeds)}
         return verify_proposal(
-            proposal["predicted"], proposal["interval"], measured,
-            {a: {s: float(other_items[a][i].mean()) for i, s in enumerate(seeds)}
-             for a in others},
-            measured_items=measured_items, anchor_items=other_items)
+            proposal["predicted"], proposal["interval"], per_seed("proposed"),
+            {a: per_seed(a) for a in others}, measured_items=items_of["proposed"],
+            anchor_items={a: items_of[a] for a in others})
 
     result = against(anchors)
+    reseeded = None
+    if reference_json is not None:
+        reference = json.loads(Path(reference_json).read_text(encoding="utf-8"))
+        chosen = reference.get("best_anchor")
+        if chosen != result["best_anchor"]:
+            raise ValueError(f"{reference_json}: field best_anchor: {chosen!r}, but the "
+                             f"anchors' evaluations rank {result['best_anchor']!r} first "
+                             f"(changed since choose_reference ran?)")
+        if reference.get("objective") != dict(proposal["objective"]) or reference.get(
+                "metric") != metric:
+            raise ValueError(f"{reference_json}: fields objective/metric differ from "
+                             f"{proposal_json}'s ({proposal['objective']}, {metric})")
+        r_items, r_seeds = _objective_seed_means(reseeded_scores, reseeded_items,
+                                                 ["proposed", chosen], proposal["objective"],
+                                                 metric)
+        reseeded = against([chosen], r_items, r_seeds)
+        reseeded.update(seeds=r_seeds, model=proposal["model"], claim=proposal["claim"],
+                        metric=metric)
     if design_points:
         best = against(design_points)
         result["design_point"] = {
@@ -482,11 +581,7 @@ def run_verification(proposal_json: str | os.PathLike,
             "beats": best["beats_best_anchor"]}
     result.update(model=proposal["model"], claim=proposal["claim"], metric=metric,
                   objective=proposal["objective"])
-    row = {k: result[k] for k in ("metric", "model", "claim", "predicted", "measured_mean",
-                                  "measured_se", "n_seeds", "error", "inside_interval",
-                                  "best_anchor", "best_anchor_mean", "diff", "diff_se",
-                                  "diff_df", "diff_p", "mdd", "clears_noise_floor",
-                                  "beats_best_anchor", "test")}
+    row = {k: result[k] for k in _ROW_KEYS}
     row["interval_lower"] = result["interval"]["lower"]
     row["interval_upper"] = result["interval"]["upper"]
     point = result.get("design_point")
@@ -495,7 +590,14 @@ def run_verification(proposal_json: str | os.PathLike,
                    design_point_diff=point["diff"], design_point_diff_se=point["se"],
                    design_point_diff_p=point["p"], beats_best_design_point=point["beats"])
     row["replicate_scope"] = replicate_scope
-    write_tsv(out_table, pd.DataFrame([row]), float_format="%.6f")
+    row["seeds"] = ",".join(map(str, seeds))
+    rows = [row]
+    if reseeded is not None:
+        rows.append({**{k: reseeded[k] for k in _ROW_KEYS}, "replicate_scope": "full",
+                     "seeds": ",".join(map(str, reseeded["seeds"])),
+                     "interval_lower": reseeded["interval"]["lower"],
+                     "interval_upper": reseeded["interval"]["upper"]})
+    write_tsv(out_table, pd.DataFrame(rows), float_format="%.6f")
     floor = "the noise floor" if replicate_scope == "full" else "the SFT-seed noise floor"
     verdict = (f"beats the best anchor beyond {floor}" if result["beats_best_anchor"]
                == "yes" else f"does not beat the best anchor beyond {floor}")
@@ -526,6 +628,8 @@ def run_verification(proposal_json: str | os.PathLike,
     lines += ["", note]
     if result.get("note"):
         lines += ["", result["note"]]
+    if reseeded is not None:
+        lines += ["", "## CPT reseeded (design.verify.seeds)", "", _reseeded_line(reseeded)]
     write_text(out_summary, "\n".join(lines) + "\n")
     if out_figure is not None:
         from cptmix.analyze.figures import proposal_chart

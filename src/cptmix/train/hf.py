@@ -2,7 +2,9 @@
 (readable on one screen, deterministic on CPU), checkpoints as safetensors directories.
 
 All three steps share `_train`: AdamW with the paper's betas/epsilon/weight decay, linear
-warm-up and cosine decay to a minimum LR (`schedule.lr_at`), gradient clipping, a progress
+warm-up and cosine decay to a minimum LR (`schedule.lr_at`), gradient clipping, the forward
+pass in the hyper-parameters' `precision` (bf16: `torch.autocast`, fp32 master weights) with
+transformers' `attention` implementation (`train_step`), a progress
 bar, a per-step log (`train_log.tsv`) and resumable checkpoints: every `checkpoint_every`
 steps the model and optimizer state go to `<out_dir>.partial/`; a rerun after a crash or a
 pre-emption continues from there (batch order is a pure function of seed and epoch, so the
@@ -96,6 +98,35 @@ def _fingerprint(mode: str, hp: dict, seed: int, threads: int, data: list, model
         software=resume.software("torch", "transformers", "tokenizers", "safetensors"), **extra)
 
 
+def make_optimizer(model, hp: dict) -> torch.optim.AdamW:
+    """AdamW with the paper's betas/epsilon; weight decay on matrices only (not on norms,
+    biases)."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or "norm" in name else decay).append(p)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": float(hp.get("weight_decay", 0.1))},
+         {"params": no_decay, "weight_decay": 0.0}],
+        lr=float(hp["lr"]), betas=(float(hp.get("beta1", 0.9)), float(hp.get("beta2", 0.95))),
+        eps=float(hp.get("eps", 1e-8)))
+
+
+def train_step(model, opt, batch: dict, hp: dict) -> float:
+    """One optimizer step on `batch` in `hp`'s precision: forward (under `autocast`),
+    backward, gradient clipping, AdamW; returns the loss. A non-finite loss is returned
+    before anything is updated."""
+    with autocast(hp):
+        loss = model(**batch).loss
+    value = loss.item()
+    if not math.isfinite(value):
+        return value
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), float(hp.get("grad_clip", 1.0)))
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return value
+
+
 def _train(model, tokenizer, out_dir: Path, n_batches_per_epoch: int,
            get_batch: Callable[[int, int], dict], hp: dict, seed: int, desc: str,
            fingerprint: dict) -> None:
@@ -107,14 +138,7 @@ def _train(model, tokenizer, out_dir: Path, n_batches_per_epoch: int,
     if hp.get("max_steps"):
         total = min(total, int(hp["max_steps"]))
     warm = warmup_steps(hp, total)
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.ndim < 2 or "norm" in name else decay).append(p)
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": float(hp.get("weight_decay", 0.1))},
-         {"params": no_decay, "weight_decay": 0.0}],
-        lr=float(hp["lr"]), betas=(float(hp.get("beta1", 0.9)), float(hp.get("beta2", 0.95))),
-        eps=float(hp.get("eps", 1e-8)))
+    opt = make_optimizer(model, hp)
     partial = out_dir.with_name(out_dir.name + ".partial")
     start, rows = _resume(partial, model, opt, fingerprint, total)
     every = int(hp.get("checkpoint_every", 0))
@@ -125,17 +149,12 @@ def _train(model, tokenizer, out_dir: Path, n_batches_per_epoch: int,
         for group in opt.param_groups:
             group["lr"] = lr
         batch = get_batch(step // n_batches_per_epoch, step % n_batches_per_epoch)
-        with autocast(hp):
-            loss = model(**batch).loss
-        if not math.isfinite(loss.item()):
-            raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}")
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), float(hp.get("grad_clip", 1.0)))
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        rows.append(f"{step}\t{step // n_batches_per_epoch}\t{lr:.8g}\t{loss.item():.6f}")
+        loss = train_step(model, opt, batch, hp)
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"{desc}: loss is {loss} at step {step}")
+        rows.append(f"{step}\t{step // n_batches_per_epoch}\t{lr:.8g}\t{loss:.6f}")
         bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
         if every and (step + 1) % every == 0 and step + 1 < total:
             _checkpoint(partial, model, opt, step + 1, rows, fingerprint)
     bar.close()
