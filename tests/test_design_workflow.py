@@ -76,13 +76,26 @@ def test_the_cpt_seeds_overlay_trains_one_cpt_run_per_seed(tmp_path):
     assert "results/models/cpt/sweep-07/seed-1235" in proc.stdout
 
 
-def test_slurm_profile_groups_the_sweep_without_a_cycle(tmp_path):
+def test_the_verify_overlay_plans_the_reference_before_its_runs(tmp_path):
+    """config/sweep_verify.yaml: the choose_reference checkpoint is planned; the runs at the
+    verification seeds are not yet (they depend on which anchor it picks)."""
+    proc = _snakemake_n(tmp_path, DEMO, SWEEP, ROOT / "config" / "sweep_verify.yaml")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = _jobs(proc.stdout)
+    assert jobs["choose_reference"] == 1 and jobs["train_cpt"] == 6 + 17
+    assert "seed-1236" not in proc.stdout
+
+
+@pytest.mark.parametrize("overlays", [[SWEEP], [SWEEP, ROOT / "config" / "sweep_verify.yaml"]],
+                         ids=["sweep", "sweep+verify"])
+def test_slurm_profile_groups_the_sweep_without_a_cycle(tmp_path, overlays):
     """On Slurm the sweep's many small jobs are grouped: each designed mixture's corpus jobs
     (realise, statistics, documents, ledger) are one job, evaluations run 7 to a job, and the
     proposed mixture's evaluations, which wait for the surrogate fitted on the others', are in
     their own group (one group holding both would wait for itself: Snakemake refuses it)."""
     cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path), "-n",
-           "--profile", str(ROOT / "profiles" / "slurm"), "--configfile", str(DEMO), str(SWEEP)]
+           "--profile", str(ROOT / "profiles" / "slurm"), "--configfile", str(DEMO),
+           *map(str, overlays)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False, cwd=tmp_path,
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -467,8 +467,12 @@ def final_targets():
 
 
 def eval_group(wildcards):
-    """The cluster group of an evaluation (`evaluate_model`): `eval`, or `eval_proposed`
-    for the proposed mixture, which depends on the others' evaluations."""
+    """The cluster group of an evaluation (`evaluate_model`): `eval`; `eval_proposed` for the
+    proposed mixture, which depends on the others' evaluations; `eval_verify` at a
+    verification seed (design.verify.seeds), whose runs depend on choose_reference, which
+    reads the anchors' evaluations (one group holding both would wait for itself)."""
+    if int(wildcards.seed) in VERIFY_SEEDS:
+        return "eval_verify"
     return "eval_proposed" if wildcards.model == PROPOSED else "eval"
 
 
