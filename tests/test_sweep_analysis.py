@@ -262,7 +262,7 @@ def test_choose_reference_picks_what_the_verification_calls_the_best_anchor(veri
         proposal, _at(w["scores"], models, replicate), _at(w["items"], models, replicate),
         anchors, out_table=root / "verification.tsv", out_summary=root / "verification.md",
         anchor_budget={"tokens": 1}, proxy_budget=1, replicate_scope="sft",
-        reference_json=root / "reference.json",
+        out_figure=root / "verification.png", reference_json=root / "reference.json",
         reseeded_scores=_at(w["scores"], ["base", "proposed", best], units),
         reseeded_items=_at(w["items"], ["base", "proposed", best], units))
     assert result["best_anchor"] == best
@@ -279,6 +279,7 @@ def test_choose_reference_picks_what_the_verification_calls_the_best_anchor(veri
     summary = (root / "verification.md").read_text()
     assert "## CPT reseeded (design.verify.seeds)" in summary
     assert "once per seed 1234, 1236, 1237: 3 independent CPT runs each" in summary
+    assert "over independent CPT runs" in (root / "verification.svg").read_text()
 
 
 def test_the_verification_refuses_a_reference_that_is_not_the_best_anchor(verify_world,

@@ -408,11 +408,14 @@ def noise_floor_chart(diffs: pd.DataFrame, floors: pd.DataFrame, path: str | os.
 
 
 def proposal_chart(measured: pd.DataFrame, predicted: float, interval: tuple[float, float],
-                   path: str | os.PathLike, objective: str) -> None:
+                   path: str | os.PathLike, objective: str,
+                   reseeded: pd.DataFrame | None = None) -> None:
     """Every measured mixture's objective, highest first: mean ± se over seeds (`measured`:
     index = mixture, columns mean, se, kind = "anchor" | "sweep" | "proposed"), and for the
     proposed mixture its prediction with the surrogate's interval beside the measurement (an
-    interval bound that is NaN, e.g. no claim, is left out; a NaN prediction is not drawn)."""
+    interval bound that is NaN, e.g. no claim, is left out; a NaN prediction is not drawn).
+    `reseeded` (design.verify.seeds; index = mixture, columns mean, se): the proposal's and
+    the reference anchor's means over independent CPT runs, hollow, below their rows."""
     order = measured.sort_values("mean", ascending=True, kind="stable")
     y = np.arange(len(order))
     colours = {"anchor": "#2c6fbb", "sweep": OTHER_COLOUR, "proposed": "#c0392b"}
@@ -431,6 +434,12 @@ def proposal_chart(measured: pd.DataFrame, predicted: float, interval: tuple[flo
             lo, hi = (b if np.isfinite(b) else predicted for b in interval)
             ax.errorbar([predicted], [yp], xerr=[[predicted - lo], [hi - predicted]], fmt="D",
                         color="#e67e22", ms=4, capsize=3, label="proposed: predicted, interval")
+        if reseeded is not None and len(reseeded):
+            rows = [m for m in reseeded.index if m in order.index]
+            at = {m: float(y[order.index.get_loc(m)]) - 0.3 for m in rows}
+            ax.errorbar(reseeded.loc[rows, "mean"], [at[m] for m in rows],
+                        xerr=reseeded.loc[rows, "se"], fmt="o", mfc="white", color="#7d3c98",
+                        ms=5, capsize=2, label="over independent CPT runs (verify.seeds)")
         ax.set_yticks(y, [str(m) for m in order.index], fontsize=7)
         ax.set_xlabel(f"objective ({objective}), mean ± se over seeds", fontsize=8)
         ax.set_title("The proposal among the measured mixtures", fontsize=9)

@@ -634,16 +634,25 @@ def run_verification(proposal_json: str | os.PathLike,
     if out_figure is not None:
         from cptmix.analyze.figures import proposal_chart
 
-        rows = []
-        for m, kind in [("proposed", "proposed"), *((a, "anchor") for a in anchors),
-                        *((d, "sweep") for d in design_points)]:
-            per_seed = items_of[m].mean(axis=1)
-            se = per_seed.std(ddof=1) / np.sqrt(len(per_seed)) if len(per_seed) > 1 else 0.0
-            rows.append({"mixture": m, "mean": float(per_seed.mean()), "se": float(se),
-                         "kind": kind})
+        def chart_rows(objective_items, models):
+            """mean ± se over seeds of each model's per-seed objective"""
+            out = []
+            for m, kind in models:
+                per_seed = objective_items[m].mean(axis=1)
+                se = per_seed.std(ddof=1) / np.sqrt(len(per_seed)) if len(per_seed) > 1 else 0.0
+                out.append({"mixture": m, "mean": float(per_seed.mean()), "se": float(se),
+                            "kind": kind})
+            return pd.DataFrame(out).set_index("mixture")
+
+        rows = chart_rows(items_of, [("proposed", "proposed"),
+                                     *((a, "anchor") for a in anchors),
+                                     *((d, "sweep") for d in design_points)])
         bounds = (interval.get("lower"), interval.get("upper"))
-        proposal_chart(pd.DataFrame(rows).set_index("mixture"), _number(result["predicted"]),
+        again = None if reseeded is None else chart_rows(
+            r_items, [("proposed", "proposed"), (reseeded["best_anchor"], "anchor")])
+        proposal_chart(rows, _number(result["predicted"]),
                        tuple(map(_number, bounds)), out_figure,
                        f"{metric}: " + ", ".join(f"{k} {v:g}" for k, v in
-                                                  proposal["objective"].items()))
+                                                  proposal["objective"].items()),
+                       reseeded=again)
     return result
