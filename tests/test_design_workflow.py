@@ -230,6 +230,12 @@ def test_cptmix_plan_costs_the_verification_runs():
         plain.loc["total", "flops"] + plan.loc[VERIFY_ROW, "flops"]
         + plan.loc["proposed", "flops"] - plain.loc["proposed", "flops"])
     assert VERIFY_ROW not in plain.index
+    # checkpoints: the proposal's and the anchor's CPT + SFT per verification seed, and the
+    # base model's SFT there too
+    per_run = (plan.loc["proposed", "checkpoint_GB"] - plain.loc["proposed", "checkpoint_GB"]) / 6
+    assert per_run > 0
+    assert plan.loc["total", "checkpoint_GB"] == pytest.approx(
+        plain.loc["total", "checkpoint_GB"] + (2 + 2 + 1) * 3 * per_run)
 
 
 # --- a tiny sweep through the whole workflow ----------------------------------------------------

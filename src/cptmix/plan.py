@@ -35,9 +35,9 @@ import pandas as pd
 
 from cptmix.config import (
     ConfigError,
+    cpt_seeds,
     fill_defaults,
     load_configs,
-    replicate_scope,
     replicate_seeds,
     resolve_mixtures,
     verify_seeds,
@@ -126,7 +126,7 @@ def plan_study(cfg: dict[str, Any], mfu: float = 0.4,
     gpus = gpu_count(cfg)
     per_run_ckpt = (keep * RESUME_BYTES_PER_PARAM + EXPORT_BYTES_PER_PARAM) * n_params / GB
     sft_runs = len(replicate_seeds(cfg))
-    cpt_runs = 1 if replicate_scope(cfg) == "sft" else sft_runs
+    cpt_runs = len(cpt_seeds(cfg))
     mixtures = resolve_mixtures(cfg)
     sources = cfg["sources"]
 
@@ -176,7 +176,8 @@ def plan_study(cfg: dict[str, Any], mfu: float = 0.4,
     total["gpus"] = gpus
     total["runs"] = df_runs["runs"].sum()
     total["wall_hours"] = (df_runs["wall_hours"] * df_runs["runs"]).sum()  # one after another
-    total["checkpoint_GB"] += sft_runs * per_run_ckpt  # the base model's SFT per seed
+    # the base model's SFT per seed (and per verification seed: base+SFT is evaluated there too)
+    total["checkpoint_GB"] += (sft_runs + n_verify) * per_run_ckpt
     total["indexed_GB"] = sum(float(sources[s].get("tokens", 0)) for s in used) \
         * token_bytes / GB  # each source indexed once
     df.loc[len(df)] = {"mixture": "total", **total.to_dict()}

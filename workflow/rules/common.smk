@@ -12,11 +12,12 @@ from cptmix.config import (
     check_config_files,
     config_files_label,
     cpt_seed,
+    cpt_seeds,
     fill_defaults,
     missing_inputs,
     selected_tasks,
 )
-from cptmix.analyze.sweep import reference_anchor
+from cptmix.analyze.reference import reseeded_paths
 from cptmix.corpus.ledger import ledger_tokens
 from cptmix.corpus.realise import read_realised, trainable_fractions
 from cptmix.corpus.sources import source_shards
@@ -80,7 +81,7 @@ MODELS = ["base", *MIXTURES]  # "base" = the model before CPT, shared by all mix
 # with the first seed, and SFT per seed). The base model itself is pre-trained (or given) once.
 SEEDS = list(STUDY.seeds)
 SCOPE = STUDY.replicate_scope
-CPT_SEEDS = SEEDS[:1] if SCOPE == "sft" else SEEDS
+CPT_SEEDS = cpt_seeds(config)  # the seeds of independent CPT runs among the replicates
 # design.verify.seeds: the proposal and the best anchor (and base+SFT) trained once more per
 # seed, CPT included, so that the verification also compares independent CPT runs.
 VERIFY_SEEDS = list(STUDY.verify_seeds)
@@ -395,12 +396,12 @@ def verify_inputs(wildcards):
     verification seeds (none without verification seeds)."""
     if not VERIFY_SEEDS:
         return {}
-    reference = reference_anchor(checkpoints.choose_reference.get().output[0])
-    paths = {name: [f"{EVAL_DIR.format(model=m, seed=s)}/{name}"
-                    for m in ("base", PROPOSED, reference) for s in VERIFY_SEEDS]
+    chosen = checkpoints.choose_reference.get().output[0]
+    files = {name: [p for per_seed in reseeded_paths(chosen, EVAL_DIR, VERIFY_SEEDS, name)
+                    .values() for p in per_seed.values()]
              for name in ("scores.tsv", "items.tsv")}
-    return {"reference": REFERENCE, "verify_scores": paths["scores.tsv"],
-            "verify_items": paths["items.tsv"]}
+    return {"reference": REFERENCE, "verify_scores": files["scores.tsv"],
+            "verify_items": files["items.tsv"]}
 
 
 def anchor_eval_paths(name):

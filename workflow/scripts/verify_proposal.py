@@ -10,7 +10,8 @@ With design.verify.seeds (params.verify_units: the independent CPT runs' seeds,
 params.eval_dir: the evaluation directory pattern): input.reference (choose_reference's
 choice) and the evaluations of base, proposed and that anchor at those seeds, which
 input.scores / input.verify_scores (and the items) declare."""
-from cptmix.analyze.sweep import reseeded_paths, run_verification
+from cptmix.analyze.reference import reseeded_paths
+from cptmix.analyze.sweep import run_verification
 from cptmix.io import declared_paths, log_to
 
 sm = snakemake  # noqa: F821 - injected by the script directive

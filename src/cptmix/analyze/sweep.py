@@ -461,25 +461,6 @@ def choose_reference(scores: Mapping[str, Mapping[int, str | os.PathLike]],
     return best
 
 
-def reference_anchor(reference_json: str | os.PathLike) -> str:
-    """The anchor choose_reference chose (its JSON's best_anchor)."""
-    ref = json.loads(Path(reference_json).read_text(encoding="utf-8")).get("best_anchor")
-    if not isinstance(ref, str) or not ref:
-        raise ValueError(f"{reference_json}: field best_anchor: expected a mixture name, "
-                         f"got {ref!r}")
-    return ref
-
-
-def reseeded_paths(reference_json: str | os.PathLike, eval_dir: str, seeds: Sequence[int],
-                   name: str) -> dict[str, dict[int, str]]:
-    """{model: {seed: path}} of one evaluation file (`name`) of base, proposed and the chosen
-    anchor at `seeds` (the CPT-reseeded verification's runs); `eval_dir`: the evaluation
-    directory pattern with {model} and {seed}."""
-    models = ["base", "proposed", reference_anchor(reference_json)]
-    return {m: {int(s): f"{eval_dir.format(model=m, seed=s)}/{name}" for s in seeds}
-            for m in models}
-
-
 _ROW_KEYS = ("metric", "model", "claim", "predicted", "measured_mean", "measured_se", "n_seeds",
              "error", "inside_interval", "best_anchor", "best_anchor_mean", "diff", "diff_se",
              "diff_df", "diff_p", "mdd", "clears_noise_floor", "beats_best_anchor", "test")
