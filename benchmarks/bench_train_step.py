@@ -16,9 +16,11 @@ milliseconds per step and its ratio to fp32 + sdpa (what the hf backend ran befo
 steps (bf16 must train to about the same loss), and the load average before and after.
 
 Measured 2026-12-07 (2 cores, avx512_bf16, load ~1, threads 1, 6 rounds of 20 steps):
-batch 4 x 128 (the demo's CPT) fp32 + sdpa 38-42 ms, bf16 + eager 0.70-0.79 of it, bf16 +
-sdpa 0.92-0.95, fp32 + eager 1.0-1.1: eager attention gains only in bf16 (the CPU flash
-kernel's backward is slow for 24-dim heads), bf16 matmuls only with eager.
+batch 4 x 128 (the demo's CPT) fp32 + sdpa 38-42 ms, bf16 + eager 0.70-0.79 of it (0.73 in
+the last run as above), bf16 + sdpa 0.90-0.95, fp32 + eager 1.0-1.1; batch 16 (the demo's
+SFT, 3 rounds) fp32 + sdpa 149 ms, bf16 + eager 0.61; --threads 2: bf16 + eager 0.84. Eager
+attention gains only in bf16 (the CPU flash kernel's backward is slow for 24-dim heads), bf16
+matmuls only with eager. The losses of the four variants agree to 0.001.
 """
 
 from __future__ import annotations
