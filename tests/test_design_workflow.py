@@ -37,15 +37,17 @@ def _jobs(out: str) -> dict[str, int]:
 
 
 def test_sweep_plan_lists_every_designed_chain(tmp_path):
-    """16 sweep mixtures + proposed beside the six, 2 SFT seeds (scope sft): each designed
-    mixture is realised once, then has the anchors' chain."""
+    """16 sweep mixtures + proposed beside the six, one run each: each designed mixture is
+    realised once, then has the anchors' chain. The verification seeds' runs are planned once
+    choose_reference (a checkpoint) has picked the anchor."""
     proc = _snakemake_n(tmp_path, DEMO, SWEEP)
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = _jobs(proc.stdout)
     assert jobs["realise_mixture"] == 17
     assert jobs["train_cpt"] == 6 + 17 and jobs["ledger"] == 23 and jobs["build_mixture"] == 23
-    assert jobs["train_sft"] == 2 * (1 + 23) and jobs["evaluate_model"] == 2 * (1 + 23)
+    assert jobs["train_sft"] == 1 + 23 and jobs["evaluate_model"] == 1 + 23
     assert jobs["fit_surrogate"] == 1 and jobs["verify_proposal"] == 1
+    assert jobs["choose_reference"] == 1 and "seed-1236" not in proc.stdout
     assert jobs["sweep_power"] == 1  # power by sweep size
     assert jobs["pretrain_base"] == 1 and jobs["analyze"] == 2
     # every realisation and ledger (the repetition checks) is scheduled before any CPT run
@@ -59,10 +61,21 @@ def test_sweep_plan_lists_every_designed_chain(tmp_path):
             priority[rule][-1] = int(m.group(1))
     assert len(priority["ledger"]) == 23 and len(priority["train_cpt"]) == 23
     assert min(priority["ledger"] + priority["realise_mixture"]) > max(priority["train_cpt"])
+    # what choose_reference reads (base and the anchors' SFT and evaluation) runs right after
+    # the anchors' CPT runs, before the sweep's; every other SFT and evaluation after them all
+    cpt = dict(zip(re.findall(r"rule train_cpt:.*?wildcards: mixture=([\w-]+)", proc.stdout,
+                              re.DOTALL), priority["train_cpt"]))
+    assert min(cpt[a] for a in ("EnJa-Base", "EnJa-Hybrid")) > 2 > cpt["sweep-01"] == 1
+    for rule in ("train_sft", "evaluate_model"):
+        models = re.findall(rf"rule {rule}:.*?wildcards: model=([\w-]+)", proc.stdout, re.DOTALL)
+        assert len(models) == len(priority[rule]) == 24
+        ranks = dict(zip(models, priority[rule]))
+        assert {ranks[m] for m in ("base", "EnJa-Base", "EnJa-Hybrid")} == {2}, ranks
+        assert ranks["sweep-01"] == 0, ranks
     # the anchors train the sweep's budget (corpus.token_budget): design points of the surrogate
     fit = proc.stdout[proc.stdout.index("rule fit_surrogate:"):].split("\n\n")[0]
     for anchor in ("EnJa-Base", "EnJa-Hybrid"):
-        assert f"results/eval/{anchor}/seed-1235/scores.tsv" in fit
+        assert f"results/eval/{anchor}/seed-1234/scores.tsv" in fit
         assert f"results/corpus/mixtures/{anchor}/ledger.tsv" in fit
 
 
@@ -73,21 +86,25 @@ def test_the_cpt_seeds_overlay_trains_one_cpt_run_per_seed(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = _jobs(proc.stdout)
     assert jobs["train_cpt"] == 2 * (6 + 17) and jobs["train_sft"] == 2 * (1 + 23)
+    assert jobs["choose_reference"] == 1
     assert "results/models/cpt/sweep-07/seed-1235" in proc.stdout
 
 
-def test_the_verify_overlay_plans_the_reference_before_its_runs(tmp_path):
-    """config/sweep_verify.yaml: the choose_reference checkpoint is planned; the runs at the
-    verification seeds are not yet (they depend on which anchor it picks)."""
-    proc = _snakemake_n(tmp_path, DEMO, SWEEP, ROOT / "config" / "sweep_verify.yaml")
+def test_without_verification_seeds_no_reference_is_planned(tmp_path):
+    """design.verify.seeds emptied: no checkpoint, and every SFT and evaluation job keeps
+    priority 0 (after every CPT run)."""
+    overlay = tmp_path / "noverify.yaml"
+    overlay.write_text(yaml.safe_dump({"design": {"verify": {"seeds": []}}}), encoding="utf-8")
+    proc = _snakemake_n(tmp_path, DEMO, SWEEP, overlay)
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = _jobs(proc.stdout)
-    assert jobs["choose_reference"] == 1 and jobs["train_cpt"] == 6 + 17
-    assert "seed-1236" not in proc.stdout
+    assert "choose_reference" not in jobs and jobs["train_sft"] == 1 + 23
+    sft = proc.stdout[proc.stdout.index("rule train_sft:"):].split("\n\n")[0]
+    assert "priority" not in sft
 
 
-@pytest.mark.parametrize("overlays", [[SWEEP], [SWEEP, ROOT / "config" / "sweep_verify.yaml"]],
-                         ids=["sweep", "sweep+verify"])
+@pytest.mark.parametrize("overlays", [[SWEEP], [SWEEP, ROOT / "config" / "sweep_cpt_seeds.yaml"]],
+                         ids=["sweep", "sweep+cpt_seeds"])
 def test_slurm_profile_groups_the_sweep_without_a_cycle(tmp_path, overlays):
     """On Slurm the sweep's many small jobs are grouped: each designed mixture's corpus jobs
     (realise, statistics, documents, ledger) are one job, evaluations run 7 to a job, and the

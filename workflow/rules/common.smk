@@ -260,10 +260,10 @@ def cpt_data(wildcards):
 
 def cpt_priority(wildcards):
     """Larger CPT runs start first (longest-processing-time order), and every CPT run before
-    any SFT or evaluation job, so the short jobs fill the cores at the end instead of one
-    long CPT run trailing alone. A declared mixture's size is estimated by the sum of its
-    fractions (the sources' sizes are not known before they are built); designed runs share
-    one token budget."""
+    any SFT or evaluation job (but those of `reference_priority`), so the short jobs fill the
+    cores at the end instead of one long CPT run trailing alone. A declared mixture's size is
+    estimated by the sum of its fractions (the sources' sizes are not known before they are
+    built); designed runs share one token budget."""
     fractions = DECLARED.get(wildcards.mixture)
     return 1 + (_size_rank(fractions) if fractions is not None else 0)
 
@@ -273,10 +273,21 @@ def _size_rank(fractions):
     return round(10 * sum(fractions.values()))
 
 
+def reference_priority(wildcards):
+    """With design.verify.seeds, the SFT and evaluation jobs that choose_reference reads (base
+    and the anchors at the replicate seeds) run right after the anchors' CPT runs, ahead of
+    the sweep's CPT runs (priority 1): the checkpoint then fires early, and the chosen
+    anchor's CPT runs at the verification seeds (a declared mixture's cpt_priority) fill the
+    cores mid-run instead of queueing behind the proposal's at the end. Every other SFT and
+    evaluation job: 0 (after every CPT run)."""
+    anchor = wildcards.model == "base" or wildcards.model in DECLARED
+    return 2 if VERIFY_SEEDS and anchor and int(wildcards.seed) in SEEDS else 0
+
+
 # Above every cpt_priority: a mixture's realisation and ledger (its repetition checks) run as
 # soon as its counts exist, so an infeasible budget fails before the training jobs, not
 # after them (a designed mixture's CPT, priority 1, would otherwise wait behind the anchors).
-CHECK_PRIORITY = 2 + max(map(_size_rank, DECLARED.values()), default=0)
+CHECK_PRIORITY = 3 + max(map(_size_rank, DECLARED.values()), default=0)  # > reference_priority
 
 
 def replicate_seed(wildcards):

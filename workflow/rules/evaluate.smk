@@ -30,6 +30,7 @@ rule evaluate_model:
     benchmark:
         "results/benchmarks/evaluate_model/{model}/seed-{seed}.tsv"
     threads: threads_for("evaluate")
+    priority: reference_priority
     resources:
         mem_mb=4000,
         runtime=60,

@@ -78,6 +78,7 @@ rule train_sft:
     benchmark:
         "results/benchmarks/train_sft/{model}/seed-{seed}.tsv"
     threads: threads_for("train")
+    priority: reference_priority
     resources:
         mem_mb=4000,
         runtime=120,
