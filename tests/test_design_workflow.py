@@ -36,6 +36,19 @@ def _jobs(out: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
 
 
+def _priorities(out: str) -> dict[str, list[int]]:
+    """rule -> the priority of each of its jobs in a dry run's plan, in plan order."""
+    priority: dict[str, list[int]] = {}
+    rule = None
+    for line in out.splitlines():
+        if m := re.match(r"\s*(?:local)?rule (\w+):$", line):
+            rule = m.group(1)
+            priority.setdefault(rule, []).append(0)  # no priority line: 0
+        elif (m := re.match(r"\s*priority: (\d+)$", line)) and rule:
+            priority[rule][-1] = int(m.group(1))
+    return priority
+
+
 def test_sweep_plan_lists_every_designed_chain(tmp_path):
     """16 sweep mixtures + proposed beside the six, one run each: each designed mixture is
     realised once, then has the anchors' chain. The verification seeds' runs are planned once
@@ -51,14 +64,7 @@ def test_sweep_plan_lists_every_designed_chain(tmp_path):
     assert jobs["sweep_power"] == 1  # power by sweep size
     assert jobs["pretrain_base"] == 1 and jobs["analyze"] == 2
     # every realisation and ledger (the repetition checks) is scheduled before any CPT run
-    priority: dict[str, list[int]] = {}
-    rule = None
-    for line in proc.stdout.splitlines():
-        if m := re.match(r"\s*(?:local)?rule (\w+):$", line):
-            rule = m.group(1)
-            priority.setdefault(rule, []).append(0)  # no priority line: 0
-        elif (m := re.match(r"\s*priority: (\d+)$", line)) and rule:
-            priority[rule][-1] = int(m.group(1))
+    priority = _priorities(proc.stdout)
     assert len(priority["ledger"]) == 23 and len(priority["train_cpt"]) == 23
     assert min(priority["ledger"] + priority["realise_mixture"]) > max(priority["train_cpt"])
     # what choose_reference reads (base and the anchors' SFT and evaluation) runs right after
@@ -66,6 +72,10 @@ def test_sweep_plan_lists_every_designed_chain(tmp_path):
     cpt = dict(zip(re.findall(r"rule train_cpt:.*?wildcards: mixture=([\w-]+)", proc.stdout,
                               re.DOTALL), priority["train_cpt"]))
     assert min(cpt[a] for a in ("EnJa-Base", "EnJa-Hybrid")) > 2 > cpt["sweep-01"] == 1
+    # a mixture's documents are written as urgently as the CPT run that reads them
+    built = dict(zip(re.findall(r"rule build_mixture:.*?wildcards: mixture=([\w-]+)",
+                                proc.stdout, re.DOTALL), priority["build_mixture"]))
+    assert built == {m: cpt[m] for m in built} and len(built) == 23
     for rule in ("train_sft", "evaluate_model"):
         models = re.findall(rf"rule {rule}:.*?wildcards: model=([\w-]+)", proc.stdout, re.DOTALL)
         assert len(models) == len(priority[rule]) == 24
@@ -99,8 +109,8 @@ def test_without_verification_seeds_no_reference_is_planned(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = _jobs(proc.stdout)
     assert "choose_reference" not in jobs and jobs["train_sft"] == 1 + 23
-    sft = proc.stdout[proc.stdout.index("rule train_sft:"):].split("\n\n")[0]
-    assert "priority" not in sft
+    priority = _priorities(proc.stdout)
+    assert priority["train_sft"] == [0] * 24 and priority["evaluate_model"] == [0] * 24
 
 
 @pytest.mark.parametrize("overlays", [[SWEEP], [SWEEP, ROOT / "config" / "sweep_cpt_seeds.yaml"]],

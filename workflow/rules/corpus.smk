@@ -126,6 +126,7 @@ rule build_mixture:
     benchmark:
         "results/benchmarks/build_mixture/{mixture}.tsv"
     threads: 1
+    priority: cpt_priority  # as urgent as the CPT run it feeds (else it waits behind them all)
     resources:
         mem_mb=2000,
         runtime=60,
@@ -242,6 +243,7 @@ if MEGATRON:
         benchmark:
             "results/benchmarks/build_index_cache/{mixture}.tsv"
         threads: 1
+        priority: cpt_priority  # as urgent as the CPT run it feeds
         resources:
             mem_mb=8000,
             runtime=120,
