@@ -305,3 +305,35 @@ def test_the_verification_refuses_a_reference_that_is_not_the_best_anchor(verify
                          reseeded_scores=_at(w["scores"], ["base", "proposed", other], seeds),
                          reseeded_items=_at(w["items"], ["base", "proposed", other], seeds))
     assert not (tmp_path / "t.tsv").exists()
+
+
+def test_one_run_per_mixture_makes_no_claim_but_the_reseeded_runs_do(verify_world, tmp_path):
+    """config/sweep.yaml's shape: one seed (one run per mixture) plus verification seeds. The
+    first row's item test over one run each is reported without a claim (training noise is
+    not in it, and a reseed moves a tiny model's averages by more than its item SE); the
+    second row, over independent CPT runs, decides."""
+    from cptmix.analyze.sweep import choose_reference, run_verification
+
+    _root, w, proposal = verify_world
+    anchors = [m for m in w["scores"] if m not in ("base", "proposed")]
+    best = choose_reference(_at(w["scores"], ["base", *anchors], (1234,)),
+                            _at(w["items"], ["base", *anchors], (1234,)), anchors,
+                            {"ja_average": 1.0}, "continuous", tmp_path / "reference.json")
+    models, units = ["base", "proposed", *anchors], (1234, 1236, 1237)
+    run_verification(
+        proposal, _at(w["scores"], models, (1234,)), _at(w["items"], models, (1234,)),
+        anchors, out_table=tmp_path / "v.tsv", out_summary=tmp_path / "v.md",
+        anchor_budget={"tokens": 1}, proxy_budget=1, replicate_scope="sft",
+        reference_json=tmp_path / "reference.json",
+        reseeded_scores=_at(w["scores"], ["base", "proposed", best], units),
+        reseeded_items=_at(w["items"], ["base", "proposed", best], units))
+    table = pd.read_csv(tmp_path / "v.tsv", sep="\t", keep_default_na=False)
+    one, reseeded = table.iloc[0], table.iloc[1]
+    assert one["n_seeds"] == 1 and one["test"].startswith("items only")
+    assert float(one["diff_p"]) < 0.05  # the planted proposal is ahead on its items ...
+    assert one["clears_noise_floor"] == "" and one["beats_best_anchor"] == ""  # ... no claim
+    assert reseeded["clears_noise_floor"] in ("yes", "no") and reseeded["n_seeds"] == 3
+    summary = (tmp_path / "v.md").read_text()
+    assert "One run per mixture (seed 1234): no training noise is measured" in summary
+    assert "makes no claim against the best anchor (one run each" in summary
+    assert "beyond the SFT-seed noise floor" not in summary

@@ -433,6 +433,8 @@ def verify_proposal(predicted: float, interval: Sequence | Mapping | None,
     `anchors_per_seed`: {anchor: {seed: objective}}. Optional per-item values whose item mean
     is each seed's objective, arrays (S, I) in the order of `measured_per_seed`'s seeds:
     `measured_items` and `anchor_items[anchor]` (then the two-way seed x item test is used).
+    With one seed the item test's difference, se and p are reported but make no claim
+    (`clears_noise_floor` and `beats_best_anchor` empty): training noise is not in them.
     """
     measured = _seed_map(measured_per_seed, "measured_per_seed")
     if not isinstance(anchors_per_seed, Mapping) or not anchors_per_seed:
@@ -491,6 +493,12 @@ def verify_proposal(predicted: float, interval: Sequence | Mapping | None,
             note = "fewer than 2 seeds on a side: no test"
         test = "Welch t over seeds (seeds differ), Satterthwaite df"
     clears = "" if not math.isfinite(p) else ("yes" if p < alpha else "no")
+    if n_s < 2 and clears:
+        # One run per side: the item test is reported, but training noise (a reseed moves a
+        # tiny model's averages by more than its item SE) is not in it: no claim either way.
+        clears = ""
+        note = ("1 seed: training noise not measured; the item test over one run each makes "
+                "no claim")
     return {
         "predicted": float(predicted),
         "interval": {"lower": None if math.isinf(lower) else lower,

@@ -580,8 +580,17 @@ def run_verification(proposal_json: str | os.PathLike,
                      "interval_upper": reseeded["interval"]["upper"]})
     write_tsv(out_table, pd.DataFrame(rows), float_format="%.6f")
     floor = "the noise floor" if replicate_scope == "full" else "the SFT-seed noise floor"
-    verdict = (f"beats the best anchor beyond {floor}" if result["beats_best_anchor"]
-               == "yes" else f"does not beat the best anchor beyond {floor}")
+
+    def verdict_on(flag: str, what: str) -> str:
+        if flag == "yes":
+            return f"beats {what} beyond {floor}"
+        if flag == "no":
+            return f"does not beat {what} beyond {floor}"
+        why = ("one run each: training noise not measured" if len(seeds) < 2
+               else "no test, see the note")
+        return f"makes no claim against {what} ({why})"
+
+    verdict = verdict_on(result["beats_best_anchor"], "the best anchor")
     interval = result["interval"]
     head = f"# The proposed mixture, trained and evaluated ({metric}, {len(seeds)} seed(s))"
     measured = (f"Predicted {_fmt(result['predicted'])} (interval [{_fmt(interval['lower'])}, "
@@ -596,16 +605,21 @@ def run_verification(proposal_json: str | os.PathLike,
               f"proposal {verdict}.")
     note = budget_note(anchor_budget, proxy_budget)
     noise = f"Replicate scope `{replicate_scope}`: {REPLICATE_SCOPES[replicate_scope]}."
-    if replicate_scope == "sft":
+    if len(seeds) < 2:
+        noise = (f"One run per mixture (seed {seeds[0]}): no training noise is measured, so "
+                 "the item test below is reported without a claim; "
+                 + ("the section \"CPT reseeded\" tests independent CPT runs."
+                    if reseeded is not None else
+                    "design.verify.seeds or replicates would test over runs."))
+    elif replicate_scope == "sft":
         noise += (" Each mixture here is one CPT run, so a difference that clears this floor "
                   "may still be a CPT reseed (`replicates.scope: full` tests the mixtures).")
     lines = [head, "", noise, "", measured, "", anchor]
     if point:
-        verb = "beats" if point["beats"] == "yes" else "does not beat"
         lines += ["", (f"Best measured sweep mixture {point['best']} {_fmt(point['mean'])}: "
                        f"proposed − it = {_fmt(point['diff'])} ± {_fmt(point['se'])} (p "
-                       f"{_fmt(point['p'], '.3g')}, the same test): the proposal {verb} the "
-                       f"best measured sweep mixture beyond {floor}.")]
+                       f"{_fmt(point['p'], '.3g')}, the same test): the proposal "
+                       f"{verdict_on(point['beats'], 'the best measured sweep mixture')}.")]
     lines += ["", note]
     if result.get("note"):
         lines += ["", result["note"]]
