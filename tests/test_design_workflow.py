@@ -41,7 +41,7 @@ def _priorities(out: str) -> dict[str, list[int]]:
     priority: dict[str, list[int]] = {}
     rule = None
     for line in out.splitlines():
-        if m := re.match(r"\s*(?:local)?rule (\w+):$", line):
+        if m := re.match(r"\s*(?:local)?(?:rule|checkpoint) (\w+):$", line):
             rule = m.group(1)
             priority.setdefault(rule, []).append(0)  # no priority line: 0
         elif (m := re.match(r"\s*priority: (\d+)$", line)) and rule:
@@ -61,6 +61,9 @@ def test_sweep_plan_lists_every_designed_chain(tmp_path):
     assert jobs["train_sft"] == 1 + 23 and jobs["evaluate_model"] == 1 + 23
     assert jobs["fit_surrogate"] == 1 and jobs["verify_proposal"] == 1
     assert jobs["choose_reference"] == 1 and "seed-1236" not in proc.stdout
+    # the checkpoint runs as soon as its inputs exist, not after the sweep's CPT runs
+    checks = _priorities(proc.stdout)
+    assert checks["choose_reference"] == [max(checks["ledger"])]
     assert jobs["sweep_power"] == 1  # power by sweep size
     assert jobs["pretrain_base"] == 1 and jobs["analyze"] == 2
     # every realisation and ledger (the repetition checks) is scheduled before any CPT run

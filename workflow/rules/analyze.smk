@@ -181,6 +181,7 @@ if VERIFY_SEEDS:
         benchmark:
             "results/benchmarks/choose_reference/design.tsv"
         threads: 1
+        priority: CHECK_PRIORITY  # seconds of work that the anchor's reseeded runs wait for
         resources:
             mem_mb=2000,
             runtime=10,

@@ -276,10 +276,10 @@ def _size_rank(fractions):
 def reference_priority(wildcards):
     """With design.verify.seeds, the SFT and evaluation jobs that choose_reference reads (base
     and the anchors at the replicate seeds) run right after the anchors' CPT runs, ahead of
-    the sweep's CPT runs (priority 1): the checkpoint then fires early, and the chosen
-    anchor's CPT runs at the verification seeds (a declared mixture's cpt_priority) fill the
-    cores mid-run instead of queueing behind the proposal's at the end. Every other SFT and
-    evaluation job: 0 (after every CPT run)."""
+    the sweep's CPT runs (priority 1): the checkpoint (CHECK_PRIORITY) then fires early, and
+    the chosen anchor's CPT runs at the verification seeds (a declared mixture's
+    cpt_priority) fill the cores mid-run instead of queueing behind the proposal's at the
+    end. Every other SFT and evaluation job: 0 (after every CPT run)."""
     anchor = wildcards.model == "base" or wildcards.model in DECLARED
     return 2 if VERIFY_SEEDS and anchor and int(wildcards.seed) in SEEDS else 0
 
