@@ -335,5 +335,5 @@ def test_one_run_per_mixture_makes_no_claim_but_the_reseeded_runs_do(verify_worl
     assert reseeded["clears_noise_floor"] in ("yes", "no") and reseeded["n_seeds"] == 3
     summary = (tmp_path / "v.md").read_text()
     assert "One run per mixture (seed 1234): no training noise is measured" in summary
-    assert "makes no claim against the best anchor (one run each" in summary
+    assert "the proposal is not judged against the best anchor (one run each" in summary
     assert "beyond the SFT-seed noise floor" not in summary

@@ -498,7 +498,7 @@ def verify_proposal(predicted: float, interval: Sequence | Mapping | None,
         # tiny model's averages by more than its item SE) is not in it: no claim either way.
         clears = ""
         note = ("1 seed: training noise not measured; the item test over one run each makes "
-                "no claim")
+                "no claim.")
     return {
         "predicted": float(predicted),
         "interval": {"lower": None if math.isinf(lower) else lower,

@@ -588,7 +588,7 @@ def run_verification(proposal_json: str | os.PathLike,
             return f"does not beat {what} beyond {floor}"
         why = ("one run each: training noise not measured" if len(seeds) < 2
                else "no test, see the note")
-        return f"makes no claim against {what} ({why})"
+        return f"is not judged against {what} ({why})"
 
     verdict = verdict_on(result["beats_best_anchor"], "the best anchor")
     interval = result["interval"]
