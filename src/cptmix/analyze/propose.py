@@ -470,6 +470,11 @@ def verify_proposal(predicted: float, interval: Sequence | Mapping | None,
             test = ("two-way seed x item random effects, Satterthwaite t" if n_s >= 2
                     else "items only: paired t over items (1 seed: training noise not "
                          "measured)")
+            if n_s < 2:
+                # One run per side: training noise (a reseed moves a tiny model's averages by
+                # more than its item SE) is not in the item test: reported, no claim.
+                note = ("1 seed: training noise not measured; the item test over one run each "
+                        "makes no claim.")
         else:
             res = stderr_test(d, np.zeros_like(d))
             test = "paired t over seeds (df = seeds - 1)"
@@ -492,13 +497,7 @@ def verify_proposal(predicted: float, interval: Sequence | Mapping | None,
             dse = ddf = p = float("nan")
             note = "fewer than 2 seeds on a side: no test"
         test = "Welch t over seeds (seeds differ), Satterthwaite df"
-    clears = "" if not math.isfinite(p) else ("yes" if p < alpha else "no")
-    if n_s < 2 and clears:
-        # One run per side: the item test is reported, but training noise (a reseed moves a
-        # tiny model's averages by more than its item SE) is not in it: no claim either way.
-        clears = ""
-        note = ("1 seed: training noise not measured; the item test over one run each makes "
-                "no claim.")
+    clears = "" if n_s < 2 or not math.isfinite(p) else ("yes" if p < alpha else "no")
     return {
         "predicted": float(predicted),
         "interval": {"lower": None if math.isinf(lower) else lower,
