@@ -1,12 +1,14 @@
 """The whole Snakemake workflow on the shrunk test config (tests/config/overlay.yaml over config/config.yaml): every
 rule really runs, from the synthetic world to the analysis and the HTML report."""
 
+import copy
 import re
 import shutil
 import subprocess
 
 import pandas as pd
 import pytest
+import yaml
 from studies import new_workdir, snakemake
 
 from cptmix.tasks import TASK_NAMES
@@ -191,6 +193,44 @@ def test_rerun_is_a_no_op_and_analysis_is_byte_identical(study):
     shutil.rmtree(study / "results/analysis")
     snakemake(study)
     assert analysis_tables(study) == before
+
+
+def _planned(out: str, rule: str) -> list[str]:
+    """The `mixture` wildcard of each job of `rule` in a dry run's plan."""
+    return sorted(re.findall(rf"rule {rule}:.*?wildcards: mixture=([\w-]+)", out, re.DOTALL))
+
+
+@pytest.mark.slow
+def test_a_changed_cpt_setting_or_fraction_reruns_what_derives_from_it(study, tmp_path):
+    """The ledger's fractions and budget and CPT's hyper-parameters are params functions of
+    their inputs, which Snakemake does not record; `recorded_mixture`/`recorded_cpt` record
+    what they derive from. A new train.cpt.lr plans every CPT run again (not the ledgers); a new fraction plans
+    that mixture's ledger, documents and CPT run, and no other mixture's (without it, both
+    planned nothing)."""
+    work = tmp_path / "work"
+    shutil.copytree(study, work, symlinks=True,
+                    ignore=shutil.ignore_patterns("locks", "incomplete", "conda", "log"))
+    config = work / "config" / "config.yaml"
+    original = yaml.safe_load(config.read_text(encoding="utf-8"))
+    declared = sorted(original["mixtures"])
+
+    def plan(cfg):
+        config.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False),
+                          encoding="utf-8")
+        return snakemake(work, "-n").stdout
+
+    assert "Nothing to be done" in plan(original)  # the copy is up to date as it is
+    lr = copy.deepcopy(original)  # key order kept: Snakemake compares params as written
+    lr["train"]["cpt"]["lr"] = float(lr["train"]["cpt"]["lr"]) / 2
+    out = plan(lr)
+    assert _planned(out, "train_cpt") == declared and _planned(out, "ledger") == []
+    frac = copy.deepcopy(original)
+    hybrid = frac["mixtures"]["EnJa-Hybrid"]["sources"]  # no mixture extends it
+    assert hybrid[0]["source"] == "textbooks"
+    hybrid[0]["fraction"] = 0.5
+    out = plan(frac)
+    for rule in ("ledger", "build_mixture", "train_cpt"):
+        assert _planned(out, rule) == ["EnJa-Hybrid"], rule
 
 
 # What may differ between two clean runs: logs and timings, and snakemake's own marker files.

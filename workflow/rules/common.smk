@@ -180,6 +180,25 @@ def mixture_fractions(wildcards, input):
     return trainable_fractions(read_realised(input.realised))
 
 
+def recorded_mixture(wildcards):
+    """What a mixture's ledger and documents derive from in the config, as a params value
+    Snakemake records in its metadata (the params trigger): params that read `input`
+    (mixture_fractions, mixture_budget, cpt_hp) are evaluated when the job runs and are not
+    recorded, so without this a changed fraction or token budget (corpus.token_budget, else
+    train.cpt.epochs) would leave the old ledger and documents in place. A designed
+    mixture's come from its realisation, an input whose change reruns them."""
+    if wildcards.mixture in DECLARED:
+        return {"fractions": DECLARED[wildcards.mixture], "token_budget": STUDY.token_budget}
+    return {}
+
+
+def recorded_cpt(wildcards):
+    """`recorded_mixture` for a CPT run, with what `cpt_hp` derives from: train.cpt, and for
+    a designed mixture design.proxy.train."""
+    proxy = {} if wildcards.mixture in DECLARED else {"proxy": config["design"]["proxy"]}
+    return {**recorded_mixture(wildcards), "cpt": config["train"]["cpt"], **proxy}
+
+
 def mixture_counts(wildcards):
     """Per-shard token counts of the sources a mixture draws from, named by source."""
     return {

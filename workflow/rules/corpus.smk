@@ -121,6 +121,7 @@ rule build_mixture:
     params:
         fractions=mixture_fractions,
         sources=config["sources"],
+        recorded=recorded_mixture,  # what fractions derive from, recorded (reruns on change)
     log:
         "results/logs/build_mixture/{mixture}.log",
     benchmark:
@@ -180,6 +181,7 @@ rule ledger:
     params:
         fractions=mixture_fractions,
         budget=mixture_budget,  # design.sweep (hf: realised epochs), corpus.token_budget or epochs
+        recorded=recorded_mixture,  # what fractions and budget derive from (reruns on change)
         max_repetitions=mixture_max_repetitions,
         pool="source" if MEGATRON else "subset",
     log:

@@ -42,6 +42,7 @@ rule train_cpt:
         directory("results/models/cpt/{mixture}/seed-{seed}"),
     params:
         hp=cpt_hp,  # train.cpt; proxy runs: design.proxy.train + realised epochs
+        recorded=recorded_cpt,  # what hp derives from, recorded (reruns on change)
         backend=CPT_BACKEND,
         seed=replicate_seed,
         job="results/logs/train_cpt/{mixture}/seed-{seed}.job.json",
