@@ -205,8 +205,8 @@ def test_a_changed_cpt_setting_or_fraction_reruns_what_derives_from_it(study, tm
     """The ledger's fractions and budget and CPT's hyper-parameters are params functions of
     their inputs, which Snakemake does not record; `recorded_mixture`/`recorded_cpt` record
     what they derive from. A new train.cpt.lr plans every CPT run again (not the ledgers); a new fraction plans
-    that mixture's ledger, documents and CPT run, and no other mixture's (without it, both
-    planned nothing)."""
+    that mixture's statistics, ledger, documents and CPT run, and no other mixture's (without
+    it, both planned nothing)."""
     work = tmp_path / "work"
     shutil.copytree(study, work, symlinks=True,
                     ignore=shutil.ignore_patterns("locks", "incomplete", "conda", "log"))
@@ -223,13 +223,14 @@ def test_a_changed_cpt_setting_or_fraction_reruns_what_derives_from_it(study, tm
     lr = copy.deepcopy(original)  # key order kept: Snakemake compares params as written
     lr["train"]["cpt"]["lr"] = float(lr["train"]["cpt"]["lr"]) / 2
     out = plan(lr)
-    assert _planned(out, "train_cpt") == declared and _planned(out, "ledger") == []
+    assert _planned(out, "train_cpt") == declared
+    assert _planned(out, "ledger") == [] and _planned(out, "mixture_stats") == []
     frac = copy.deepcopy(original)
     hybrid = frac["mixtures"]["EnJa-Hybrid"]["sources"]  # no mixture extends it
     assert hybrid[0]["source"] == "textbooks"
     hybrid[0]["fraction"] = 0.5
     out = plan(frac)
-    for rule in ("ledger", "build_mixture", "train_cpt"):
+    for rule in ("mixture_stats", "ledger", "build_mixture", "train_cpt"):
         assert _planned(out, rule) == ["EnJa-Hybrid"], rule
 
 

@@ -180,15 +180,20 @@ def mixture_fractions(wildcards, input):
     return trainable_fractions(read_realised(input.realised))
 
 
+def recorded_fractions(wildcards):
+    """What `mixture_fractions` derives from in the config, as a params value Snakemake records
+    in its metadata (the params trigger): params that read `input` (mixture_fractions,
+    mixture_budget, cpt_hp) are evaluated when the job runs and are not recorded, so without
+    this a changed fraction would leave the old statistics, ledger and documents in place. A
+    designed mixture's come from its realisation, an input whose change reruns them."""
+    return {"fractions": DECLARED[wildcards.mixture]} if wildcards.mixture in DECLARED else {}
+
+
 def recorded_mixture(wildcards):
-    """What a mixture's ledger and documents derive from in the config, as a params value
-    Snakemake records in its metadata (the params trigger): params that read `input`
-    (mixture_fractions, mixture_budget, cpt_hp) are evaluated when the job runs and are not
-    recorded, so without this a changed fraction or token budget (corpus.token_budget, else
-    train.cpt.epochs) would leave the old ledger and documents in place. A designed
-    mixture's come from its realisation, an input whose change reruns them."""
+    """`recorded_fractions` with what `mixture_budget` derives from (corpus.token_budget, else
+    train.cpt.epochs): what a mixture's ledger and documents derive from."""
     if wildcards.mixture in DECLARED:
-        return {"fractions": DECLARED[wildcards.mixture], "token_budget": STUDY.token_budget}
+        return {**recorded_fractions(wildcards), "token_budget": STUDY.token_budget}
     return {}
 
 

@@ -93,6 +93,7 @@ rule mixture_stats:
         "results/corpus/mixtures/{mixture}/stats.json",
     params:
         fractions=mixture_fractions,
+        recorded=recorded_fractions,  # what fractions derive from, recorded (reruns on change)
     log:
         "results/logs/mixture_stats/{mixture}.log",
     benchmark:
