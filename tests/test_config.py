@@ -633,3 +633,84 @@ def test_megatron_seed_limits_are_the_limits(demo_cfg):
     # megatron SFT only: the study seed shuffles no megatron dataset, so only torch's limit
     check_config(_broken(demo_cfg, _megatron(seed=2**40, sft_only=True)), schema=SCHEMA)
     check_config(_broken(demo_cfg, lambda c: c.update(seed=2**40)), schema=SCHEMA)  # hf
+
+
+def _objects(node, path=()):
+    """(path, mapping) of every mapping in a config, outermost first."""
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from _objects(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _objects(value, (*path, i))
+
+
+def _dotted(path) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p)
+                   for i, p in enumerate(path))
+
+
+@pytest.mark.parametrize("files", [["config/config.yaml"], ["config/paper.yaml"],
+                                   ["config/config.yaml", "config/sweep.yaml"],
+                                   ["config/paper.yaml", "config/paper_sweep.yaml"]])
+def test_a_misspelt_key_in_any_section_is_an_error(files):
+    """Every section of the shipped configs, at any depth, refuses a key it does not know
+    (a misspelt `train.cpt.lrr` once trained at the default lr without a word), with one
+    error naming the section; a map of named entries (sources, mixtures, world.docs, ...)
+    refuses it as an entry it cannot be."""
+    from cptmix.config import merge_config, selected_tasks
+    from cptmix.design import DesignError, check_design
+
+    def check(c):  # what the workflow checks before it plans (common.smk)
+        check_config(c, where="my.yaml", schema=SCHEMA)
+        check_design(c, selected_tasks(c), where="my.yaml")
+
+    cfg = load_config(ROOT / files[0])
+    for overlay in files[1:]:
+        cfg = merge_config(cfg, load_config(ROOT / overlay))
+    check(cfg)
+    sections = list(_objects(cfg))
+    assert len(sections) > 30, len(sections)
+    for path, _ in sections:
+        broken = copy.deepcopy(cfg)
+        target = broken
+        for part in path:
+            target = target[part]
+        target["misspelt_key"] = 1
+        with pytest.raises((ConfigError, DesignError)) as err:
+            check(broken)
+        assert _dotted(path) in str(err.value) or not path, (path, str(err.value))
+
+
+def test_every_schema_object_is_closed():
+    """The schema's own structure: every object that lists its keys refuses others
+    (additionalProperties or, where an allOf/$ref brings keys in, unevaluatedProperties), and
+    the open hyper-parameter definition is closed at every place it is used."""
+    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
+    open_defs = {"#/$defs/hyperparameters"}
+    problems = []
+
+    def closed(node):
+        return node.get("additionalProperties") is not None and \
+            node.get("additionalProperties") is not True or \
+            node.get("unevaluatedProperties") is False or "patternProperties" in node
+
+    def walk(node, path, inside_closed=False):
+        if isinstance(node, dict):
+            if node.get("$ref") in open_defs and not (closed(node) or inside_closed):
+                problems.append(f"{path}: {node['$ref']} used without unevaluatedProperties")
+            if "properties" in node and not (closed(node) or inside_closed) \
+                    and not path.startswith("/$defs/"):
+                problems.append(f"{path}: open object")
+            for key, value in node.items():
+                if key in ("if", "not"):  # conditions, not objects a config fills
+                    continue
+                walk(value, f"{path}/{key}",
+                     inside_closed=key == "allOf" and node.get("unevaluatedProperties") is False)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]", inside_closed)
+
+    walk(schema, "")
+    assert not problems, problems
