@@ -17,8 +17,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Each unit may import only units to its left (and itself).
-STAGES = ("cptmix", "io", "tasks", "records", "config", "design", "demo", "prepare", "corpus",
-          "train", "evaluate", "analyze", "plan", "cli")
+STAGES = ("cptmix", "io", "code", "tasks", "records", "config", "design", "demo", "prepare",
+          "corpus", "train", "evaluate", "analyze", "plan", "cli")
 
 
 def module_name(path: Path, src: Path = SRC) -> str:

@@ -2,6 +2,7 @@
 rule really runs, from the synthetic world to the analysis and the HTML report."""
 
 import copy
+import os
 import re
 import shutil
 import subprocess
@@ -9,7 +10,7 @@ import subprocess
 import pandas as pd
 import pytest
 import yaml
-from studies import new_workdir, snakemake
+from studies import ROOT, new_workdir, snakemake
 
 from cptmix.tasks import TASK_NAMES
 
@@ -232,6 +233,42 @@ def test_a_changed_cpt_setting_or_fraction_reruns_what_derives_from_it(study, tm
     out = plan(frac)
     for rule in ("mixture_stats", "ledger", "build_mixture", "train_cpt"):
         assert _planned(out, rule) == ["EnJa-Hybrid"], rule
+
+
+@pytest.mark.slow
+def test_a_changed_library_module_reruns_the_jobs_that_can_run_it(study, tmp_path):
+    """Each rule records the hash of the code its script can run (cptmix.code). On a copy of
+    the test study run with a copy of the library: a comment changes a file and reruns what
+    imports it; a change to a figure module plans the analysis and nothing that trains or
+    evaluates; a change to the hf training backend plans every training job and what
+    follows, not the world or the corpus."""
+    work = tmp_path / "work"
+    shutil.copytree(study, work, symlinks=True,
+                    ignore=shutil.ignore_patterns("locks", "incomplete", "conda", "log"))
+    src = tmp_path / "repo" / "src"  # beside the schema it reads (repo/workflow)
+    shutil.copytree(ROOT / "src", src, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "repo" / "workflow").symlink_to(ROOT / "workflow")
+    env = {**os.environ, "PYTHONPATH": str(src)}  # the copy is the cptmix that jobs import
+
+    def rules_planned():
+        out = snakemake(work, "-n", env=env).stdout
+        # a job of a group is printed indented
+        return set(re.findall(r"^\s*rule (\w+):", out, re.MULTILINE)), out
+
+    assert "Nothing to be done" in rules_planned()[1]  # the same code: nothing reruns
+    figures = src / "cptmix" / "analyze" / "figures.py"
+    original = figures.read_text(encoding="utf-8")
+    figures.write_text(original + "\n# a comment is a change to the file\n", encoding="utf-8")
+    planned, _ = rules_planned()
+    assert "analyze" in planned, planned
+    assert not planned & {"train_cpt", "train_sft", "evaluate_model", "generate_world"}, planned
+    figures.write_text(original, encoding="utf-8")
+    assert "Nothing to be done" in rules_planned()[1]  # back to the recorded code
+    hf = src / "cptmix" / "train" / "hf.py"
+    hf.write_text(hf.read_text(encoding="utf-8") + "\n_CHANGED = 1\n", encoding="utf-8")
+    planned, _ = rules_planned()
+    assert {"pretrain_base", "train_cpt", "train_sft", "evaluate_model", "analyze"} <= planned
+    assert not planned & {"generate_world", "count_source", "build_mixture"}, planned
 
 
 # What may differ between two clean runs: logs and timings, and snakemake's own marker files.

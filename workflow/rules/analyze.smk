@@ -50,6 +50,7 @@ rule analyze:
         ),
         **PLANTED_CHECK,
     params:
+        code=CODE["analyze"],  # what the script can run (reruns on change)
         # {model: {seed: path}} of the files `input` declares (the same function): the script
         # looks each model's and seed's files up by name
         score_files=eval_paths("scores.tsv"),
@@ -101,6 +102,7 @@ if SWEEP_SPEC:
                 else {}
             ),
         params:
+            code=CODE["fit_surrogate"],  # what the script can run (reruns on change)
             score_files=sweep_eval_paths("scores.tsv"),  # {model: {seed: path}}, by name
             realised={m: REALISED.format(mixture=m) for m in SWEEP},
             anchor_ledgers=anchor_ledgers(),  # anchors at the sweep's budget: design points
@@ -140,6 +142,7 @@ if SWEEP_SPEC:
             ),
             **({"table": "results/analysis/design/power.tsv"} if WORLD else {}),
         params:
+            code=CODE["sweep_power"],  # what the script can run (reruns on change)
             score_files=sweep_eval_paths("scores.tsv"),  # {model: {seed: path}}, by name
             realised={m: REALISED.format(mixture=m) for m in SWEEP},
             anchor_ledgers=anchor_ledgers(),
@@ -171,6 +174,7 @@ if VERIFY_SEEDS:
         output:
             REFERENCE,
         params:
+            code=CODE["choose_reference"],  # what the script can run (reruns on change)
             score_files=anchor_eval_paths("scores.tsv"),
             item_files=anchor_eval_paths("items.tsv"),
             anchors=list(DECLARED),
@@ -217,6 +221,7 @@ if PROPOSE:
             ),
             figure_svg="results/analysis/design/verification.svg",
         params:
+            code=CODE["verify_proposal"],  # what the script can run (reruns on change)
             score_files=eval_paths("scores.tsv"),
             item_files=eval_paths("items.tsv"),
             anchors=list(DECLARED),

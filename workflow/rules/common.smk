@@ -18,6 +18,7 @@ from cptmix.config import (
     selected_tasks,
 )
 from cptmix.analyze.reference import reseeded_paths
+from cptmix.code import code_hashes
 from cptmix.corpus.ledger import ledger_tokens
 from cptmix.corpus.realise import read_realised, trainable_fractions
 from cptmix.corpus.sources import source_shards
@@ -49,6 +50,12 @@ fill_defaults(config, SCHEMA)
 validate(config, schema="../schemas/config.schema.yaml")
 # The typed view (cptmix.config.StudyConfig): every value the rules read, defaults included.
 STUDY = StudyConfig.from_dict(config)
+
+# What each script can run: the script and the cptmix modules it can import (cptmix.code).
+# Rules record their script's hash as the param `code`. Snakemake reruns a job whose
+# script changed, not one whose library code changed, so an updated cptmix would leave
+# results of the old code beside new ones. A change reruns the jobs that can run it only.
+CODE = code_hashes(sorted((Path(workflow.basedir) / "workflow" / "scripts").glob("*.py")))
 
 
 # Input paths are checked when the workflow really runs (not for `snakemake -n`, so the

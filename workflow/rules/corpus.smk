@@ -10,6 +10,7 @@ if TRAIN_TOKENIZER:
         output:
             directory("results/tokenizer"),
         params:
+            code=CODE["train_tokenizer"],  # what the script can run (reruns on change)
             vocab_size=config["tokenizer"]["train"]["vocab_size"],
             sources=config["sources"],
         log:
@@ -35,6 +36,7 @@ rule count_source:
         counts="results/corpus/{source}/{shard}/counts.tsv",
         provenance="results/corpus/{source}/{shard}/counts.json",
     params:
+        code=CODE["count_source"],  # what the script can run (reruns on change)
         entry=source_entry,
         strict=STUDY.corpus.strict,  # empty documents: an error, else skipped and counted
     log:
@@ -62,6 +64,7 @@ rule realise_mixture:
     output:
         REALISED,
     params:
+        code=CODE["realise_mixture"],  # what the script can run (reruns on change)
         shares=design_shares,  # sweep-NN: from the config; proposed: None (input.proposal)
         budget=SWEEP_SPEC.token_budget if SWEEP_SPEC else None,
         max_repetitions=SWEEP_SPEC.max_repetitions if SWEEP_SPEC else None,
@@ -92,6 +95,7 @@ rule mixture_stats:
     output:
         "results/corpus/mixtures/{mixture}/stats.json",
     params:
+        code=CODE["mixture_stats"],  # what the script can run (reruns on change)
         fractions=mixture_fractions,
         recorded=recorded_fractions,  # what fractions derive from, recorded (reruns on change)
     log:
@@ -120,6 +124,7 @@ rule build_mixture:
     output:
         "results/corpus/mixtures/{mixture}/corpus.jsonl",
     params:
+        code=CODE["build_mixture"],  # what the script can run (reruns on change)
         fractions=mixture_fractions,
         sources=config["sources"],
         recorded=recorded_mixture,  # what fractions derive from, recorded (reruns on change)
@@ -153,6 +158,7 @@ rule composition:
         ),
         design="results/corpus/design.txt",
     params:
+        code=CODE["composition"],  # what the script can run (reruns on change)
         mixtures=DECLARED,  # design.txt relates the declared (additive) mixtures
         stats=mixture_stats_files(),  # mixture -> stats.json: the input, looked up by name
         parents=STUDY.parents,  # mixture -> the mixture it extends (None), as resolved
@@ -180,6 +186,7 @@ rule ledger:
         blend="results/corpus/mixtures/{mixture}/blend.json",
         ledger="results/corpus/mixtures/{mixture}/ledger.tsv",
     params:
+        code=CODE["ledger"],  # what the script can run (reruns on change)
         fractions=mixture_fractions,
         budget=mixture_budget,  # design.sweep (hf: realised epochs), corpus.token_budget or epochs
         recorded=recorded_mixture,  # what fractions and budget derive from (reruns on change)
@@ -214,6 +221,7 @@ if MEGATRON:
             idx="results/corpus/{source}/{shard}/tokens.idx",
             provenance="results/corpus/{source}/{shard}/provenance.json",
         params:
+            code=CODE["index_source"],  # what the script can run (reruns on change)
             entry=source_entry,
             strict=STUDY.corpus.strict,  # empty documents: an error, else skipped
         log:
@@ -239,6 +247,7 @@ if MEGATRON:
         output:
             directory("results/corpus/mixtures/{mixture}/megatron_cache"),
         params:
+            code=CODE["build_index_cache"],  # what the script can run (reruns on change)
             seed=STUDY.seed,
             sequence_length=MEGATRON_SEQUENCE_LENGTH,
         log:

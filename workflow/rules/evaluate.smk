@@ -20,6 +20,7 @@ rule evaluate_model:
         provenance="results/eval/{model}/seed-{seed}/scores.provenance.json",
         predictions=directory("results/eval/{model}/seed-{seed}/predictions"),
     params:
+        code=CODE["evaluate_model"],  # what the script can run (reruns on change)
         tasks=TASKS,
         batch_size=STUDY.evaluate.batch_size,
         max_new_tokens=STUDY.evaluate.max_new_tokens,
@@ -59,6 +60,7 @@ if MT_SOURCE:
                 caption="../report/mt_source.rst",
             ),
         params:
+            code=CODE["score_mt_source"],  # what the script can run (reruns on change)
             references=MT_SOURCE.references,
             comet_model=MT_SOURCE.comet_model,  # None: no COMET (optional, no default)
         log:

@@ -11,6 +11,7 @@ rule translate_shard:
         shard="results/prepare/translate/{translation}/shards/{shard}.jsonl",
         provenance="results/prepare/translate/{translation}/shards/{shard}.provenance.json",
     params:
+        code=CODE["translate_shard"],  # what the script can run (reruns on change)
         spec=translation_spec,
         # the noisy engine is the demo world's translator; None (absent = real corpora) for hf
         world=STUDY.world,
@@ -36,6 +37,8 @@ rule merge_translation:
     output:
         source="results/prepare/translate/{translation}.jsonl",
         provenance="results/prepare/translate/{translation}.provenance.json",
+    params:
+        code=CODE["merge_translation"],  # what the script can run (reruns on change)
     log:
         "results/logs/merge_translation/{translation}.log",
     benchmark:
@@ -57,6 +60,7 @@ rule build_parallel:
     output:
         "results/prepare/parallel/{parallel}.jsonl",
     params:
+        code=CODE["build_parallel"],  # what the script can run (reruns on change)
         spec=parallel_spec,
     log:
         "results/logs/build_parallel/{parallel}.log",
@@ -91,6 +95,7 @@ if SFT_BUILD:
             ),
             removed="results/prepare/sft/removed.jsonl",
         params:
+            code=CODE["build_sft"],  # what the script can run (reruns on change)
             spec=config["sft"],  # defaulted; the script reads it through SftConfig
             tasks=TASKS,
         log:

@@ -14,6 +14,7 @@ if PRETRAIN_BASE:
         output:
             directory("results/models/cpt/base"),
         params:
+            code=CODE["pretrain_base"],  # what the script can run (reruns on change)
             sources={s: config["sources"][s] for s in PRETRAIN_SOURCES},
             # required by the schema when base_model has no path
             arch=config["base_model"]["architecture"],
@@ -41,6 +42,7 @@ rule train_cpt:
     output:
         directory("results/models/cpt/{mixture}/seed-{seed}"),
     params:
+        code=CODE["train_cpt"],  # what the script can run (reruns on change)
         hp=cpt_hp,  # train.cpt; proxy runs: design.proxy.train + realised epochs
         recorded=recorded_cpt,  # what hp derives from, recorded (reruns on change)
         backend=CPT_BACKEND,
@@ -70,6 +72,7 @@ rule train_sft:
     output:
         directory("results/models/sft/{model}/seed-{seed}"),
     params:
+        code=CODE["train_sft"],  # what the script can run (reruns on change)
         hp=config["train"]["sft"],
         backend=SFT_BACKEND,
         seed=replicate_seed,

@@ -20,6 +20,7 @@ if WORLD:
             ),
             world="results/world/world.json",
         params:
+            code=CODE["generate_world"],  # what the script can run (reruns on change)
             world=config["world"],
         log:
             "results/logs/generate_world/world.log",
