@@ -118,7 +118,7 @@ def test_every_rule_with_a_script_records_its_code():
     rules = 0
     for smk in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
         text = smk.read_text(encoding="utf-8")
-        for block in re.split(r"^\s*(?:rule|checkpoint) \w+:", text, flags=re.M)[1:]:
+        for block in re.split(r"^\s*(?:rule|checkpoint) \w+:", text, flags=re.MULTILINE)[1:]:
             script = re.search(r"script:\s*\"\.\./scripts/(\w+)\.py\"", block)
             if script:
                 rules += 1
