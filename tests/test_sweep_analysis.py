@@ -337,3 +337,4 @@ def test_one_run_per_mixture_makes_no_claim_but_the_reseeded_runs_do(verify_worl
     assert "One run per mixture (seed 1234): no training noise is measured" in summary
     assert "the proposal is not judged against the best anchor (one run each" in summary
     assert "beyond the SFT-seed noise floor" not in summary
+    assert "makes no claim" not in summary  # the paragraph above says it; not again as a note

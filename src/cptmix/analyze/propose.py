@@ -90,6 +90,9 @@ N_REFINE = 8
 DECIMALS = 4
 JSON_DECIMALS = 6
 BOUND_TOL = 1e-9
+# verify_proposal with one run per mixture and item scores: the note of its first row
+ONE_RUN_NOTE = ("1 seed: training noise not measured; the item test over one run each makes no "
+                "claim.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -473,8 +476,7 @@ def verify_proposal(predicted: float, interval: Sequence | Mapping | None,
             if n_s < 2:
                 # One run per side: training noise (a reseed moves a tiny model's averages by
                 # more than its item SE) is not in the item test: reported, no claim.
-                note = ("1 seed: training noise not measured; the item test over one run each "
-                        "makes no claim.")
+                note = ONE_RUN_NOTE
         else:
             res = stderr_test(d, np.zeros_like(d))
             test = "paired t over seeds (df = seeds - 1)"

@@ -510,7 +510,7 @@ def run_verification(proposal_json: str | os.PathLike,
     base, proposed and that anchor over independent CPT runs (the replicates' CPT seeds and
     the verification seeds): proposed − it is tested again over those seeds, a second row of
     the table (replicate_scope `full`) and a section of the summary."""
-    from cptmix.analyze.propose import verify_proposal
+    from cptmix.analyze.propose import ONE_RUN_NOTE, verify_proposal
     from cptmix.analyze.replicates import REPLICATE_SCOPES
     from cptmix.io import write_text, write_tsv
 
@@ -621,7 +621,7 @@ def run_verification(proposal_json: str | os.PathLike,
                        f"{_fmt(point['p'], '.3g')}, the same test): the proposal "
                        f"{verdict_on(point['beats'], 'the best measured sweep mixture')}.")]
     lines += ["", note]
-    if result.get("note"):
+    if result.get("note") and result["note"] != ONE_RUN_NOTE:  # that one: the noise paragraph
         lines += ["", result["note"]]
     if reseeded is not None:
         lines += ["", "## CPT reseeded (design.verify.seeds)", "", _reseeded_line(reseeded)]
