@@ -52,7 +52,6 @@ def test_hash_changes_with_the_code_a_script_can_run_only(package):
     assert code_hash(script, root) == before  # deterministic
     for name in ("cptmix/unused.py", "cptmix/pkg/other.py"):  # not reachable from the script
         (root / name).write_text("CHANGED = 1\n", encoding="utf-8")
-        _direct.cache_clear()
         assert _hash(script, root) == before, name
     for name in ("cptmix/d.py", "cptmix/pkg/impl.py"):  # reached by a string, a lazy export
         path = root / name
@@ -67,10 +66,7 @@ def test_hash_changes_with_the_code_a_script_can_run_only(package):
 
 def _hash(script, root):
     """code_hash with the per-process caches emptied (files changed under them)."""
-    from cptmix import code
-
-    code._read.cache_clear()
-    code._direct.cache_clear()
+    _hash_caches_cleared()
     return code_hash(script, root)
 
 
@@ -132,3 +128,25 @@ def test_module_names_agree_with_the_import_test():
     assert module_path(SRC, "cptmix.analyze.run") == path
     assert module_path(SRC, "cptmix.analyze") == SRC / "cptmix" / "analyze" / "__init__.py"
     assert module_path(SRC, "cptmix.nope") is None
+
+
+def test_module_hash_covers_a_module_and_what_it_imports(package):
+    from cptmix.code import module_hash
+
+    root, _ = package
+    before = module_hash("cptmix.b", root)
+    (root / "cptmix" / "a.py").write_text("CHANGED = 1\n", encoding="utf-8")  # imports b
+    _hash_caches_cleared()
+    assert module_hash("cptmix.b", root) == before
+    (root / "cptmix" / "c.py").write_text("X = 2\n", encoding="utf-8")  # b imports c
+    _hash_caches_cleared()
+    assert module_hash("cptmix.b", root) != before
+    with pytest.raises(ValueError, match="cptmix.nope: not a module of"):
+        module_hash("cptmix.nope", root)
+
+
+def _hash_caches_cleared():
+    from cptmix import code
+
+    code._read.cache_clear()
+    code._direct.cache_clear()

@@ -250,6 +250,22 @@ def test_cpt_after_a_crash_and_a_changed_data_file_starts_over(setup, monkeypatc
     assert rows[1].startswith("0\t0\t")  # from step 0
 
 
+def test_cpt_after_a_crash_and_changed_library_code_starts_over(setup, monkeypatch, caplog,
+                                                                tmp_path):
+    """The training code (cptmix.code.module_hash of the backend and what it imports) is part
+    of the fingerprint: a checkpoint of other code is not resumed."""
+    d, corpus, _ = setup
+    partial = _crash_at_step_12(monkeypatch, d / "base", corpus, tmp_path / "cpt")
+    code = json.loads((partial / "fingerprint.json").read_text())["code"]
+    assert code == hf_backend.module_hash("cptmix.train.hf")
+    monkeypatch.setattr(hf_backend, "module_hash", lambda module: "0" * 64)
+    caplog.set_level(logging.INFO)
+    continual_pretrain(d / "base", [corpus], tmp_path / "cpt", CKPT_HP, seed=2)
+    assert (f"{partial}: not resumed: the checkpoint is of a different run (code: "
+            f"sha256:{code[:12]} -> sha256:000000000000)") in caplog.text
+    assert "resuming" not in caplog.text
+
+
 def _truncate(path):
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 

@@ -125,6 +125,22 @@ def test_another_library_version_starts_the_shard_over(source, tmp_path, caplog)
     assert 'software.cptmix: "0.0.1" -> ' in caplog.text and calls == _ids(source)
 
 
+def test_other_library_code_starts_the_shard_over(source, tmp_path, caplog, monkeypatch):
+    """The code that translates (cptmix.code.module_hash of this module and what it imports)
+    is part of a partial output's identity: changed code does not continue it."""
+    from cptmix.prepare import translate
+
+    out = tmp_path / "out.jsonl"
+    _killed(source, out, after=5)
+    state = json.loads(out.with_name("out.jsonl.partial.json").read_text(encoding="utf-8"))
+    assert state["code"] == translate.module_hash("cptmix.prepare.translate")
+    monkeypatch.setattr(translate, "module_hash", lambda module: "0" * 64)
+    with caplog.at_level("INFO", logger=LOGGER):
+        calls, _ = _run(source, out)
+    assert f'made with other settings (code: "{state["code"]}" -> "{"0" * 64}")' in caplog.text
+    assert calls == _ids(source)
+
+
 def _corrupt(kind, partial, state):
     lines = partial.read_bytes().splitlines(keepends=True)
     if kind == "a line that is not JSON":

@@ -125,11 +125,9 @@ def _direct(root: Path, path: Path, module: str) -> frozenset[str]:
     return frozenset(m for m in found if module_path(root, m))
 
 
-def closure(script: str | Path, root: str | Path | None = None) -> list[str]:
-    """Every cptmix module (sorted) that `script` can run, under the package `root`
-    (default: the installed one)."""
-    root = Path(root) if root else package_root()
-    todo = sorted(_direct(root, Path(script), "__main__"))
+def _reachable(root: Path, start: Iterable[str]) -> list[str]:
+    """`start` and every cptmix module they can import, sorted."""
+    todo = sorted(start)
     seen: set[str] = set()
     while todo:
         module = todo.pop()
@@ -140,15 +138,35 @@ def closure(script: str | Path, root: str | Path | None = None) -> list[str]:
     return sorted(seen)
 
 
-def code_hash(script: str | Path, root: str | Path | None = None) -> str:
-    """sha256 over `script` and the files of its `closure`, each named by its module."""
+def closure(script: str | Path, root: str | Path | None = None) -> list[str]:
+    """Every cptmix module (sorted) that `script` can run, under the package `root`
+    (default: the installed one)."""
     root = Path(root) if root else package_root()
+    return _reachable(root, _direct(root, Path(script), "__main__"))
+
+
+def _digest(files: Iterable[tuple[str, Path]]) -> str:
     digest = hashlib.sha256()
-    for name, path in [("__main__", Path(script)),
-                       *((m, module_path(root, m)) for m in closure(script, root))]:
+    for name, path in files:
         data = _read(path)
         digest.update(f"{name}\0{len(data)}\0".encode() + data)
     return digest.hexdigest()
+
+
+def code_hash(script: str | Path, root: str | Path | None = None) -> str:
+    """sha256 over `script` and the files of its `closure`, each named by its module."""
+    root = Path(root) if root else package_root()
+    return _digest([("__main__", Path(script)),
+                    *((m, module_path(root, m)) for m in closure(script, root))])
+
+
+def module_hash(module: str, root: str | Path | None = None) -> str:
+    """sha256 over `module` and every cptmix module it can import: the code a resumable
+    step runs (a training run's checkpoint holds it; a rerun with other code starts over)."""
+    root = Path(root) if root else package_root()
+    if module_path(root, module) is None:
+        raise ValueError(f"{module}: not a module of {root}")
+    return _digest((m, module_path(root, m)) for m in _reachable(root, _with_parents(module)))
 
 
 def code_hashes(scripts: Iterable[str | Path], root: str | Path | None = None

@@ -47,6 +47,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Protocol
 
+from cptmix.code import module_hash
 from cptmix.io import atomic_path, sha256_file, write_json
 
 log = logging.getLogger(__name__)
@@ -372,7 +373,8 @@ def resume_identity(fingerprint: Mapping, backend: Backend) -> dict:
     `fingerprint` and the versions of cptmix and of the libraries the engine computes with
     (its `software` attribute); as plain JSON data, exactly what the state file holds."""
     identity = {"fingerprint": dict(fingerprint),
-                "software": _versions(tuple(getattr(backend, "software", ())))}
+                "software": _versions(tuple(getattr(backend, "software", ()))),
+                "code": module_hash("cptmix.prepare.translate")}
     return json.loads(json.dumps(identity, sort_keys=True))
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from cptmix.code import module_hash
 from cptmix.corpus.tokenizer import load_tokenizer
 from cptmix.io import atomic_path
 from cptmix.train import resume
@@ -95,7 +96,8 @@ def _fingerprint(mode: str, hp: dict, seed: int, threads: int, data: list, model
     return resume.fingerprint(
         backend="hf", mode=mode, hp=hp, seed=seed, data=resume.data_hashes(data),
         model=resume.model_hashes(model_dir), threads=max(1, int(threads)),
-        software=resume.software("torch", "transformers", "tokenizers", "safetensors"), **extra)
+        software=resume.software("torch", "transformers", "tokenizers", "safetensors"),
+        code=module_hash("cptmix.train.hf"), **extra)
 
 
 def make_optimizer(model, hp: dict) -> torch.optim.AdamW:

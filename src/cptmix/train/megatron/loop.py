@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from cptmix.code import module_hash
 from cptmix.io import atomic_path, sha256_file
 from cptmix.train import resume
 from cptmix.train.megatron import convert
@@ -248,7 +249,8 @@ def run_fingerprint(job: dict) -> dict:
         backend="megatron", mode=job["mode"], hp=job["hp"], seed=job["seed"], data=data,
         model=resume.model_hashes(job["model_dir"]),
         validation={k: job.get(k) for k in ("valid_every", "valid_sequences")},
-        software=resume.software("torch", "megatron-core", "transformers"))
+        software=resume.software("torch", "megatron-core", "transformers"),
+        code=module_hash("cptmix.train.megatron.loop"))
 
 
 def _identity(job: dict, partial: Path) -> tuple[dict, bool]:
