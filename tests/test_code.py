@@ -150,3 +150,18 @@ def _hash_caches_cleared():
 
     code._read.cache_clear()
     code._direct.cache_clear()
+
+
+def test_a_package_run_as_a_program_brings_its_main(tmp_path):
+    """`python -m cptmix.tool` (a launcher names the package in a string) runs
+    cptmix/tool/__main__.py, and what that imports."""
+    files = {"cptmix/__init__.py": "", "cptmix/launch.py": 'ENTRY = ("-m", "cptmix.tool")\n',
+             "cptmix/tool/__init__.py": "", "cptmix/tool/__main__.py": "from cptmix import loop\n",
+             "cptmix/loop.py": ""}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    script = tmp_path / "script.py"
+    script.write_text("import cptmix.launch\n", encoding="utf-8")
+    assert closure(script, tmp_path) == ["cptmix", "cptmix.launch", "cptmix.loop", "cptmix.tool",
+                                         "cptmix.tool.__main__"]

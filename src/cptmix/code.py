@@ -9,14 +9,14 @@ the analysis, not the training.
 
 What a file can run is over-approximated, never under: every `import` / `from ... import`
 statement anywhere in it (inside functions too, whichever branch runs), the module behind a
-name a package exports lazily (`lazy_exports`' `_EXPORTS`), and every quoted string that names
-a cptmix module (a backend chosen by name). The statements are found by a scan of the text,
-not by parsing it: the workflow computes these hashes every time it is read (every
-`snakemake` call, every cluster job), and parsing the library takes a third of a second
-where the scan takes milliseconds; an import named in a comment or a docstring only makes the
-set larger. tests/test_code.py checks the scan against the syntax tree of every module.
-Files are hashed byte for byte. Third-party libraries are not hashed: constraints.txt pins
-them.
+name a package exports lazily (`lazy_exports`' `_EXPORTS`), every quoted string that names a
+cptmix module (a backend chosen by name) and a package's `__main__` (`python -m package`).
+The statements are found by a scan of the text, not by parsing it: the workflow computes these
+hashes every time it is read (every `snakemake` call, every cluster job), and parsing the
+library takes a third of a second where the scan takes milliseconds; an import named in a
+comment or a docstring only makes the set larger. tests/test_code.py checks the scan against
+the syntax tree of every module. Files are hashed byte for byte. Third-party libraries are not
+hashed: constraints.txt pins them.
 """
 
 from __future__ import annotations
@@ -122,6 +122,9 @@ def _direct(root: Path, path: Path, module: str) -> frozenset[str]:
             target = lazy_exports(_read(package_file).decode("utf-8")).get(name)
             if target:
                 found.update(_with_parents(target))
+    # a package run as a program (`python -m package`, a launcher's string) runs __main__
+    found.update(f"{m}.__main__" for m in list(found)
+                 if (root.joinpath(*m.split(".")) / "__main__.py").is_file())
     return frozenset(m for m in found if module_path(root, m))
 
 
