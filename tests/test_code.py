@@ -150,6 +150,7 @@ def _hash_caches_cleared():
 
     code._read.cache_clear()
     code._direct.cache_clear()
+    code._exports_of.cache_clear()
 
 
 def test_a_package_run_as_a_program_brings_its_main(tmp_path):

@@ -714,3 +714,14 @@ def test_every_schema_object_is_closed():
 
     walk(schema, "")
     assert not problems, problems
+
+
+def test_world_docs_names_the_generators_sources():
+    """The schema's world.docs source names (a config check before anything runs) are the
+    world generator's (`cptmix.demo.generate.SOURCES`, which check_world_config uses): one list
+    written twice, kept equal here."""
+    from cptmix.demo.generate import SOURCES
+
+    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
+    docs = schema["properties"]["world"]["properties"]["docs"]
+    assert docs["propertyNames"]["enum"] == list(SOURCES)

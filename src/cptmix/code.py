@@ -62,8 +62,9 @@ def _read(path: Path) -> bytes:
 
 
 def _names(clause: str) -> list[str]:
-    """The imported names of `x as y, z` / `(x,\\n y)` (line continuations removed)."""
-    clause = clause.replace("\\\n", " ").strip().strip("()")
+    """The imported names of `x as y, z` / `(x,\\n y)` (a clause of `references`, whose
+    line continuations are already joined)."""
+    clause = clause.strip().strip("()")
     return [part.split()[0] for part in re.split(r"[,\s]*,[,\s]*", clause.strip(" ,\n"))
             if part.strip()]
 
@@ -98,6 +99,12 @@ def references(source: str, module: str, is_package: bool
     return keep, {(m, n) for m, n in names if m.split(".")[0] == PACKAGE}
 
 
+@cache
+def _exports_of(package_file: Path) -> dict[str, str]:
+    """`lazy_exports` of a package's __init__.py, scanned once per file."""
+    return lazy_exports(_read(package_file).decode("utf-8"))
+
+
 def _with_parents(module: str) -> list[str]:
     """`a.b.c` -> a, a.b, a.b.c: importing a module runs its packages' __init__ first."""
     parts = module.split(".")
@@ -119,7 +126,7 @@ def _direct(root: Path, path: Path, module: str) -> frozenset[str]:
             continue
         package_file = module_path(root, package)
         if package_file and package_file.name == "__init__.py":
-            target = lazy_exports(_read(package_file).decode("utf-8")).get(name)
+            target = _exports_of(package_file).get(name)
             if target:
                 found.update(_with_parents(target))
     # a package run as a program (`python -m package`, a launcher's string) runs __main__
